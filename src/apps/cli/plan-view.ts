@@ -1,0 +1,122 @@
+/** How a plan is shown: a table a beginner can check by hand, or one JSON object. */
+import { money, num, pct } from '../../core/format.js';
+import type { Plan } from '../../core/types.js';
+
+export function planToJson(plan: Plan): object {
+  const v = plan.valuation;
+  return {
+    time: new Date(plan.time).toISOString(),
+    status: plan.status,
+    trigger: plan.trigger,
+    quote: v.quote,
+    tpv: v.tpv,
+    spotValue: v.spotValue,
+    unrealizedPnl: v.unrealizedPnl,
+    classes: v.classes.map((c) => ({
+      name: c.name,
+      cash: c.cash,
+      target: c.target,
+      lower: c.lower,
+      upper: c.upper,
+      spot: c.spot,
+      futures: c.futures,
+      net: c.net,
+      weight: c.weight,
+      drift: c.drift,
+      breach: c.breach,
+      deviation: c.deviation,
+    })),
+    positions: v.positions.map((p) => ({
+      account: p.account,
+      symbol: p.symbol,
+      contracts: p.contracts,
+      notional: p.notional,
+      mark: p.mark,
+      entryPrice: p.entryPrice,
+      unrealizedPnl: p.unrealizedPnl,
+      classes: p.classes,
+    })),
+    actions: plan.actions.map((a) => ({
+      type: a.type,
+      class: a.class,
+      account: a.account,
+      symbol: a.symbol,
+      side: a.side,
+      notional: a.notional,
+      amount: a.amount,
+      price: a.price,
+      reduceOnly: a.reduceOnly,
+      reason: a.reason,
+    })),
+    rejected: plan.rejected,
+    risk: plan.risk,
+    explanation: plan.explanation,
+  };
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+export function planToText(plan: Plan): string {
+  const v = plan.valuation;
+  const f = (x: number) => money(x, v.quote);
+  const out: string[] = [];
+  out.push(`Snapshot ${new Date(plan.time).toISOString()}   TPV ${f(v.tpv)}   (spot ${f(v.spotValue)}, unrealised futures PnL ${f(v.unrealizedPnl)})`);
+  out.push('');
+  const head = ['class', 'target', 'band', 'spot', 'futures', 'net', 'weight', 'drift', 'breach', 'outside band'];
+  const rows = v.classes.map((c) => [
+    c.cash ? `${c.name} (cash)` : c.name,
+    pct(c.target),
+    `${pct(c.lower)}–${pct(c.upper)}`,
+    f(c.spot),
+    f(c.futures),
+    f(c.net),
+    pct(c.weight),
+    `${c.drift >= 0 ? '+' : ''}${pct(c.drift)}`,
+    c.breach ?? '-',
+    c.breach ? f(c.deviation) : '-',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i]!, i > 0 && i !== 8)).join('  ');
+  out.push(line(head));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) out.push(line(r));
+  if (v.positions.length > 0) {
+    out.push('');
+    out.push('Open futures positions');
+    for (const p of v.positions) {
+      out.push(`  ${p.account} ${p.symbol} ${num(p.contracts)} contracts, notional ${f(p.notional)} at mark ${f(p.mark)}, entry ${f(p.entryPrice)}, uPnL ${f(p.unrealizedPnl)} → ${Object.entries(p.classes).map(([k, w]) => `${k} ${pct(w, 0)}`).join(', ')}`);
+    }
+  }
+  out.push('');
+  out.push('How it adds up');
+  for (const e of plan.explanation) out.push(`  ${e}`);
+  out.push('');
+  out.push(`Trigger: ${plan.trigger}   Status: ${plan.status}`);
+  out.push('');
+  if (plan.actions.length === 0) {
+    out.push('Actions: none.');
+  } else {
+    out.push('Actions (in execution order)');
+    plan.actions.forEach((a, i) => {
+      const what =
+        a.type === 'wait'
+          ? `WAIT ${a.class}`
+          : `${a.side!.toUpperCase()} ${num(a.amount)} ${a.symbol} ${a.type}${a.reduceOnly ? ' reduce-only' : ''}${a.account ? ` on ${a.account}` : ''} ≈ ${f(a.notional)}`;
+      out.push(`  ${i + 1}. ${what}`);
+      out.push(`     ${a.reason}`);
+    });
+  }
+  if (plan.rejected.length > 0) {
+    out.push('');
+    out.push('Rejected or skipped');
+    for (const r of plan.rejected) out.push(`  - ${r.class} ${r.alternative}${r.symbol ? ` ${r.symbol}` : ''}: ${r.reason}`);
+  }
+  out.push('');
+  const liq = Object.entries(plan.risk.liquidationPrices);
+  out.push(`Risk: margin required ${f(plan.risk.marginRequired)} of ${f(plan.risk.marginAvailable)} available; max leverage ${plan.risk.maxLeverage}x`);
+  for (const [s, p] of liq) out.push(`  ${s}: liquidation ${p === null ? 'none' : f(p)}`);
+  for (const [a, r] of Object.entries(plan.risk.marginRatio)) out.push(`  ${a}: margin ratio ${pct(r.now)} now, ${pct(r.stressed)} after the stress move`);
+  return out.join('\n');
+}

@@ -1,0 +1,792 @@
+/**
+ * The planner: from a portfolio, a snapshot and a context to an explained plan. Pure.
+ *
+ *   value → check bands → decide what each class must move (adjustments) → choose spot / futures / wait
+ *   per adjustment by the cost model and the risk limits → round at the order boundary → order legs
+ *   (reduce-only futures first, then spot sells, new futures, spot buys).
+ *
+ * Every action carries its arithmetic in `reason`; every alternative not taken is in `rejected` with why.
+ */
+import { destinationWeight } from './bands.js';
+import { estimateBeta } from './beta.js';
+import { fundingCostApr, futuresCost, spotCost } from './costs.js';
+import { money, num, pct } from './format.js';
+import {
+  accountLeverage,
+  liquidationPrice,
+  marginAvailable,
+  marginRatio,
+  withTrade,
+  type MarginAccount,
+} from './margin.js';
+import { floorToStep } from './rounding.js';
+import { isRebalanceDue } from './schedule.js';
+import type {
+  Action,
+  AssetClass,
+  ClassValuation,
+  Instrument,
+  Plan,
+  PlanContext,
+  Portfolio,
+  PositionValuation,
+  Rejection,
+  RiskSummary,
+  Snapshot,
+  Valuation,
+} from './types.js';
+import { marketRules, priceOf, ValuationError, valuePortfolio } from './valuation.js';
+
+/** Adjustments smaller than this share of TPV are float noise, not trades. */
+const NOISE = 1e-9;
+
+interface Adjustment {
+  cls: AssetClass;
+  row: ClassValuation;
+  /** Desired change of the class's net exposure, in quote (positive = add exposure). */
+  delta: number;
+  /** Plain-language arithmetic of why and how much. */
+  why: string;
+  /** Futures may not be used for this class in this plan (e.g. its hedge was cut for funding). */
+  noFutures?: string;
+}
+
+interface PendingBuy {
+  cls: AssetClass;
+  asset: string;
+  value: number;
+  why: string;
+  share: string;
+}
+
+/** Mutable working state of one planning pass. */
+class Work {
+  readonly actions: Action[] = [];
+  readonly rejected: Rejection[] = [];
+  readonly explanation: string[] = [];
+  readonly pendingBuys: PendingBuy[] = [];
+  /** Spot balances per account, updated as sells are planned. */
+  readonly balances = new Map<string, Record<string, number>>();
+  /** Futures accounts (margin model), updated as futures legs are planned. */
+  readonly margin = new Map<string, MarginAccount>();
+  marginRequired = 0;
+  readonly accounts: string[];
+
+  constructor(
+    readonly portfolio: Portfolio,
+    readonly snapshot: Snapshot,
+    readonly valuation: Valuation,
+    readonly ctx: PlanContext,
+  ) {
+    this.accounts = snapshot.accounts.map((a) => a.name).sort();
+    for (const a of snapshot.accounts) this.balances.set(a.name, { ...a.balances });
+    for (const name of this.accounts) this.margin.set(name, marginAccountOf(portfolio, snapshot, valuation, name));
+  }
+
+  get tpv(): number {
+    return this.valuation.tpv;
+  }
+
+  get fmt() {
+    const q = this.portfolio.quote;
+    return (x: number) => money(x, q);
+  }
+}
+
+export function marginAccountOf(portfolio: Portfolio, snapshot: Snapshot, valuation: Valuation, name: string): MarginAccount {
+  const account = snapshot.accounts.find((a) => a.name === name)!;
+  const positions = valuation.positions
+    .filter((p) => p.account === name)
+    .map((p) => ({
+      symbol: p.symbol,
+      qty: p.contracts * p.contractSize,
+      entryPrice: p.entryPrice,
+      mark: p.mark,
+      mmr: marketRules(snapshot, p.symbol).maintenanceMarginRate,
+      leverage: p.leverage,
+      isolated: p.marginMode === 'isolated',
+      isolatedMargin: p.marginMode === 'isolated' ? p.initialMargin : 0,
+    }));
+  return { name, wallet: account.balances[portfolio.quote] ?? 0, positions };
+}
+
+// ------------------------------------------------------------------------------------------ entry
+
+export function plan(portfolio: Portfolio, snapshot: Snapshot, ctx: PlanContext): Plan {
+  const valuation = valuePortfolio(portfolio, snapshot);
+  const w = new Work(portfolio, snapshot, valuation, ctx);
+  explainValuation(w);
+
+  const stale = staleInputs(portfolio, snapshot, ctx.now);
+  if (stale.length > 0) {
+    w.explanation.push(`STALE: ${stale.join('; ')}. No orders are planned on stale data.`);
+    return finish(w, 'stale', 'stale data');
+  }
+  if (ctx.state === 'HALTED') {
+    w.explanation.push('HALTED: trading is halted (kill switch); no orders are planned.');
+    return finish(w, 'halted', 'halted');
+  }
+
+  const strategy = portfolio.strategy;
+  let trigger: string;
+  if (strategy.type === 'beta-neutral') {
+    trigger = planBetaNeutral(w, strategy);
+  } else {
+    const decided = decideAdjustments(w);
+    trigger = decided.trigger;
+    if (decided.notDue) {
+      w.explanation.push(decided.trigger);
+      return finish(w, 'not-due', trigger);
+    }
+    for (const adj of decided.adjustments) executeAdjustment(w, adj);
+    settleBuys(w);
+  }
+
+  if (ctx.state === 'REDUCING') {
+    const kept: Action[] = [];
+    for (const a of w.actions) {
+      if (a.type === 'wait' || (a.type === 'futures' && a.reduceOnly)) kept.push(a);
+      else w.rejected.push({ class: a.class, alternative: 'order', symbol: a.symbol, reason: `REDUCING: only reduce-only legs are allowed; dropped ${a.side} ${num(a.amount)} ${a.symbol}` });
+    }
+    w.actions.splice(0, w.actions.length, ...kept);
+  }
+  orderLegs(w.actions);
+  const status = w.actions.some((a) => a.type !== 'wait') ? 'ok' : 'nothing-to-do';
+  return finish(w, status, trigger);
+}
+
+function finish(w: Work, status: Plan['status'], trigger: string): Plan {
+  return {
+    time: w.snapshot.time,
+    status,
+    valuation: w.valuation,
+    trigger,
+    actions: status === 'ok' || status === 'nothing-to-do' ? w.actions : [],
+    rejected: w.rejected,
+    risk: riskSummary(w),
+    explanation: w.explanation,
+  };
+}
+
+/** Inputs older than maxDataAgeMs, or from the future, relative to `now`. */
+export function staleInputs(portfolio: Portfolio, snapshot: Snapshot, now: number): string[] {
+  const max = portfolio.risk.maxDataAgeMs;
+  const out: string[] = [];
+  const check = (what: string, t: number) => {
+    if (t > now + 5_000) out.push(`${what} is dated ${new Date(t).toISOString()}, in the future of ${new Date(now).toISOString()}`);
+    else if (now - t > max) out.push(`${what} is ${Math.round((now - t) / 1000)} s old (limit ${Math.round(max / 1000)} s)`);
+  };
+  check('snapshot', snapshot.time);
+  for (const [k, t] of Object.entries(snapshot.timestamps ?? {}).sort()) check(k, t);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------ explain
+
+function explainValuation(w: Work): void {
+  const v = w.valuation;
+  const f = w.fmt;
+  const upnl = v.unrealizedPnl !== 0 ? ` + unrealised futures PnL ${f(v.unrealizedPnl)}` : '';
+  w.explanation.push(`TPV = spot value ${f(v.spotValue)}${upnl} = ${f(v.tpv)} (futures notional is exposure, not equity).`);
+  for (const c of v.classes) {
+    const parts = c.cash
+      ? `effective cash = TPV − other classes' net = ${f(c.net)}`
+      : `net ${f(c.net)} = spot ${f(c.spot)} + futures ${f(c.futures)}`;
+    const state = c.breach === 'upper' ? `ABOVE upper trigger ${pct(c.upper)}` : c.breach === 'lower' ? `BELOW lower trigger ${pct(c.lower)}` : `inside ${pct(c.lower)}–${pct(c.upper)}`;
+    w.explanation.push(`${c.name}: ${parts}; weight ${pct(c.weight)} (target ${pct(c.target)}), ${state}.`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ triggers
+
+function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: string; notDue: boolean } {
+  const { portfolio, valuation, snapshot, ctx } = w;
+  const f = w.fmt;
+  const tpv = valuation.tpv;
+  const rows = valuation.classes;
+  const breached = rows.filter((r) => r.breach !== null);
+  const mode = portfolio.rebalance.mode;
+  const due = mode === 'threshold' ? false : isRebalanceDue(portfolio.rebalance.schedule, snapshot.lastRebalance, ctx.now);
+  const cashIdx = portfolio.classes.findIndex((c) => c.cash);
+
+  let act: boolean;
+  let trigger: string;
+  if (mode === 'threshold') {
+    act = breached.length > 0;
+    trigger = act ? `threshold: ${breached.map((r) => `${r.name} ${r.breach}`).join(', ')}` : 'threshold: every class inside its band';
+  } else if (mode === 'calendar') {
+    act = due;
+    trigger = due ? `calendar: ${portfolio.rebalance.schedule} rebalance due` : `calendar: next ${portfolio.rebalance.schedule} rebalance not due yet`;
+  } else {
+    act = due && breached.length > 0;
+    trigger = !due
+      ? `hybrid: ${portfolio.rebalance.schedule} check not due yet`
+      : breached.length > 0
+        ? `hybrid: ${portfolio.rebalance.schedule} check due and ${breached.map((r) => `${r.name} ${r.breach}`).join(', ')}`
+        : `hybrid: ${portfolio.rebalance.schedule} check due; every class inside its band`;
+  }
+
+  const adjustments = new Map<string, Adjustment>();
+  const classOf = (name: string) => portfolio.classes.find((c) => c.name === name)!;
+  const allToTarget = (reason: string) => {
+    for (const r of rows) {
+      if (r.cash) continue;
+      const delta = (r.target - r.weight) * tpv;
+      if (Math.abs(delta) <= NOISE * tpv) continue;
+      adjustments.set(r.name, {
+        cls: classOf(r.name),
+        row: r,
+        delta,
+        why: `${reason}: ${r.name} is ${pct(r.weight)} of ${f(tpv)}; to target ${pct(r.target)} ${delta < 0 ? 'reduce' : 'add'} ${f(Math.abs(delta))}`,
+      });
+    }
+  };
+
+  if (act) {
+    if (mode === 'calendar') {
+      allToTarget('calendar rebalance');
+    } else if (portfolio.rebalance.scope === 'all' || cashIdx < 0) {
+      allToTarget(cashIdx < 0 ? 'no cash class, so every class moves to target' : 'scope all');
+    } else {
+      let cashAfter = rows[cashIdx]!.net;
+      for (const r of breached) {
+        if (r.cash) continue;
+        const dest = destinationWeight(portfolio.rebalance.to, r.target, r.lower, r.upper, r.breach);
+        const delta = (dest - r.weight) * tpv;
+        cashAfter -= delta;
+        const edge = r.breach === 'upper' ? `> upper trigger ${pct(r.upper)}` : `< lower trigger ${pct(r.lower)}`;
+        const destName = portfolio.rebalance.to === 'target' ? 'target' : portfolio.rebalance.to === 'band-edge' ? 'band edge' : 'halfway to target';
+        adjustments.set(r.name, {
+          cls: classOf(r.name),
+          row: r,
+          delta,
+          why: `${r.name} is ${pct(r.weight)} of ${f(tpv)} ${edge}; to ${destName} ${pct(dest)} ${delta < 0 ? 'reduce' : 'add'} ${f(Math.abs(delta))}`,
+        });
+      }
+      const cash = rows[cashIdx]!;
+      const cashWeightAfter = cashAfter / tpv;
+      if (cashWeightAfter > cash.upper + 1e-9 || cashWeightAfter < cash.lower - 1e-9) {
+        adjustments.clear();
+        w.explanation.push(
+          `${cash.name} (cash) would be ${pct(cashWeightAfter)} after moving the breached classes, outside ${pct(cash.lower)}–${pct(cash.upper)}: every class moves to target.`,
+        );
+        allToTarget('cash outside its band');
+      }
+    }
+  }
+
+  // Hedge maintenance runs whatever the trigger: funding budget, calendar conversion, spot-basis unwind.
+  const convert = due && portfolio.execution.convertHedgesOnCalendar && mode !== 'threshold';
+  for (const r of rows) {
+    if (r.cash) continue;
+    const cls = classOf(r.name);
+    const hedges = hedgesOf(w, cls);
+    if (hedges.length === 0) continue;
+    const existing = adjustments.get(r.name);
+    for (const h of hedges) {
+      const side = h.notional < 0 ? -1 : 1;
+      const apr = fundingCostApr(side, snapshot.funding[h.symbol]);
+      const sideWord = side < 0 ? 'short' : 'long';
+      let cut: string | null = null;
+      if (apr > portfolio.risk.maxFundingApr) {
+        cut = `the ${sideWord} hedge ${h.symbol} pays funding at ${pct(apr)} a year > budget ${pct(portfolio.risk.maxFundingApr)}: close it and move the exposure by spot instead`;
+      } else if (convert) {
+        cut = `calendar cycle: convert the ${sideWord} hedge ${h.symbol} into a spot trade`;
+      }
+      if (cut) {
+        const base = existing ?? { cls, row: r, delta: 0, why: `${r.name} keeps its net exposure ${f(r.net)}` };
+        // Closing the hedge moves net exposure by −notional; spot must make up for it.
+        pushClose(w, h, cut);
+        const next: Adjustment = { ...base, delta: base.delta + h.notional, noFutures: cut, why: `${base.why}; after closing the hedge, spot must move ${f(h.notional)}` };
+        adjustments.set(r.name, next);
+        continue;
+      }
+      if (!existing && r.breach === null) {
+        const spotWeight = r.spot / w.tpv;
+        if (spotWeight <= r.upper + 1e-9 && spotWeight >= r.lower - 1e-9) {
+          pushClose(w, h, `${r.name} is back inside its band on a spot basis (${pct(spotWeight)} within ${pct(r.lower)}–${pct(r.upper)}): unwind the ${sideWord} hedge ${h.symbol}`);
+        }
+      }
+    }
+  }
+  const list = portfolio.classes.map((c) => adjustments.get(c.name)).filter((a): a is Adjustment => a !== undefined);
+  const hedgeActions = w.actions.length > 0;
+  return { adjustments: list, trigger, notDue: !act && list.length === 0 && !hedgeActions && mode !== 'threshold' };
+}
+
+/** Single-class futures positions of a class (its hedges), sorted by account and symbol. */
+function hedgesOf(w: Work, cls: AssetClass): PositionValuation[] {
+  return w.valuation.positions.filter((p) => Object.keys(p.classes).length === 1 && p.classes[cls.name] === 1);
+}
+
+function pushClose(w: Work, h: PositionValuation, why: string): void {
+  const rules = marketRules(w.snapshot, h.symbol);
+  const contracts = Math.abs(h.contracts);
+  const side = h.contracts < 0 ? 'buy' : 'sell';
+  w.actions.push({
+    type: 'futures',
+    class: Object.keys(h.classes)[0]!,
+    account: h.account,
+    symbol: h.symbol,
+    side,
+    notional: contracts * rules.contractSize * h.mark,
+    amount: contracts,
+    price: h.mark,
+    reduceOnly: true,
+    reason: `${why}: ${side} ${num(contracts)} contracts reduce-only (${w.fmt(Math.abs(h.notional))} at mark ${w.fmt(h.mark)}).`,
+  });
+  applyFutures(w, h.account, h.symbol, (side === 'buy' ? 1 : -1) * contracts * rules.contractSize, h.mark);
+}
+
+function applyFutures(w: Work, account: string, symbol: string, qty: number, price: number): void {
+  const rules = marketRules(w.snapshot, symbol);
+  const a = w.margin.get(account)!;
+  w.margin.set(account, withTrade(a, symbol, qty, price, { mmr: rules.maintenanceMarginRate, leverage: w.portfolio.execution.leverage, isolated: false }));
+}
+
+// ------------------------------------------------------------------------------------------ execution choice
+
+function instrumentOf(p: Portfolio, cls: AssetClass): Instrument {
+  if (cls.instrument) return cls.instrument;
+  if (p.strategy.type === 'core-satellite' && p.strategy.core === cls.name) return 'futures';
+  return p.execution.instrument;
+}
+
+function executeAdjustment(w: Work, adj: Adjustment): void {
+  const f = w.fmt;
+  let delta = adj.delta;
+  const tpv = w.tpv;
+
+  // 1. Shrink open hedges of this class that point the other way (reduce-only), unless just closed.
+  if (!adj.noFutures) {
+    for (const h of hedgesOf(w, adj.cls)) {
+      if (Math.abs(delta) <= NOISE * tpv) break;
+      if (Math.sign(h.notional) === Math.sign(delta)) continue;
+      const rules = marketRules(w.snapshot, h.symbol);
+      const unit = rules.contractSize * h.mark;
+      const take = Math.min(Math.abs(delta), Math.abs(h.notional));
+      const closesAll = take >= Math.abs(h.notional) - 1e-9;
+      const contracts = closesAll ? Math.abs(h.contracts) : floorToStep(take / unit, rules.amountStep);
+      if (contracts <= 0) continue;
+      const side = h.notional < 0 ? 'buy' : 'sell';
+      const notional = contracts * unit;
+      if (!closesAll && notional < rules.minNotional) {
+        w.rejected.push({ class: adj.cls.name, alternative: 'order', symbol: h.symbol, reason: `reducing ${h.symbol} by ${f(notional)} is below the minimum notional ${f(rules.minNotional)}` });
+        continue;
+      }
+      w.actions.push({
+        type: 'futures',
+        class: adj.cls.name,
+        account: h.account,
+        symbol: h.symbol,
+        side,
+        notional,
+        amount: contracts,
+        price: h.mark,
+        reduceOnly: true,
+        reason: `${adj.why}: first shrink the open ${h.notional < 0 ? 'short' : 'long'} hedge ${h.symbol} (${f(Math.abs(h.notional))}) that points the other way: ${side} ${num(contracts)} contracts reduce-only = ${f(notional)}.`,
+      });
+      applyFutures(w, h.account, h.symbol, (side === 'buy' ? 1 : -1) * contracts * rules.contractSize, h.mark);
+      delta -= Math.sign(delta) * notional;
+    }
+  }
+  if (Math.abs(delta) <= NOISE * tpv || Math.abs(delta) < 0.01) return;
+
+  const rest: Adjustment = { ...adj, delta, why: delta === adj.delta ? adj.why : `${adj.why}; ${f(Math.abs(delta))} remains` };
+  const instrument = adj.noFutures ? 'spot' : instrumentOf(w.portfolio, adj.cls);
+
+  if (instrument === 'spot') {
+    planSpot(w, rest);
+    return;
+  }
+  const fut = evaluateFutures(w, rest);
+  if (instrument === 'futures') {
+    if (fut.ok) commitFutures(w, rest, fut);
+    else {
+      w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: fut.reason });
+      pushWait(w, rest, `futures rejected (${fut.reason}) and the class is configured for futures`);
+    }
+    return;
+  }
+  // auto: the cost model decides.
+  const sell = delta < 0;
+  const n = Math.abs(delta);
+  const spotFeasible = spotCapacity(w, adj.cls, sell) > 0;
+  const sc = spotCost(n, sell, w.portfolio.execution);
+  if (!fut.ok) {
+    w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: fut.reason });
+    if (spotFeasible) planSpot(w, { ...rest, why: `${rest.why}; spot chosen because futures were rejected` });
+    else pushWait(w, rest, `futures rejected (${fut.reason}) and nothing to ${sell ? 'sell' : 'buy with'} on spot`);
+    return;
+  }
+  const spotPerUnit = sc.total / n;
+  const futPerUnit = fut.cost.total / fut.notional;
+  const costLine = `cost model: spot ${f(sc.total)} (fees ${f(sc.fees)} + slippage ${f(sc.slippage)}${sell ? ` + sale penalty ${f(sc.salePenalty)}` : ''}) = ${pct(spotPerUnit, 3)} of ${f(n)}; futures ${f(fut.cost.total)} (fees ${f(fut.cost.fees)} + slippage ${f(fut.cost.slippage)} + expected funding ${f(fut.cost.funding)} over ${w.portfolio.execution.expectedHoldingHours} h) = ${pct(futPerUnit, 3)} of ${f(fut.notional)}`;
+  if (!spotFeasible || futPerUnit < spotPerUnit) {
+    if (spotFeasible) w.rejected.push({ class: adj.cls.name, alternative: 'spot', symbol: null, reason: `${costLine}: spot costs more per unit of exposure corrected` });
+    commitFutures(w, { ...rest, why: `${rest.why}; ${costLine}: futures cheaper` }, fut);
+  } else {
+    w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: `${costLine}: futures cost more per unit of exposure corrected` });
+    planSpot(w, { ...rest, why: `${rest.why}; ${costLine}: spot cheaper` });
+  }
+}
+
+function pushWait(w: Work, adj: Adjustment, why: string): void {
+  w.actions.push({
+    type: 'wait',
+    class: adj.cls.name,
+    account: null,
+    symbol: null,
+    side: null,
+    notional: 0,
+    amount: 0,
+    price: 0,
+    reduceOnly: false,
+    reason: `${adj.why}; wait: ${why}.`,
+  });
+}
+
+// ------------------------------------------------------------------------------------------ futures
+
+type FuturesEval =
+  | { ok: false; reason: string }
+  | {
+      ok: true;
+      account: string;
+      symbol: string;
+      side: 'buy' | 'sell';
+      contracts: number;
+      notional: number;
+      mark: number;
+      margin: number;
+      cost: ReturnType<typeof futuresCost>;
+      detail: string;
+    };
+
+function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
+  const { portfolio, snapshot } = w;
+  const f = w.fmt;
+  const symbol = adj.cls.hedge;
+  if (!symbol) return { ok: false, reason: `${adj.cls.name} has no hedge perp configured` };
+  const mark = snapshot.marks[symbol];
+  if (mark === undefined) throw new ValuationError(['marks', symbol], `no mark price for ${symbol}, the hedge of ${adj.cls.name}`);
+  const rules = marketRules(snapshot, symbol);
+  const ex = portfolio.execution;
+  const side: 1 | -1 = adj.delta < 0 ? -1 : 1;
+  const deviation = Math.abs(adj.delta);
+  const wanted = deviation * ex.hedgeRatio;
+  const unit = rules.contractSize * mark;
+  const contracts = floorToStep(wanted / unit, rules.amountStep);
+  const notional = contracts * unit;
+  const sizeLine = `${side < 0 ? 'short' : 'long'} ${f(notional)} of ${symbol} (deviation ${f(deviation)} × hedge ratio ${ex.hedgeRatio.toFixed(2)} = ${f(wanted)}; ${num(contracts)} contracts at mark ${f(mark)})`;
+  if (contracts <= 0 || notional < rules.minNotional || contracts < rules.minAmount) {
+    return { ok: false, reason: `min notional: ${f(notional)} of ${symbol} is below the venue minimum ${f(rules.minNotional)}` };
+  }
+  const funding = snapshot.funding[symbol];
+  const apr = fundingCostApr(side, funding);
+  if (apr > portfolio.risk.maxFundingApr) {
+    return { ok: false, reason: `funding cost: a ${side < 0 ? 'short' : 'long'} pays ${pct(apr)} a year at rate ${pct(funding!.rate, 4)} per ${funding!.intervalHours} h, above the budget ${pct(portfolio.risk.maxFundingApr)}` };
+  }
+  // The account: where a position in the symbol already is, else the one with most margin available.
+  let account = w.accounts.find((n) => w.margin.get(n)!.positions.some((p) => p.symbol === symbol));
+  if (!account) {
+    let best = -1;
+    for (const n of w.accounts) {
+      const avail = marginAvailable(w.margin.get(n)!);
+      if (avail > best) {
+        best = avail;
+        account = n;
+      }
+    }
+  }
+  if (!account) return { ok: false, reason: 'no account to hold the position' };
+  const before = w.margin.get(account)!;
+  const available = marginAvailable(before);
+  const margin = notional / ex.leverage;
+  if (margin > available + 1e-9) {
+    return { ok: false, reason: `margin: ${f(notional)} at ${ex.leverage}x needs ${f(margin)} initial margin, ${account} has ${f(Math.max(0, available))} available` };
+  }
+  const after = withTrade(before, symbol, side * contracts * rules.contractSize, mark, { mmr: rules.maintenanceMarginRate, leverage: ex.leverage, isolated: false });
+  const lev = accountLeverage(after);
+  if (lev > portfolio.risk.maxLeverage + 1e-9) {
+    return { ok: false, reason: `leverage: ${account} would carry ${lev.toFixed(2)}x of futures notional on its equity, above the cap ${portfolio.risk.maxLeverage}x` };
+  }
+  const stress = marginRatio(after, portfolio.risk.stressMove);
+  const liq = liquidationPrice(after, symbol);
+  if (stress.stressed >= 1) {
+    return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (margin ratio ${pct(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
+  }
+  const cost = futuresCost(notional, side, funding, ex);
+  const fundingWord = funding
+    ? `funding ${pct(funding.rate, 4)} per ${funding.intervalHours} h: a ${side < 0 ? 'short' : 'long'} ${apr > 0 ? 'pays' : 'receives'} ${pct(Math.abs(apr))} a year`
+    : 'no funding rate known';
+  const detail = `${sizeLine}; initial margin ${f(notional)} / ${ex.leverage}x = ${f(margin)} of ${f(available)} available on ${account}; liquidation ${liq === null ? 'none' : `at ${f(liq)}`}, margin ratio after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${pct(stress.stressed)}; ${fundingWord}`;
+  return { ok: true, account, symbol, side: side < 0 ? 'sell' : 'buy', contracts, notional, mark, margin, cost, detail };
+}
+
+function commitFutures(w: Work, adj: Adjustment, fut: Extract<FuturesEval, { ok: true }>): void {
+  const rules = marketRules(w.snapshot, fut.symbol);
+  w.actions.push({
+    type: 'futures',
+    class: adj.cls.name,
+    account: fut.account,
+    symbol: fut.symbol,
+    side: fut.side,
+    notional: fut.notional,
+    amount: fut.contracts,
+    price: fut.mark,
+    reduceOnly: false,
+    reason: `${adj.why}: ${fut.detail}.`,
+  });
+  w.marginRequired += fut.margin;
+  applyFutures(w, fut.account, fut.symbol, (fut.side === 'buy' ? 1 : -1) * fut.contracts * rules.contractSize, fut.mark);
+}
+
+// ------------------------------------------------------------------------------------------ spot
+
+function spotSymbol(w: Work, asset: string): string {
+  return `${asset}/${w.portfolio.quote}`;
+}
+
+/** How much of the class could be sold (its spot value) or bought (quote on all accounts), in quote. */
+function spotCapacity(w: Work, cls: AssetClass, sell: boolean): number {
+  if (sell) {
+    let v = 0;
+    for (const a of cls.assets) v += w.valuation.assetValues[a] ?? 0;
+    return v;
+  }
+  let q = 0;
+  for (const b of w.balances.values()) q += b[w.portfolio.quote] ?? 0;
+  return q;
+}
+
+/** Split `value` across the class's assets: configured weights, else pro rata to holdings, else equally. */
+function splitAcrossAssets(w: Work, cls: AssetClass, value: number): { asset: string; value: number; share: string }[] {
+  const assets = cls.assets.filter((a) => a !== w.portfolio.quote);
+  if (cls.weights) {
+    return assets.map((a) => ({ asset: a, value: value * (cls.weights![a] ?? 0), share: `${pct(cls.weights![a] ?? 0)} by configured weight` })).filter((x) => x.value > 0);
+  }
+  let held = 0;
+  for (const a of assets) held += w.valuation.assetValues[a] ?? 0;
+  if (held > 0) {
+    return assets
+      .map((a) => {
+        const s = (w.valuation.assetValues[a] ?? 0) / held;
+        return { asset: a, value: value * s, share: `${pct(s)} pro rata to holdings` };
+      })
+      .filter((x) => x.value > 0);
+  }
+  return assets.map((a) => ({ asset: a, value: value / assets.length, share: `equal split over ${assets.length} assets (none held)` }));
+}
+
+function planSpot(w: Work, adj: Adjustment): void {
+  const f = w.fmt;
+  const sell = adj.delta < 0;
+  let n = Math.abs(adj.delta);
+  if (sell) {
+    const cap = spotCapacity(w, adj.cls, true);
+    if (n > cap + 1e-9) {
+      w.rejected.push({ class: adj.cls.name, alternative: 'spot', symbol: null, reason: `${adj.cls.name} holds only ${f(cap)} of spot; cannot sell ${f(n)} (no accidental shorts): selling what is held` });
+      n = cap;
+    }
+    for (const part of splitAcrossAssets(w, adj.cls, n)) sellAsset(w, adj, part.asset, part.value, part.share);
+  } else {
+    for (const part of splitAcrossAssets(w, adj.cls, n)) w.pendingBuys.push({ cls: adj.cls, asset: part.asset, value: part.value, why: adj.why, share: part.share });
+  }
+}
+
+function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share: string): void {
+  const f = w.fmt;
+  const symbol = spotSymbol(w, asset);
+  const price = priceOf(w.portfolio, w.snapshot, asset, ['prices', asset]);
+  const rules = marketRules(w.snapshot, symbol);
+  const fee = w.portfolio.execution.fees.spotTaker;
+  // Sell from each account in proportion to what it holds.
+  const holders = w.accounts.map((n) => ({ n, qty: w.balances.get(n)![asset] ?? 0 })).filter((h) => h.qty > 0);
+  const total = holders.reduce((s, h) => s + h.qty, 0);
+  for (const h of holders) {
+    const wantQty = (value / price) * (h.qty / total);
+    const amount = Math.min(floorToStep(wantQty, rules.amountStep), floorToStep(h.qty, rules.amountStep));
+    const notional = amount * price;
+    if (amount <= 0 || notional < rules.minNotional || amount < rules.minAmount) {
+      w.rejected.push({ class: adj.cls.name, alternative: 'order', symbol, reason: `sell ${num(wantQty)} ${asset} on ${h.n} (${f(wantQty * price)}) dropped: below the minimum ${rules.minNotional > 0 ? `notional ${f(rules.minNotional)}` : `amount (lot step ${num(rules.amountStep, 12)})`}` });
+      continue;
+    }
+    const bal = w.balances.get(h.n)!;
+    bal[asset] = (bal[asset] ?? 0) - amount;
+    bal[w.portfolio.quote] = (bal[w.portfolio.quote] ?? 0) + notional * (1 - fee);
+    const acct = holders.length > 1 ? ` on ${h.n}` : '';
+    const split = adj.cls.assets.length > 1 ? ` (${share})` : '';
+    w.actions.push({
+      type: 'spot',
+      class: adj.cls.name,
+      account: h.n,
+      symbol,
+      side: 'sell',
+      notional,
+      amount,
+      price,
+      reduceOnly: false,
+      reason: `${adj.why}: sell ${num(amount)} ${asset} spot${acct} = ${f(notional)} at ${f(price)}${split}.`,
+    });
+  }
+}
+
+/**
+ * Buys after all sells: each account spends its quote balance (plus sell proceeds) minus margin locked by
+ * new futures legs; buys + fees never exceed that. Buys are split across accounts by spendable quote and
+ * scaled down together, with a reason, when the cash is short.
+ */
+function settleBuys(w: Work): void {
+  const f = w.fmt;
+  const quote = w.portfolio.quote;
+  const fee = w.portfolio.execution.fees.spotTaker;
+  const spendable = new Map<string, number>();
+  for (const n of w.accounts) {
+    const locked = lockedMargin(w, n);
+    spendable.set(n, Math.max(0, (w.balances.get(n)![quote] ?? 0) - locked));
+  }
+  const totalSpendable = [...spendable.values()].reduce((s, v) => s + v, 0);
+  const wanted = w.pendingBuys.reduce((s, b) => s + b.value, 0);
+  if (wanted <= 0) return;
+  const scale = wanted * (1 + fee) > totalSpendable ? totalSpendable / (wanted * (1 + fee)) : 1;
+  if (scale < 1) {
+    w.rejected.push({ class: w.pendingBuys[0]!.cls.name, alternative: 'spot', symbol: null, reason: `cash: buys of ${f(wanted)} plus fees ${f(wanted * fee)} exceed the ${f(totalSpendable)} of ${quote} available after sells and margin; every buy scaled by ${(scale * 100).toFixed(2)}%` });
+  }
+  for (const b of w.pendingBuys) {
+    const symbol = spotSymbol(w, b.asset);
+    const price = priceOf(w.portfolio, w.snapshot, b.asset, ['prices', b.asset]);
+    const rules = marketRules(w.snapshot, symbol);
+    for (const n of w.accounts) {
+      const share = totalSpendable > 0 ? spendable.get(n)! / totalSpendable : 0;
+      if (share <= 0) continue;
+      const wantQty = ((b.value * scale) / price) * share;
+      const amount = floorToStep(wantQty, rules.amountStep);
+      const notional = amount * price;
+      if (amount <= 0 || notional < rules.minNotional || amount < rules.minAmount) {
+        w.rejected.push({ class: b.cls.name, alternative: 'order', symbol, reason: `buy ${num(wantQty)} ${b.asset} on ${n} (${f(wantQty * price)}) dropped: below the minimum ${rules.minNotional > 0 ? `notional ${f(rules.minNotional)}` : `amount (lot step ${num(rules.amountStep, 12)})`}` });
+        continue;
+      }
+      const bal = w.balances.get(n)!;
+      bal[quote] = (bal[quote] ?? 0) - notional * (1 + fee);
+      bal[b.asset] = (bal[b.asset] ?? 0) + amount;
+      const acct = w.accounts.length > 1 ? ` on ${n}` : '';
+      const split = b.cls.assets.length > 1 ? ` (${b.share})` : '';
+      const scaled = scale < 1 ? ` (scaled to ${(scale * 100).toFixed(2)}% for cash)` : '';
+      w.actions.push({
+        type: 'spot',
+        class: b.cls.name,
+        account: n,
+        symbol,
+        side: 'buy',
+        notional,
+        amount,
+        price,
+        reduceOnly: false,
+        reason: `${b.why}: buy ${num(amount)} ${b.asset} spot${acct} = ${f(notional)} at ${f(price)}${split}${scaled}.`,
+      });
+    }
+  }
+}
+
+/** Initial margin of the account's cross positions after the planned futures legs. */
+function lockedMargin(w: Work, account: string): number {
+  let m = 0;
+  for (const p of w.margin.get(account)!.positions) if (!p.isolated) m += (Math.abs(p.qty) * p.entryPrice) / p.leverage;
+  return m;
+}
+
+// ------------------------------------------------------------------------------------------ beta-neutral
+
+function planBetaNeutral(w: Work, s: Extract<Portfolio['strategy'], { type: 'beta-neutral' }>): string {
+  const f = w.fmt;
+  const rows = w.valuation.classes;
+  const longRow = rows.find((r) => r.name === s.long)!;
+  const shortRow = rows.find((r) => r.name === s.short)!;
+  const longCls = w.portfolio.classes.find((c) => c.name === s.long)!;
+  const shortCls = w.portfolio.classes.find((c) => c.name === s.short)!;
+  let beta = s.beta;
+  let betaWhy = `beta ${beta} from config`;
+  if (beta === undefined) {
+    beta = betaFromHistory(w, longCls, shortCls);
+    betaWhy = `beta ${beta.toFixed(4)} estimated from ${w.snapshot.history ? 'snapshot.history' : '?'} returns`;
+  }
+  const exposure = shortRow.net + beta * longRow.net;
+  const limit = s.tolerance * Math.abs(longRow.net);
+  const line = `beta-neutral: net beta-weighted exposure = ${s.short} net ${f(shortRow.net)} + ${beta.toFixed(4)} × ${s.long} net ${f(longRow.net)} = ${f(exposure)} (${betaWhy}); tolerance ${pct(s.tolerance)} × ${f(Math.abs(longRow.net))} = ${f(limit)}`;
+  w.explanation.push(line + '.');
+  if (Math.abs(exposure) <= limit) return `beta-neutral: |${f(exposure)}| within ${f(limit)}`;
+  const adj: Adjustment = {
+    cls: shortCls,
+    row: shortRow,
+    delta: -exposure,
+    why: `${line}: exposure is ${exposure > 0 ? 'long' : 'short'} by more than the tolerance; move ${s.short} by ${f(-exposure)} to restore the hedge ratio`,
+  };
+  const before = w.actions.length;
+  // Futures first (enlarge/shrink the short); if the futures leg is impossible, reduce the long by spot.
+  const fut = evaluateFutures(w, { ...adj, delta: adj.delta });
+  const reduces = hedgesOf(w, shortCls).some((h) => Math.sign(h.notional) !== Math.sign(adj.delta));
+  if (fut.ok || reduces) {
+    executeAdjustment(w, { ...adj, cls: { ...shortCls, instrument: 'futures' } });
+  }
+  const placed = w.actions.slice(before).some((a) => a.type === 'futures');
+  if (!placed) {
+    if (!fut.ok) w.rejected.push({ class: s.short, alternative: 'futures', symbol: shortCls.hedge ?? null, reason: fut.reason });
+    w.actions.splice(before);
+    if (exposure > 0) {
+      planSpot(w, { cls: longCls, row: longRow, delta: -exposure / beta, why: `${line}: futures unavailable, so reduce the ${s.long} long by ${f(exposure)} / ${beta.toFixed(4)} = ${f(exposure / beta)}` });
+      settleBuys(w);
+    } else {
+      pushWait(w, adj, 'futures unavailable and no spot sale restores the hedge ratio');
+    }
+  }
+  return `beta-neutral: |${f(exposure)}| > ${f(limit)}`;
+}
+
+function betaFromHistory(w: Work, longCls: AssetClass, shortCls: AssetClass): number {
+  const h = w.snapshot.history ?? {};
+  const ref = h[shortCls.assets[0]!];
+  if (!ref) throw new ValuationError(['history', shortCls.assets[0]!], `beta not configured and no price history for ${shortCls.assets[0]} to estimate it`);
+  // Value-weighted basket of the long class's assets, from their histories.
+  const assets = longCls.assets.filter((a) => h[a]);
+  if (assets.length === 0) throw new ValuationError(['history', longCls.assets[0]!], `beta not configured and no price history for ${longCls.name}'s assets`);
+  const n = Math.min(ref.length, ...assets.map((a) => h[a]!.length));
+  const weights = assets.map((a) => w.valuation.assetValues[a] ?? 1);
+  const wsum = weights.reduce((s, x) => s + x, 0);
+  const basket: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let v = 0;
+    assets.forEach((a, k) => {
+      const series = h[a]!;
+      const first = series[series.length - n]!;
+      v += (weights[k]! / wsum) * (series[series.length - n + i]! / first);
+    });
+    basket.push(v);
+  }
+  return estimateBeta(basket, ref.slice(ref.length - n));
+}
+
+// ------------------------------------------------------------------------------------------ ordering and risk
+
+const legRank = (a: Action): number =>
+  a.type === 'futures' && a.reduceOnly ? 0 : a.type === 'spot' && a.side === 'sell' ? 1 : a.type === 'futures' ? 2 : a.type === 'spot' ? 3 : 4;
+
+/** Reduce-only futures first, then spot sells, new futures, spot buys, waits; stable within a rank. */
+function orderLegs(actions: Action[]): void {
+  const ranked = actions.map((a, i) => ({ a, i })).sort((x, y) => legRank(x.a) - legRank(y.a) || x.i - y.i);
+  actions.splice(0, actions.length, ...ranked.map((r) => r.a));
+}
+
+function riskSummary(w: Work): RiskSummary {
+  const liquidationPrices: Record<string, number | null> = {};
+  const ratio: Record<string, { now: number; stressed: number }> = {};
+  let available = 0;
+  for (const n of w.accounts) {
+    const before = marginAccountOf(w.portfolio, w.snapshot, w.valuation, n);
+    available += marginAvailable(before);
+    const after = w.margin.get(n)!;
+    for (const p of after.positions) liquidationPrices[p.symbol] = liquidationPrice(after, p.symbol);
+    if (after.positions.length > 0) ratio[n] = marginRatio(after, w.portfolio.risk.stressMove);
+  }
+  return { marginRequired: w.marginRequired, marginAvailable: available, liquidationPrices, marginRatio: ratio, maxLeverage: w.portfolio.risk.maxLeverage };
+}

@@ -1,0 +1,274 @@
+/**
+ * The words of MISSION.md as data. Everything in src/core is pure: plain data in, plain data out,
+ * no I/O, no clock, no randomness. Weights, targets and rates are fractions (0.4 = 40%); money is in
+ * the portfolio's quote currency (float64 for analytics, rounded to venue rules at the order boundary).
+ */
+
+export type Fraction = number;
+export type Money = number;
+
+/** Tolerance band around a class target. Absolute: ± points (0.05 = ±5 pp). Relative: ± fraction of the target. */
+export type Band = { kind: 'absolute'; width: Fraction } | { kind: 'relative'; fraction: Fraction };
+
+export type Instrument = 'spot' | 'futures' | 'auto';
+export type RebalanceMode = 'threshold' | 'calendar' | 'hybrid';
+export type RebalanceTo = 'target' | 'band-edge' | 'halfway';
+export type RebalanceScope = 'breached' | 'all';
+export type Schedule = 'daily' | 'weekly' | 'monthly';
+
+export interface AssetClass {
+  name: string;
+  target: Fraction;
+  band: Band;
+  /** Spot assets of the class (base currencies, e.g. BTC, SOL). */
+  assets: string[];
+  /** Optional split of spot buys/sells inside the class (fractions summing to 1). Default: pro rata to holdings, equal if none. */
+  weights?: Record<string, Fraction>;
+  /** Perpetual (ccxt unified symbol, e.g. BTC/USDT:USDT) used to move this class's exposure by futures. */
+  hedge?: string;
+  /** True for the one cash class (stablecoins): its exposure is TPV − Σ other classes' net exposure. */
+  cash: boolean;
+  /** Per-class override of execution.instrument (strategies use it, e.g. core-satellite hedges the core). */
+  instrument?: Instrument;
+}
+
+/** An index perpetual that maps to several classes by weights (fractions summing to 1). */
+export interface IndexPerp {
+  symbol: string;
+  classes: Record<string, Fraction>;
+}
+
+export interface Fees {
+  spotTaker: Fraction;
+  spotMaker: Fraction;
+  futuresTaker: Fraction;
+  futuresMaker: Fraction;
+}
+
+export interface ExecutionConfig {
+  instrument: Instrument;
+  /** Futures hedge notional = deviation × hedgeRatio (≤ 1). */
+  hedgeRatio: Fraction;
+  /** Leverage used for new futures positions (initial margin = notional / leverage). */
+  leverage: number;
+  fees: Fees;
+  /** Expected slippage per trade, as a fraction of notional (10 bps = 0.001). */
+  slippage: Fraction;
+  /** Cost charged in the cost model for realising a spot sale (tax, loss of conviction), fraction of notional. */
+  spotSalePenalty: Fraction;
+  /** Expected holding time of a hedge, in hours, for the funding part of the cost model. */
+  expectedHoldingHours: number;
+  /** At a due calendar cycle, convert open hedges into spot trades. */
+  convertHedgesOnCalendar: boolean;
+}
+
+export interface RiskConfig {
+  maxLeverage: number;
+  /** The cash buffer must survive this adverse move of every futures position without liquidation. */
+  stressMove: Fraction;
+  /** A hedge whose funding costs more than this per year (fraction of notional) is not opened, and is cut if open. */
+  maxFundingApr: Fraction;
+  /** Inputs older than this (ms) relative to the decision time make the plan empty with reason STALE. */
+  maxDataAgeMs: number;
+}
+
+export type Strategy =
+  | { type: 'targets' }
+  | { type: 'core-satellite'; core: string }
+  | {
+      type: 'beta-neutral';
+      /** The class held long (altcoins). */
+      long: string;
+      /** The class whose hedge perp carries the short (BTC). */
+      short: string;
+      /** Beta of the long class against the short one; if absent it is estimated from snapshot.history. */
+      beta?: number;
+      /** Act when |beta-weighted net exposure| exceeds this fraction of the long class's notional. */
+      tolerance: Fraction;
+    };
+
+export interface RebalanceConfig {
+  mode: RebalanceMode;
+  schedule: Schedule;
+  to: RebalanceTo;
+  scope: RebalanceScope;
+}
+
+export interface Portfolio {
+  quote: string;
+  classes: AssetClass[];
+  indexPerps: IndexPerp[];
+  rebalance: RebalanceConfig;
+  execution: ExecutionConfig;
+  risk: RiskConfig;
+  strategy: Strategy;
+}
+
+// ---------------------------------------------------------------- snapshot
+
+export type MarginMode = 'cross' | 'isolated';
+
+export interface Position {
+  symbol: string;
+  /** Signed: negative is short. */
+  contracts: number;
+  contractSize: number;
+  entryPrice: number;
+  leverage: number;
+  marginMode: MarginMode;
+  /** Isolated margin posted, if isolated (defaults to entry notional / leverage). */
+  isolatedMargin?: number;
+}
+
+export interface Account {
+  name: string;
+  balances: Record<string, number>;
+  positions: Position[];
+}
+
+export interface FundingRate {
+  /** Rate per interval as a fraction; positive = longs pay shorts. */
+  rate: number;
+  intervalHours: number;
+}
+
+export interface MarketRules {
+  /** Lot step for the amount (base units for spot, contracts for perps). */
+  amountStep: number;
+  minAmount: number;
+  minNotional: number;
+  priceStep: number;
+  contractSize: number;
+  /** Maintenance margin rate (flat; first tier). */
+  maintenanceMarginRate: number;
+}
+
+export interface Snapshot {
+  /** Epoch ms of the snapshot. */
+  time: number;
+  /** Spot prices in the quote currency, by asset. */
+  prices: Record<string, number>;
+  /** Mark prices by perp symbol. */
+  marks: Record<string, number>;
+  funding: Record<string, FundingRate>;
+  accounts: Account[];
+  /** Market rules by symbol (spot `BTC/USDT`, perp `BTC/USDT:USDT`). Missing ⇒ defaults (no lot step beyond 1e-8, no minimum). */
+  markets: Record<string, Partial<MarketRules>>;
+  /** Per-input timestamps (ms) when known; used for the staleness rule. */
+  timestamps?: Record<string, number>;
+  /** Close-price history by asset (oldest first), used to estimate beta. */
+  history?: Record<string, number[]>;
+  /** Last rebalance time (ms), for calendar and hybrid modes. */
+  lastRebalance?: number;
+}
+
+// ---------------------------------------------------------------- valuation
+
+export type Breach = 'upper' | 'lower' | null;
+
+export interface ClassValuation {
+  name: string;
+  cash: boolean;
+  target: Fraction;
+  lower: Fraction;
+  upper: Fraction;
+  /** Spot value of the class's assets. */
+  spot: Money;
+  /** Signed notional of futures mapped to the class (for the cash class: net − spot). */
+  futures: Money;
+  net: Money;
+  weight: Fraction;
+  drift: Fraction;
+  breach: Breach;
+  /** Money outside the band (positive above, negative below, 0 inside). */
+  deviation: Money;
+  /** Drift from target in money: (weight − target) × TPV. */
+  driftValue: Money;
+}
+
+export interface PositionValuation {
+  account: string;
+  symbol: string;
+  contracts: number;
+  contractSize: number;
+  mark: number;
+  entryPrice: number;
+  notional: Money;
+  unrealizedPnl: Money;
+  leverage: number;
+  marginMode: MarginMode;
+  initialMargin: Money;
+  maintenanceMargin: Money;
+  /** Classes this position counts toward and the share of its notional each receives. */
+  classes: Record<string, Fraction>;
+}
+
+export interface Valuation {
+  quote: string;
+  tpv: Money;
+  spotValue: Money;
+  unrealizedPnl: Money;
+  classes: ClassValuation[];
+  positions: PositionValuation[];
+  /** Spot value by asset, summed over accounts. */
+  assetValues: Record<string, Money>;
+}
+
+// ---------------------------------------------------------------- plan
+
+export type Side = 'buy' | 'sell';
+
+export interface Action {
+  type: 'spot' | 'futures' | 'wait';
+  class: string;
+  account: string | null;
+  symbol: string | null;
+  side: Side | null;
+  /** Order notional in the quote currency after rounding (0 for wait). */
+  notional: Money;
+  /** Order amount after rounding to the lot step (base units for spot, contracts for futures). */
+  amount: number;
+  price: number;
+  reduceOnly: boolean;
+  /** Plain-language arithmetic a beginner can check by hand. */
+  reason: string;
+}
+
+export interface Rejection {
+  class: string;
+  alternative: 'spot' | 'futures' | 'order';
+  symbol: string | null;
+  reason: string;
+}
+
+export interface RiskSummary {
+  marginRequired: Money;
+  marginAvailable: Money;
+  /** Liquidation price by perp symbol after the plan (null where none exists). */
+  liquidationPrices: Record<string, number | null>;
+  /** Margin ratio (maintenance / equity) of each futures account after the plan, at current and stressed marks. */
+  marginRatio: Record<string, { now: number; stressed: number }>;
+  maxLeverage: number;
+}
+
+export type PlanStatus = 'ok' | 'nothing-to-do' | 'not-due' | 'stale' | 'halted';
+
+export interface Plan {
+  time: number;
+  status: PlanStatus;
+  valuation: Valuation;
+  trigger: string;
+  actions: Action[];
+  rejected: Rejection[];
+  risk: RiskSummary;
+  /** Lines of explanation in the order a beginner should read them. */
+  explanation: string[];
+}
+
+export type TradingState = 'ACTIVE' | 'REDUCING' | 'HALTED';
+
+/** Everything the planner needs besides the portfolio and snapshot. No clock: `now` is passed in. */
+export interface PlanContext {
+  now: number;
+  state: TradingState;
+}
