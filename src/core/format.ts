@@ -1,16 +1,40 @@
-/** Number formatting shared by explanations, tables and the CLI. Pure. */
+/**
+ * Number formatting shared by explanations, tables and the CLI. Pure, and fast: the planner formats
+ * its arithmetic on every call, so this avoids Intl (toLocaleString costs microseconds a number).
+ */
 
+/** Thousands separators on the integer part of a non-negative decimal string. */
+function group(s: string): string {
+  const dot = s.indexOf('.');
+  const int = dot < 0 ? s : s.slice(0, dot);
+  const frac = dot < 0 ? '' : s.slice(dot);
+  if (int.length <= 3) return s;
+  let out = '';
+  for (let i = 0; i < int.length; i++) {
+    if (i > 0 && (int.length - i) % 3 === 0) out += ',';
+    out += int[i];
+  }
+  return out + frac;
+}
+
+const DOLLAR = new Set(['USD', 'USDT', 'USDC']);
+
+/** `$8,000.00` for dollar stablecoins, `8,000.00 EUR` otherwise. */
 export function money(x: number, quote = 'USDT', decimals = 2): string {
-  const sign = x < 0 ? '-' : '';
-  const abs = Math.abs(x);
-  const s = abs.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
-  return quote === 'USD' || quote === 'USDT' || quote === 'USDC' ? `${sign}$${s}` : `${sign}${s} ${quote}`;
+  if (!Number.isFinite(x)) return String(x);
+  const fixed = Math.abs(x).toFixed(decimals);
+  const sign = x < 0 && Number(fixed) !== 0 ? '-' : '';
+  const s = group(fixed);
+  return DOLLAR.has(quote) ? `${sign}$${s}` : `${sign}${s} ${quote}`;
 }
 
 export function pct(x: number, decimals = 2): string {
   return `${(x * 100).toFixed(decimals)}%`;
 }
 
+/** Up to `decimals` decimals, trailing zeros dropped, no grouping: `0.137931`, `9375`. */
 export function num(x: number, decimals = 6): string {
-  return x.toLocaleString('en-US', { maximumFractionDigits: decimals, useGrouping: false });
+  if (!Number.isFinite(x)) return String(x);
+  const s = x.toFixed(decimals);
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }

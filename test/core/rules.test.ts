@@ -267,3 +267,18 @@ describe('planner rules', () => {
     expect(tight.rejected[0]!.reason).toMatch(/^liquidation distance/);
   });
 });
+
+describe('formatting', () => {
+  it('money, percentages and amounts as a beginner reads them', async () => {
+    const { money, num, pct } = await import('../../src/core/format.js');
+    expect(money(100_000)).toBe('$100,000.00');
+    expect(money(-7_947.37)).toBe('-$7,947.37');
+    expect(money(-0.001)).toBe('$0.00');
+    expect(money(1234.5, 'EUR')).toBe('1,234.50 EUR');
+    expect(money(999.999)).toBe('$1,000.00');
+    expect(pct(0.58)).toBe('58.00%');
+    expect(num(0.1379310344)).toBe('0.137931');
+    expect(num(9375)).toBe('9375');
+    expect(num(1e-7, 12)).toBe('0.0000001');
+  });
+});

@@ -1,0 +1,97 @@
+/** `ballast backtest`: load history for a portfolio, run every selected policy, report. */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Portfolio } from '../core/types.js';
+import { loadHistory, type HistoryInterval, type MarketHistory } from '../adapters/history/history.js';
+import { baseOf } from '../core/valuation.js';
+import { computeMetrics, type PolicyMetrics, type PolicySeries } from './metrics.js';
+import { DEFAULT_OPTIONS, perpSymbol, runPolicy, type BacktestOptions } from './engine.js';
+import { selectPolicies, standardPolicies } from './policies.js';
+import { renderReport } from './report.js';
+
+export interface BacktestRequest {
+  portfolio: Portfolio;
+  dataDir: string;
+  interval: HistoryInterval;
+  from?: number;
+  to?: number;
+  policies?: string[];
+  options: Partial<BacktestOptions>;
+  /** Override every taker and maker fee (spot and futures). */
+  fee?: number;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface BacktestResult {
+  history: MarketHistory;
+  series: PolicySeries[];
+  metrics: PolicyMetrics[];
+  notes: string[];
+  options: BacktestOptions;
+  plans: number;
+}
+
+/** Which history the portfolio needs: every non-stable asset, and the perps its classes hedge with. */
+export function historyNeeds(p: Portfolio): { assets: string[]; stable: string[]; perps: string[] } {
+  const cash = p.classes.find((c) => c.cash);
+  const stable = cash ? cash.assets : [];
+  const assets: string[] = [];
+  for (const c of p.classes) for (const a of c.assets) if (!stable.includes(a) && a !== p.quote && !assets.includes(a)) assets.push(a);
+  const perps: string[] = [];
+  for (const c of p.classes) {
+    if (!c.hedge) continue;
+    const base = baseOf(c.hedge);
+    if (c.hedge !== perpSymbol(base, p.quote) || !assets.includes(base)) {
+      throw new Error(`the backtester has no history for ${c.hedge} (hedge of ${c.name}): hedge with the perp of an asset in the portfolio, e.g. ${perpSymbol(c.assets.find((a) => a !== p.quote) ?? 'BTC', p.quote)}`);
+    }
+    if (!perps.includes(base)) perps.push(base);
+  }
+  return { assets, stable, perps };
+}
+
+export function runBacktest(req: BacktestRequest): BacktestResult {
+  let portfolio = req.portfolio;
+  if (req.fee !== undefined) {
+    const f = req.fee;
+    portfolio = { ...portfolio, execution: { ...portfolio.execution, fees: { spotTaker: f, spotMaker: f, futuresTaker: f, futuresMaker: f } } };
+  }
+  if (portfolio.quote !== 'USDT') throw new Error(`the bundled history is quoted in USDT; the portfolio's quote is ${portfolio.quote}`);
+  const needs = historyNeeds(portfolio);
+  const history = loadHistory({
+    dir: req.dataDir,
+    interval: req.interval,
+    assets: needs.assets,
+    stable: needs.stable,
+    perps: needs.perps,
+    quote: 'USDT',
+    ...(req.from !== undefined ? { from: req.from } : {}),
+    ...(req.to !== undefined ? { to: req.to } : {}),
+  });
+  const options = { ...DEFAULT_OPTIONS, ...req.options };
+  const specs = selectPolicies(standardPolicies(portfolio), req.policies);
+  const total = specs.length * history.times.length;
+  let done = 0;
+  const series: PolicySeries[] = [];
+  const metrics: PolicyMetrics[] = [];
+  let plans = 0;
+  for (const spec of specs) {
+    const run = runPolicy(portfolio, spec, history, options, (bars) => {
+      done += bars;
+      req.onProgress?.(done, total, spec.name);
+    });
+    plans += run.plans;
+    series.push(run.series);
+    metrics.push(computeMetrics(run.series, run.counters));
+  }
+  const day = (t: number) => new Date(t).toISOString().slice(0, 10);
+  const notes = [
+    `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)}; capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
+    ...history.coverage.notes,
+  ];
+  return { history, series, metrics, notes, options, plans };
+}
+
+export function writeReport(file: string, title: string, r: BacktestResult, quote: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, renderReport({ title, quote, series: r.series, metrics: r.metrics, notes: r.notes }));
+}
