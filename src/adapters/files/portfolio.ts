@@ -1,0 +1,456 @@
+/**
+ * The portfolio file of `ballast plan` (YAML or JSON) → {@link Portfolio}.
+ *
+ *   loadPortfolio(path)              reads the file, then parsePortfolio
+ *   parsePortfolio(text, fileName)   parses and validates text (no I/O)
+ *
+ * Both throw {@link InputErrors} listing every problem found, each located `FILE:LINE:COL: FIELD:
+ * PROBLEM`. A file that cannot be read is reported the same way (without a line).
+ *
+ * Fractions may be written 0.4 or "40%" everywhere. Defaults: indexPerps []; rebalance
+ * { threshold, weekly, to target, scope breached }; execution { instrument spot, hedgeRatio 1,
+ * leverage 2, fees spotTaker 0.001 / futuresTaker 0.0005 (makers default to their takers),
+ * slippage 0.0005, spotSalePenalty 0, expectedHoldingHours 168, convertHedgesOnCalendar false };
+ * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300 }; strategy
+ * { type: targets }; beta-neutral tolerance 0.1; class cash false. A bare band (4% or 0.04) is
+ * absolute. Empty (null) optional sections count as absent. core-satellite sets the core class's
+ * instrument to 'futures' unless the class sets one.
+ */
+import * as z from 'zod';
+import { InputError, InputErrors } from '../../core/errors.js';
+import type { AssetClass, Band, Portfolio, Strategy } from '../../core/types.js';
+import { assetName, fmtNum, fmtPct, fraction, forward, name, pushIssues, num, PERP, strict } from './fields.js';
+import { isPlainObject, parseSource, readText, throwIfProblems, zodProblems, type Path, type Problem } from './source.js';
+
+const INSTRUMENTS = ['spot', 'futures', 'auto'] as const;
+const TOL = 1e-9;
+const EDGE_TOL = 1e-12;
+
+// ---------------------------------------------------------------- schema
+
+const bandObject = strict({
+  relative: fraction({ gt: 0 }).optional(),
+  absolute: fraction({ gt: 0 }).optional(),
+});
+
+const band = z.unknown().transform((v, ctx): Band => {
+  if (isPlainObject(v)) {
+    const r = bandObject.safeParse(v);
+    if (!r.success) {
+      pushIssues(r.error.issues, ctx);
+      return z.NEVER;
+    }
+    const { relative, absolute } = r.data;
+    if ((relative === undefined) === (absolute === undefined)) {
+      ctx.issues.push({ code: 'custom', input: v, message: 'write exactly one of { relative: 20% } or { absolute: 4% }' });
+      return z.NEVER;
+    }
+    return relative !== undefined ? { kind: 'relative', fraction: relative } : { kind: 'absolute', width: absolute! };
+  }
+  return { kind: 'absolute', width: forward(fraction({ gt: 0 }), v, ctx) };
+});
+
+const classSchema = strict({
+  name,
+  target: fraction({ min: 0, max: 1 }),
+  band,
+  assets: z.array(assetName).min(1, 'must list at least one asset'),
+  weights: z.record(assetName, fraction({ min: 0, max: 1 })).optional(),
+  hedge: z.string().min(1, 'must not be empty').optional(),
+  instrument: z.enum(INSTRUMENTS).optional(),
+  cash: z.boolean().optional(),
+});
+type ClassIn = z.output<typeof classSchema>;
+
+const indexPerpSchema = strict({
+  symbol: z.string().min(1, 'must not be empty'),
+  classes: z.record(name, fraction({ min: 0, max: 1 })),
+});
+type IndexIn = z.output<typeof indexPerpSchema>;
+
+const rebalanceSchema = strict({
+  mode: z.enum(['threshold', 'calendar', 'hybrid']).optional(),
+  schedule: z.enum(['daily', 'weekly', 'monthly']).optional(),
+  to: z.enum(['target', 'band-edge', 'halfway']).optional(),
+  scope: z.enum(['breached', 'all']).optional(),
+});
+
+const fee = fraction({ min: 0, lt: 0.05 }).optional();
+const executionSchema = strict({
+  instrument: z.enum(INSTRUMENTS).optional(),
+  hedgeRatio: fraction({ gt: 0, max: 1 }).optional(),
+  leverage: num({ min: 1 }).optional(),
+  fees: strict({ spotTaker: fee, spotMaker: fee, futuresTaker: fee, futuresMaker: fee }).nullish(),
+  slippage: fraction({ min: 0, lt: 1 }).optional(),
+  spotSalePenalty: fraction({ min: 0, lt: 1 }).optional(),
+  expectedHoldingHours: num({ gt: 0, max: 1e6 }).optional(),
+  convertHedgesOnCalendar: z.boolean().optional(),
+});
+type ExecutionIn = z.output<typeof executionSchema>;
+
+const riskSchema = strict({
+  maxLeverage: num({ min: 1, max: 1000 }).optional(),
+  stressMove: fraction({ min: 0, max: 1 }).optional(),
+  maxFundingApr: fraction({ min: 0, max: 100 }).optional(),
+  /** At most ten years. */
+  maxDataAgeSeconds: num({ gt: 0, max: 315_360_000 }).optional(),
+});
+type RiskIn = z.output<typeof riskSchema>;
+
+const strategySchemas = {
+  targets: strict({ type: z.literal('targets') }),
+  'core-satellite': strict({ type: z.literal('core-satellite'), core: name }),
+  'beta-neutral': strict({
+    type: z.literal('beta-neutral'),
+    long: name,
+    short: name,
+    beta: num({ gt: 0, max: 1000 }).optional(),
+    tolerance: fraction({ gt: 0, max: 1 }).optional(),
+  }),
+};
+const STRATEGY_TYPES = Object.keys(strategySchemas) as (keyof typeof strategySchemas)[];
+
+const strategySchema = z.unknown().transform((v, ctx): Strategy => {
+  if (!isPlainObject(v)) {
+    ctx.issues.push({ code: 'custom', input: v, message: `expected a mapping with a type (${STRATEGY_TYPES.join(' | ')})` });
+    return z.NEVER;
+  }
+  const t = v.type;
+  if (typeof t !== 'string' || !(STRATEGY_TYPES as string[]).includes(t)) {
+    const message =
+      t === undefined ? `required field is missing (one of ${STRATEGY_TYPES.join(' | ')})` : `must be one of ${STRATEGY_TYPES.join(' | ')}, got ${JSON.stringify(t)}`;
+    ctx.issues.push({ code: 'custom', input: v, path: ['type'], message });
+    return z.NEVER;
+  }
+  const s = forward(strategySchemas[t as keyof typeof strategySchemas] as z.ZodType<Record<string, unknown>>, v, ctx);
+  if (s.type === 'beta-neutral') {
+    const out: Strategy = { type: 'beta-neutral', long: s.long as string, short: s.short as string, tolerance: (s.tolerance as number | undefined) ?? 0.1 };
+    if (s.beta !== undefined) out.beta = s.beta as number;
+    return out;
+  }
+  if (s.type === 'core-satellite') return { type: 'core-satellite', core: s.core as string };
+  return { type: 'targets' };
+});
+
+const portfolioSchema = strict({
+  quote: assetName,
+  classes: z.array(classSchema).min(1, 'at least one class is required'),
+  indexPerps: z.array(indexPerpSchema).nullish(),
+  rebalance: rebalanceSchema.nullish(),
+  execution: executionSchema.nullish(),
+  risk: riskSchema.nullish(),
+  strategy: strategySchema.nullish(),
+});
+type PortfolioIn = z.output<typeof portfolioSchema>;
+
+// ---------------------------------------------------------------- cross-field rules
+
+/**
+ * The fields of a strict object that parse on their own (a key is present iff its field parsed;
+ * an absent optional field is present with the value undefined), so cross-field rules still run
+ * when another field is broken.
+ */
+type Fields<T> = { [K in keyof T]?: T[K] };
+function fieldsOf<T>(schema: z.ZodType<T>, raw: unknown): Fields<T> | undefined {
+  if (!isPlainObject(raw)) return undefined;
+  const shape = (schema as unknown as { shape: Record<string, z.ZodType> }).shape;
+  const out: Record<string, unknown> = {};
+  for (const [k, s] of Object.entries(shape)) {
+    const r = s.safeParse(raw[k]);
+    if (r.success) out[k] = r.data;
+  }
+  return out as Fields<T>;
+}
+
+type BetaIn = z.output<(typeof strategySchemas)['beta-neutral']>;
+type CoreIn = z.output<(typeof strategySchemas)['core-satellite']>;
+
+interface Pieces {
+  quote: string | undefined;
+  /** Classes as far as they parse; undefined where a class is not a mapping. */
+  classes: (Fields<ClassIn> | undefined)[];
+  /** Class names as written, including classes that failed to parse. */
+  names: Set<string>;
+  indexPerps: (Fields<IndexIn> | undefined)[];
+  execution: Fields<ExecutionIn>;
+  risk: Fields<RiskIn>;
+  strategy: { type: 'targets' } | ({ type: 'core-satellite' } & Fields<CoreIn>) | ({ type: 'beta-neutral' } & Fields<BetaIn>) | undefined;
+}
+
+function salvage(raw: Record<string, unknown>): Pieces {
+  const rawClasses = Array.isArray(raw.classes) ? raw.classes : [];
+  const names = new Set<string>();
+  for (const c of rawClasses) if (isPlainObject(c) && typeof c.name === 'string') names.add(c.name.trim());
+  const q = assetName.safeParse(raw.quote);
+  let strategy: Pieces['strategy'] = { type: 'targets' };
+  if (raw.strategy != null) {
+    const t = isPlainObject(raw.strategy) ? raw.strategy.type : undefined;
+    if (t === 'core-satellite') strategy = { ...fieldsOf(strategySchemas['core-satellite'], raw.strategy), type: t };
+    else if (t === 'beta-neutral') strategy = { ...fieldsOf(strategySchemas['beta-neutral'], raw.strategy), type: t };
+    else if (t !== 'targets') strategy = undefined;
+  }
+  return {
+    quote: q.success ? q.data : undefined,
+    classes: rawClasses.map((c) => fieldsOf(classSchema, c)),
+    names,
+    indexPerps: Array.isArray(raw.indexPerps) ? raw.indexPerps.map((x) => fieldsOf(indexPerpSchema, x)) : [],
+    execution: fieldsOf(executionSchema, raw.execution ?? {}) ?? {},
+    risk: fieldsOf(riskSchema, raw.risk ?? {}) ?? {},
+    strategy,
+  };
+}
+
+function sumOf(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+/** Checks a symbol is a linear perp of the quote; returns a problem or null. */
+function perpProblem(symbol: string, quote: string): string | null {
+  const m = PERP.exec(symbol);
+  const expected = `expected a linear perpetual of the quote currency, BASE/${quote}:${quote} (e.g. "BTC/${quote}:${quote}")`;
+  if (!m) return `${JSON.stringify(symbol)} is not a ccxt perpetual symbol; ${expected}`;
+  if (m[2] !== quote || m[3] !== quote) return `${JSON.stringify(symbol)} is not a linear perpetual settled in ${quote}; ${expected}`;
+  return null;
+}
+
+const NEEDS_CASH = 'futures need a cash class to hold their margin; mark one class (e.g. your stablecoins) with cash: true';
+
+function crossProblems(p: Pieces): Problem[] {
+  const out: Problem[] = [];
+  const add = (path: Path, problem: string, at?: 'key') => out.push(at ? { path, problem, at } : { path, problem });
+  const classNames = [...p.names].join(', ');
+  const label = (i: number) => {
+    const n = p.classes[i]?.name;
+    return n !== undefined ? `"${n}" (classes[${i}])` : `classes[${i}]`;
+  };
+
+  // Per class.
+  p.classes.forEach((c, i) => {
+    if (!c) return;
+    const t = c.target;
+    if (t !== undefined && c.band) {
+      const [w, desc] =
+        c.band.kind === 'absolute'
+          ? [c.band.width, `±${fmtPct(c.band.width)}`]
+          : [c.band.fraction * t, `±${fmtPct(c.band.fraction)} of the target (±${fmtPct(c.band.fraction * t)})`];
+      if (t - w < -EDGE_TOL) {
+        add(['classes', i, 'band'], `band ${desc} is wider than the target ${fmtPct(t)}: the lower trigger would be ${fmtPct(t - w)}, below 0%`);
+      }
+      if (t + w > 1 + EDGE_TOL) {
+        add(['classes', i, 'band'], `band ${desc} around the target ${fmtPct(t)} puts the upper trigger at ${fmtPct(t + w)}, above 100%`);
+      }
+    }
+    const seen = new Map<string, number>();
+    c.assets?.forEach((a, k) => {
+      if (seen.has(a)) add(['classes', i, 'assets', k], `${a} is listed twice in this class (also assets[${seen.get(a)}])`);
+      else seen.set(a, k);
+    });
+    if (c.weights) {
+      const keys = Object.keys(c.weights);
+      for (const k of keys) {
+        if (c.assets && !c.assets.includes(k)) {
+          add(['classes', i, 'weights', k], `${k} is not an asset of class ${label(i)}; weights may name only ${c.assets.join(', ')}`, 'key');
+        }
+      }
+      const s = sumOf(Object.values(c.weights));
+      if (keys.length === 0) add(['classes', i, 'weights'], 'must give at least one asset weight (or leave weights out)');
+      else if (Math.abs(s - 1) > TOL) add(['classes', i, 'weights'], `weights must sum to 100%, got ${fmtPct(s)}`);
+    }
+    if (c.hedge !== undefined && p.quote !== undefined) {
+      const e = perpProblem(c.hedge, p.quote);
+      if (e) add(['classes', i, 'hedge'], e);
+    }
+  });
+
+  // Across classes.
+  const firstName = new Map<string, number>();
+  const assetHome = new Map<string, number>();
+  const hedgeHome = new Map<string, number>();
+  const cashIdx: number[] = [];
+  p.classes.forEach((c, i) => {
+    if (!c) return;
+    if (c.name !== undefined) {
+      const prev = firstName.get(c.name);
+      if (prev !== undefined) add(['classes', i, 'name'], `duplicate class name "${c.name}" (also classes[${prev}])`);
+      else firstName.set(c.name, i);
+    }
+    c.assets?.forEach((a, k) => {
+      const home = assetHome.get(a);
+      if (home === undefined) assetHome.set(a, i);
+      else if (home !== i) add(['classes', i, 'assets', k], `${a} is in two classes, ${label(home)} and ${label(i)}; an asset belongs to one class`);
+    });
+    if (c.hedge !== undefined) {
+      const h = hedgeHome.get(c.hedge);
+      if (h !== undefined) {
+        add(['classes', i, 'hedge'], `${c.hedge} is already the hedge of class ${label(h)}; a perp can hedge only one class (use indexPerps to map one perp to several classes)`);
+      } else hedgeHome.set(c.hedge, i);
+    }
+    if (c.cash === true) cashIdx.push(i);
+  });
+
+  if (cashIdx.length > 1) {
+    const names = cashIdx.map(label).join(', ');
+    for (const i of cashIdx.slice(1)) add(['classes', i, 'cash'], `more than one cash class: ${names}; at most one class may have cash: true`);
+  }
+  const cash = cashIdx.length > 0 ? p.classes[cashIdx[0]!]! : undefined;
+  if (cashIdx.length === 1 && cash?.assets && p.quote !== undefined && !cash.assets.includes(p.quote)) {
+    add(
+      ['classes', cashIdx[0]!, 'assets'],
+      `the quote currency ${p.quote} must be one of the cash class's assets (the cash class holds the quote currency and the futures margin); its assets are ${cash.assets.join(', ')}`,
+    );
+  }
+  const all = p.classes.length > 0 && p.classes.every((c) => c !== undefined);
+  const noCash = all && p.classes.every((c) => 'cash' in c!) && cashIdx.length === 0;
+
+  if (all && p.classes.every((c) => c!.target !== undefined)) {
+    const s = sumOf(p.classes.map((c) => c!.target!));
+    if (Math.abs(s - 1) > TOL) {
+      const terms = p.classes.map((c, i) => `${c!.name ?? `classes[${i}]`} ${fmtPct(c!.target!)}`).join(' + ');
+      add(['classes'], `targets must sum to 100%, got ${fmtPct(s)} (${terms})`, 'key');
+    }
+  }
+  if (noCash) {
+    p.classes.forEach((c, i) => {
+      const ins = c!.instrument;
+      if (ins === 'futures' || ins === 'auto') add(['classes', i, 'instrument'], `instrument ${ins} is not possible without a cash class: ${NEEDS_CASH}`);
+      if (c!.hedge !== undefined) add(['classes', i, 'hedge'], `a hedge is not possible without a cash class: ${NEEDS_CASH}`);
+    });
+  }
+
+  // Index perps.
+  const indexHome = new Map<string, number>();
+  p.indexPerps.forEach((x, i) => {
+    if (!x) return;
+    if (x.symbol !== undefined) {
+      if (p.quote !== undefined) {
+        const e = perpProblem(x.symbol, p.quote);
+        if (e) add(['indexPerps', i, 'symbol'], e);
+      }
+      const h = hedgeHome.get(x.symbol);
+      if (h !== undefined) add(['indexPerps', i, 'symbol'], `${x.symbol} is already the hedge of class ${label(h)}; a perp maps to classes one way only`);
+      const j = indexHome.get(x.symbol);
+      if (j !== undefined) add(['indexPerps', i, 'symbol'], `${x.symbol} is listed twice in indexPerps (also indexPerps[${j}])`);
+      else indexHome.set(x.symbol, i);
+      if (noCash) add(['indexPerps', i, 'symbol'], `an index perp is not possible without a cash class: ${NEEDS_CASH}`);
+    }
+    if (x.classes) {
+      const keys = Object.keys(x.classes);
+      for (const k of keys) {
+        if (!p.names.has(k)) add(['indexPerps', i, 'classes', k], `unknown class "${k}" (classes: ${classNames})`, 'key');
+        else if (cash?.name === k) add(['indexPerps', i, 'classes', k], `"${k}" is the cash class; an index perp cannot map to it`, 'key');
+      }
+      const s = sumOf(Object.values(x.classes));
+      if (keys.length === 0) add(['indexPerps', i, 'classes'], 'must map to at least one class');
+      else if (Math.abs(s - 1) > TOL) add(['indexPerps', i, 'classes'], `class weights must sum to 100%, got ${fmtPct(s)}`);
+    }
+  });
+
+  // Execution and risk.
+  const ex = p.execution;
+  if (noCash && (ex.instrument === 'futures' || ex.instrument === 'auto')) {
+    add(['execution', 'instrument'], `instrument ${ex.instrument} is not possible without a cash class: ${NEEDS_CASH}`);
+  }
+  if ('leverage' in ex && 'maxLeverage' in p.risk) {
+    const lev = ex.leverage ?? 2;
+    const max = p.risk.maxLeverage ?? 3;
+    if (lev > max) {
+      if (ex.leverage !== undefined) add(['execution', 'leverage'], `leverage ${fmtNum(lev)} is above risk.maxLeverage ${fmtNum(max)}`);
+      else add(['risk', 'maxLeverage'], `risk.maxLeverage ${fmtNum(max)} is below execution.leverage ${fmtNum(lev)} (the default); set execution.leverage too`);
+    }
+  }
+
+  // Strategy.
+  const st = p.strategy;
+  const needClass = (field: string, n: string | undefined, role: string, hedge: boolean) => {
+    if (n === undefined) return;
+    if (!p.names.has(n)) {
+      add(['strategy', field], `unknown class "${n}" (classes: ${classNames})`);
+      return;
+    }
+    const c = p.classes.find((x) => x?.name === n);
+    if (!c) return;
+    if (c.cash === true) add(['strategy', field], `"${n}" is the cash class; it cannot be the ${role}`);
+    else if (hedge && 'hedge' in c && c.hedge === undefined) {
+      const q = p.quote ?? 'QUOTE';
+      add(['strategy', field], `class "${n}" has no hedge perp, but the ${role} is adjusted with futures; give that class hedge: BASE/${q}:${q}`);
+    }
+  };
+  if (st?.type === 'core-satellite') needClass('core', st.core, 'core', true);
+  if (st?.type === 'beta-neutral') {
+    needClass('long', st.long, 'long class', false);
+    needClass('short', st.short, 'short class', true);
+    if (st.long !== undefined && st.long === st.short) add(['strategy', 'short'], `long and short must be different classes, both are "${st.long}"`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- build
+
+function build(d: PortfolioIn): Portfolio {
+  const classes = d.classes.map((c): AssetClass => {
+    const out: AssetClass = { name: c.name, target: c.target, band: c.band, assets: [...c.assets], cash: c.cash ?? false };
+    if (c.weights !== undefined) out.weights = { ...c.weights };
+    if (c.hedge !== undefined) out.hedge = c.hedge;
+    if (c.instrument !== undefined) out.instrument = c.instrument;
+    return out;
+  });
+  const strategy: Strategy = d.strategy ?? { type: 'targets' };
+  if (strategy.type === 'core-satellite') {
+    const core = classes.find((c) => c.name === strategy.core);
+    if (core && core.instrument === undefined) core.instrument = 'futures';
+  }
+  const ex = d.execution ?? {};
+  const fees = ex.fees ?? {};
+  const spotTaker = fees.spotTaker ?? 0.001;
+  const futuresTaker = fees.futuresTaker ?? 0.0005;
+  const risk = d.risk ?? {};
+  const rb = d.rebalance ?? {};
+  return {
+    quote: d.quote,
+    classes,
+    indexPerps: (d.indexPerps ?? []).map((x) => ({ symbol: x.symbol, classes: { ...x.classes } })),
+    rebalance: {
+      mode: rb.mode ?? 'threshold',
+      schedule: rb.schedule ?? 'weekly',
+      to: rb.to ?? 'target',
+      scope: rb.scope ?? 'breached',
+    },
+    execution: {
+      instrument: ex.instrument ?? 'spot',
+      hedgeRatio: ex.hedgeRatio ?? 1,
+      leverage: ex.leverage ?? 2,
+      fees: { spotTaker, spotMaker: fees.spotMaker ?? spotTaker, futuresTaker, futuresMaker: fees.futuresMaker ?? futuresTaker },
+      slippage: ex.slippage ?? 0.0005,
+      spotSalePenalty: ex.spotSalePenalty ?? 0,
+      expectedHoldingHours: ex.expectedHoldingHours ?? 168,
+      convertHedgesOnCalendar: ex.convertHedgesOnCalendar ?? false,
+    },
+    risk: {
+      maxLeverage: risk.maxLeverage ?? 3,
+      stressMove: risk.stressMove ?? 0.3,
+      maxFundingApr: risk.maxFundingApr ?? 0.25,
+      maxDataAgeMs: (risk.maxDataAgeSeconds ?? 300) * 1000,
+    },
+    strategy,
+  };
+}
+
+// ---------------------------------------------------------------- API
+
+/** Parses and validates portfolio text (YAML or JSON). Throws InputErrors naming `fileName`. */
+export function parsePortfolio(text: string, fileName: string): Portfolio {
+  const src = parseSource(text, fileName);
+  const raw = src.value;
+  const problems: Problem[] = [];
+  const r = portfolioSchema.safeParse(raw);
+  if (!r.success) problems.push(...zodProblems(r.error.issues, raw));
+  if (isPlainObject(raw)) problems.push(...crossProblems(salvage(raw)));
+  throwIfProblems(src, fileName, problems);
+  if (!r.success) throw new InputErrors([new InputError({ file: fileName, line: null, column: null, field: '', problem: 'invalid portfolio' })]);
+  return build(r.data);
+}
+
+/** Reads and validates a portfolio file. Throws InputErrors (also when the file cannot be read). */
+export function loadPortfolio(path: string): Portfolio {
+  return parsePortfolio(readText(path), path);
+}

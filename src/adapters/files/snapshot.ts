@@ -1,0 +1,138 @@
+/**
+ * The snapshot file of `ballast plan` (JSON, or YAML) → {@link Snapshot}.
+ *
+ *   loadSnapshot(path)              reads the file, then parseSnapshot
+ *   parseSnapshot(text, fileName)   parses and validates text
+ *
+ * Both throw {@link InputErrors} listing every problem found, each located `FILE:LINE:COL: FIELD:
+ * PROBLEM`. Every number must be finite: `1e999`, `.nan`, `"NaN"`, null or a numeric string are
+ * errors, never a silent zero. Times are epoch milliseconds or ISO 8601 strings with a zone.
+ *
+ * Defaults: marks {}; funding {}; markets {} (a market's missing fields stay undefined);
+ * positions []; contractSize 1; leverage 1; marginMode cross. Empty (null) optional fields count
+ * as absent. Cross-checks against the portfolio live in `inputs.ts`.
+ */
+import * as z from 'zod';
+import { InputError, InputErrors } from '../../core/errors.js';
+import type { Account, MarketRules, Position, Snapshot } from '../../core/types.js';
+import { assetName, name, num, perpSymbol, strict, symbolName, time } from './fields.js';
+import { isPlainObject, parseSource, readText, throwIfProblems, zodProblems, type Problem } from './source.js';
+
+const price = num({ gt: 0 }, 'a price (a finite number)');
+
+const positionSchema = strict({
+  symbol: perpSymbol,
+  contracts: num({}, 'a number of contracts (negative = short)'),
+  contractSize: num({ gt: 0 }).optional(),
+  entryPrice: num({ gt: 0 }, 'an entry price (a finite number)'),
+  leverage: num({ min: 1, max: 1000 }).optional(),
+  marginMode: z.enum(['cross', 'isolated']).optional(),
+  isolatedMargin: num({ min: 0 }).optional(),
+});
+
+const accountSchema = strict({
+  name,
+  balances: z.record(assetName, num({ min: 0 }, 'a balance (a finite number)')),
+  positions: z.array(positionSchema).nullish(),
+});
+
+const marketSchema = strict({
+  amountStep: num({ min: 0 }).optional(),
+  minAmount: num({ min: 0 }).optional(),
+  minNotional: num({ min: 0 }).optional(),
+  priceStep: num({ min: 0 }).optional(),
+  contractSize: num({ gt: 0 }).optional(),
+  maintenanceMarginRate: num({ min: 0, lt: 1 }).optional(),
+});
+
+const snapshotSchema = strict({
+  time: time(),
+  prices: z.record(assetName, price),
+  marks: z.record(perpSymbol, price).nullish(),
+  funding: z
+    .record(
+      perpSymbol,
+      strict({
+        rate: num({ gt: -1, lt: 1 }, 'a funding rate per interval (a finite number)'),
+        intervalHours: num({ gt: 0, max: 8760 }),
+      }),
+    )
+    .nullish(),
+  accounts: z.array(accountSchema).min(1, 'at least one account is required'),
+  markets: z.record(symbolName, marketSchema).nullish(),
+  timestamps: z.record(symbolName, time()).nullish(),
+  history: z.record(assetName, z.array(price)).nullish(),
+  lastRebalance: time().nullish(),
+});
+type SnapshotIn = z.output<typeof snapshotSchema>;
+
+function crossProblems(raw: Record<string, unknown>): Problem[] {
+  const out: Problem[] = [];
+  if (!Array.isArray(raw.accounts)) return out;
+  const first = new Map<string, number>();
+  raw.accounts.forEach((a, i) => {
+    if (!isPlainObject(a) || typeof a.name !== 'string') return;
+    const n = a.name.trim();
+    const prev = first.get(n);
+    if (prev !== undefined) out.push({ path: ['accounts', i, 'name'], problem: `duplicate account name "${n}" (also accounts[${prev}])` });
+    else first.set(n, i);
+  });
+  return out;
+}
+
+function build(d: SnapshotIn): Snapshot {
+  const accounts = d.accounts.map(
+    (a): Account => ({
+      name: a.name,
+      balances: { ...a.balances },
+      positions: (a.positions ?? []).map((p): Position => {
+        const out: Position = {
+          symbol: p.symbol,
+          contracts: p.contracts,
+          contractSize: p.contractSize ?? 1,
+          entryPrice: p.entryPrice,
+          leverage: p.leverage ?? 1,
+          marginMode: p.marginMode ?? 'cross',
+        };
+        if (p.isolatedMargin !== undefined) out.isolatedMargin = p.isolatedMargin;
+        return out;
+      }),
+    }),
+  );
+  const markets: Record<string, Partial<MarketRules>> = {};
+  for (const [sym, m] of Object.entries(d.markets ?? {})) {
+    const rules: Partial<MarketRules> = {};
+    for (const [k, v] of Object.entries(m) as [keyof MarketRules, number | undefined][]) if (v !== undefined) rules[k] = v;
+    markets[sym] = rules;
+  }
+  const s: Snapshot = {
+    time: d.time,
+    prices: { ...d.prices },
+    marks: { ...(d.marks ?? {}) },
+    funding: Object.fromEntries(Object.entries(d.funding ?? {}).map(([k, f]) => [k, { rate: f.rate, intervalHours: f.intervalHours }])),
+    accounts,
+    markets,
+  };
+  if (d.timestamps != null) s.timestamps = { ...d.timestamps };
+  if (d.history != null) s.history = Object.fromEntries(Object.entries(d.history).map(([k, v]) => [k, [...v]]));
+  if (d.lastRebalance != null) s.lastRebalance = d.lastRebalance;
+  return s;
+}
+
+/** Parses and validates snapshot text (JSON or YAML). Throws InputErrors naming `fileName`. */
+export function parseSnapshot(text: string, fileName: string): Snapshot {
+  const src = parseSource(text, fileName);
+  const raw = src.value;
+  const problems: Problem[] = [];
+  const r = snapshotSchema.safeParse(raw);
+  if (!r.success) problems.push(...zodProblems(r.error.issues, raw));
+  if (isPlainObject(raw)) problems.push(...crossProblems(raw));
+  throwIfProblems(src, fileName, problems);
+  if (!r.success) throw new InputErrors([new InputError({ file: fileName, line: null, column: null, field: '', problem: 'invalid snapshot' })]);
+  return build(r.data);
+}
+
+/** Reads and validates a snapshot file. Throws InputErrors (also when the file cannot be read). */
+export function loadSnapshot(path: string): Snapshot {
+  return parseSnapshot(readText(path), path);
+}
