@@ -275,8 +275,10 @@ function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: strin
     }
   }
 
-  // Hedge maintenance runs whatever the trigger: funding budget, calendar conversion, spot-basis unwind.
+  // Hedge maintenance runs whatever the trigger: margin risk, funding budget, calendar conversion,
+  // spot-basis unwind. Margin risk is judged on each account as it stands before this plan.
   const convert = due && portfolio.execution.convertHedgesOnCalendar && mode !== 'threshold';
+  const accountStress = new Map(w.accounts.map((n) => [n, marginRatio(w.margin.get(n)!, portfolio.risk.stressMove).stressed]));
   for (const r of rows) {
     if (r.cash) continue;
     const cls = classOf(r.name);
@@ -288,7 +290,10 @@ function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: strin
       const apr = fundingCostApr(side, snapshot.funding[h.symbol]);
       const sideWord = side < 0 ? 'short' : 'long';
       let cut: string | null = null;
-      if (apr > portfolio.risk.maxFundingApr) {
+      const stressed = accountStress.get(h.account)!;
+      if (stressed >= 1) {
+        cut = `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (margin ratio ${pct(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`;
+      } else if (apr > portfolio.risk.maxFundingApr) {
         cut = `the ${sideWord} hedge ${h.symbol} pays funding at ${pct(apr)} a year > budget ${pct(portfolio.risk.maxFundingApr)}: close it and move the exposure by spot instead`;
       } else if (convert) {
         cut = `calendar cycle: convert the ${sideWord} hedge ${h.symbol} into a spot trade`;

@@ -235,6 +235,16 @@ describe('planner rules', () => {
     expect(pl.actions[0]!.reason).toMatch(/pays funding at 54\.75% a year > budget 25\.00%/);
   });
 
+  it('a hedge whose account cannot survive the stress move is cut and replaced by spot', () => {
+    // Short 1 BTC at 50,000 marked at 58,000 (uPnL −8,000) on a 10,000 wallet: equity 2,000.
+    // +30% → mark 75,400: loss 17,400 more → equity −15,400 < maintenance → margin risk.
+    const s = snap({ accounts: [{ name: 'a', balances: { BTC: 1.2, USDT: 10_000 }, positions: [{ symbol: 'BTC/USDT:USDT', contracts: -1, contractSize: 1, entryPrice: 50_000, leverage: 3, marginMode: 'cross' }] }] });
+    const pl = plan(base({ execution: { instrument: 'futures' } }), s, ctx);
+    expect(pl.actions[0]).toMatchObject({ type: 'futures', side: 'buy', amount: 1, reduceOnly: true });
+    expect(pl.actions[0]!.reason).toMatch(/^margin risk: after a 30% adverse move a's maintenance margin would exceed its equity/);
+    expect(pl.actions.slice(1).every((a) => a.type === 'spot' && a.side === 'sell')).toBe(true);
+  });
+
   it('scope breached: cash pushed out of its band → every class to target', () => {
     const p = portfolio([cls('A', 0.45, 0.05, ['AAA']), cls('B', 0.45, 0.05, ['BBB']), cls('Cash', 0.1, 0.02, ['USDT'], { cash: true })]);
     // A 56%, B 40%, cash 4%: moving only A to 45% would leave cash at 15% > 12%
