@@ -94,6 +94,72 @@ export interface RebalanceConfig {
   scope: RebalanceScope;
 }
 
+// ---------------------------------------------------------------- service configuration (`ballast run`)
+// Optional sections of the portfolio file. The loader leaves a section undefined when the file does not
+// write it (so plain `ballast plan` files read exactly as before); `serviceConfig()` in
+// src/adapters/files/portfolio.ts fills every default. Durations are in ms (the file writes seconds).
+
+/** ccxt exchange ids ballast trades on. */
+export type VenueId = 'binance' | 'bybit' | 'okx';
+export const VENUE_IDS: readonly VenueId[] = ['binance', 'bybit', 'okx'];
+
+/**
+ * Where an account's API keys come from — never the portfolio file.
+ * - env: BALLAST_<NAME>_API_KEY, BALLAST_<NAME>_API_SECRET, BALLAST_<NAME>_API_PASSWORD, where NAME is the
+ *   account name upper-cased with every other character than A–Z and 0–9 replaced by `_` (`envPrefix`).
+ * - file: a JSON key file; the path is resolved against the portfolio file's folder; mode 0600 is
+ *   enforced when the keys are read.
+ */
+export type KeySource = { kind: 'env'; prefix: string } | { kind: 'file'; path: string };
+
+export interface AccountConfig {
+  name: string;
+  /** A ccxt exchange id, or 'paper' for the simulated venue. */
+  exchange: VenueId | 'paper';
+  /** null for paper accounts (they need no keys). */
+  keys: KeySource | null;
+}
+
+export interface FeedConfig {
+  /** Inputs older than this stop new orders (STALE). Equal to risk.maxDataAgeMs unless risk sets its own. */
+  maxAgeMs: number;
+  /** A WebSocket stream silent for longer than this is replaced by REST polling (always < maxAgeMs). */
+  restFallbackMs: number;
+}
+
+export interface OrdersConfig {
+  type: 'limit' | 'market';
+  /** Limit price = touch ± this many basis points (the executor applies it; 2 = 0.02 %). Ignored for market orders. */
+  offsetBps: number;
+  /** A leg larger than this (quote currency) is sliced into child orders of at most this notional. */
+  maxSliceNotional: Money;
+  sliceIntervalMs: number;
+  /** An unfilled slice is repriced after this long. */
+  repriceAfterMs: number;
+  /** A slice still unfilled after this long is cancelled. */
+  cancelAfterMs: number;
+  /** "Order not found" answers before an order is declared lost. */
+  notFoundStrikes: number;
+}
+
+export type NotifyEventType = 'trigger' | 'order' | 'fill' | 'halt';
+export const NOTIFY_EVENT_TYPES: readonly NotifyEventType[] = ['trigger', 'order', 'fill', 'halt'];
+
+export interface NotifyConfig {
+  /** http(s) URL receiving a JSON POST per event; null = notifications off. May hold a token: never log it whole. */
+  webhook: string | null;
+  events: NotifyEventType[];
+  timeoutMs: number;
+}
+
+/** The service sections with every default filled in (see `serviceConfig`). */
+export interface ServiceConfig {
+  accounts: AccountConfig[];
+  feed: FeedConfig;
+  orders: OrdersConfig;
+  notify: NotifyConfig;
+}
+
 export interface Portfolio {
   quote: string;
   classes: AssetClass[];
@@ -102,6 +168,11 @@ export interface Portfolio {
   execution: ExecutionConfig;
   risk: RiskConfig;
   strategy: Strategy;
+  /** Accounts to trade. Absent: one paper account named "paper". */
+  accounts?: AccountConfig[];
+  feed?: FeedConfig;
+  orders?: OrdersConfig;
+  notify?: NotifyConfig;
 }
 
 // ---------------------------------------------------------------- snapshot

@@ -15,10 +15,34 @@
  * { type: targets }; beta-neutral tolerance 0.1; class cash false. A bare band (4% or 0.04) is
  * absolute. Empty (null) optional sections count as absent. core-satellite sets the core class's
  * instrument to 'futures' unless the class sets one.
+ *
+ * Service sections (`ballast run`), left undefined when absent; `serviceConfig(p)` fills them:
+ *   accounts  default [{ name: paper, exchange: paper }]; exchange binance | bybit | okx | paper;
+ *             keys env (default) | { file: path } (relative to the portfolio file). A key, secret or
+ *             password written in the file is an error: API keys never go in the portfolio file.
+ *   feed      { maxAgeSeconds 60 (and risk.maxDataAgeMs follows it unless risk sets maxDataAgeSeconds),
+ *             restFallbackSeconds min(10, maxAge / 2), must be < maxAgeSeconds }; without a feed
+ *             section, maxAge = risk.maxDataAgeMs.
+ *   orders    { type limit, offsetBps 2, maxSliceNotional 5000, sliceIntervalSeconds 30,
+ *             repriceAfterSeconds 60, cancelAfterSeconds 600 (≥ repriceAfter), notFoundStrikes 3 }
+ *   notify    { webhook none, events [trigger, order, fill, halt], timeoutSeconds 5 }
  */
+import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { InputError, InputErrors } from '../../core/errors.js';
-import type { AssetClass, Band, Portfolio, Strategy } from '../../core/types.js';
+import {
+  NOTIFY_EVENT_TYPES,
+  VENUE_IDS,
+  type AccountConfig,
+  type AssetClass,
+  type Band,
+  type FeedConfig,
+  type NotifyConfig,
+  type OrdersConfig,
+  type Portfolio,
+  type ServiceConfig,
+  type Strategy,
+} from '../../core/types.js';
 import { assetName, fmtNum, fmtPct, fraction, forward, name, pushIssues, num, PERP, strict } from './fields.js';
 import { isPlainObject, parseSource, readText, throwIfProblems, zodProblems, type Path, type Problem } from './source.js';
 
@@ -132,6 +156,121 @@ const strategySchema = z.unknown().transform((v, ctx): Strategy => {
   return { type: 'targets' };
 });
 
+// ---------------------------------------------------------------- service sections
+
+const TEN_YEARS_S = 315_360_000;
+
+/** Finite integer schema with a range. */
+function int(r: { min: number; max: number }) {
+  return num(r).refine((x) => Number.isInteger(x), { message: 'must be a whole number' });
+}
+
+/** Account names become environment variable names (BALLAST_<NAME>_API_KEY): keep them plain. */
+const accountName = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'an account name starts with a letter and uses only letters, digits, "-" and "_" (at most 64 characters)');
+
+type KeysIn = { kind: 'env' } | { kind: 'file'; file: string };
+const keysFileSchema = strict({ file: z.string().trim().min(1, 'must not be empty') });
+/** `env` or `{ file: path }`. The value is never echoed in an error: it might be a pasted secret. */
+const keysSchema = z.unknown().transform((v, ctx): KeysIn => {
+  if (v === 'env') return { kind: 'env' };
+  if (isPlainObject(v)) return { kind: 'file', file: forward(keysFileSchema, v, ctx).file };
+  ctx.issues.push({
+    code: 'custom',
+    input: v,
+    message: 'must be env (keys from BALLAST_<NAME>_API_KEY / _API_SECRET / _API_PASSWORD) or { file: path/to/keys.json }; API keys themselves never go in the portfolio file',
+  });
+  return z.NEVER;
+});
+
+const accountSchema = strict({
+  name: accountName,
+  exchange: z.enum([...VENUE_IDS, 'paper']),
+  keys: keysSchema.optional(),
+});
+type AccountIn = z.output<typeof accountSchema>;
+
+const feedSchema = strict({
+  maxAgeSeconds: num({ gt: 0, max: TEN_YEARS_S }).optional(),
+  restFallbackSeconds: num({ gt: 0, max: TEN_YEARS_S }).optional(),
+});
+type FeedIn = z.output<typeof feedSchema>;
+
+const ordersSchema = strict({
+  type: z.enum(['limit', 'market']).optional(),
+  offsetBps: num({ min: 0, lt: 10_000 }).optional(),
+  maxSliceNotional: num({ gt: 0 }).optional(),
+  sliceIntervalSeconds: num({ min: 0, max: TEN_YEARS_S }).optional(),
+  repriceAfterSeconds: num({ gt: 0, max: TEN_YEARS_S }).optional(),
+  cancelAfterSeconds: num({ gt: 0, max: TEN_YEARS_S }).optional(),
+  notFoundStrikes: int({ min: 1, max: 1000 }).optional(),
+});
+type OrdersIn = z.output<typeof ordersSchema>;
+
+/** An http(s) URL. Not echoed in errors: webhook URLs often carry a token. */
+const webhookSchema = z.unknown().transform((v, ctx): string => {
+  let ok = false;
+  if (typeof v === 'string') {
+    try {
+      const u = new URL(v.trim());
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) {
+    ctx.issues.push({ code: 'custom', input: v, message: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:9000/hook' });
+    return z.NEVER;
+  }
+  return (v as string).trim();
+});
+
+const notifySchema = strict({
+  webhook: webhookSchema.nullish(),
+  events: z.array(z.enum(NOTIFY_EVENT_TYPES as [string, ...string[]])).nullish(),
+  timeoutSeconds: num({ gt: 0, max: 300 }).optional(),
+});
+type NotifyIn = z.output<typeof notifySchema>;
+
+/** Field names that hold credentials. Refused with their own message wherever ballast reads keys. */
+const SECRET_FIELD =
+  /^(api[-_ ]?key|api[-_ ]?secret|api[-_ ]?password|secret|secret[-_ ]?key|private[-_ ]?key|password|passphrase|pass[-_ ]?phrase|token|access[-_ ]?token|uid|key)$/i;
+
+/** `BALLAST_<NAME>`: the prefix of an account's environment variables. */
+export function envPrefix(account: string): string {
+  return `BALLAST_${account.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+function secretProblem(field: string, account: string | undefined): string {
+  const p = envPrefix(account ?? '<NAME>');
+  return (
+    `API keys never go in the portfolio file: remove "${field}" and put the keys in the environment ` +
+    `(${p}_API_KEY, ${p}_API_SECRET, ${p}_API_PASSWORD; keys: env) or in a key file with mode 0600 (keys: { file: path/to/keys.json })`
+  );
+}
+
+/** Credentials written anywhere ballast reads account settings (top level, accounts, their keys, notify). */
+function secretFieldProblems(raw: Record<string, unknown>): Problem[] {
+  const out: Problem[] = [];
+  const scan = (obj: unknown, path: Path, account: string | undefined) => {
+    if (!isPlainObject(obj)) return;
+    for (const k of Object.keys(obj)) if (SECRET_FIELD.test(k.trim())) out.push({ path: [...path, k], problem: secretProblem(k, account), at: 'key' });
+  };
+  scan(raw, [], undefined);
+  if (Array.isArray(raw.accounts)) {
+    raw.accounts.forEach((a, i) => {
+      if (!isPlainObject(a)) return;
+      const n = typeof a.name === 'string' ? a.name.trim() : undefined;
+      scan(a, ['accounts', i], n);
+      scan(a.keys, ['accounts', i, 'keys'], n);
+    });
+  }
+  for (const section of ['notify', 'feed', 'orders'] as const) scan(raw[section], [section], undefined);
+  return out;
+}
+
 const portfolioSchema = strict({
   quote: assetName,
   classes: z.array(classSchema).min(1, 'at least one class is required'),
@@ -140,6 +279,10 @@ const portfolioSchema = strict({
   execution: executionSchema.nullish(),
   risk: riskSchema.nullish(),
   strategy: strategySchema.nullish(),
+  accounts: z.array(accountSchema).min(1, 'list at least one account, or leave accounts out to trade one paper account').nullish(),
+  feed: feedSchema.nullish(),
+  orders: ordersSchema.nullish(),
+  notify: notifySchema.nullish(),
 });
 type PortfolioIn = z.output<typeof portfolioSchema>;
 
@@ -175,6 +318,10 @@ interface Pieces {
   execution: Fields<ExecutionIn>;
   risk: Fields<RiskIn>;
   strategy: { type: 'targets' } | ({ type: 'core-satellite' } & Fields<CoreIn>) | ({ type: 'beta-neutral' } & Fields<BetaIn>) | undefined;
+  accounts: (Fields<AccountIn> | undefined)[];
+  feed: Fields<FeedIn>;
+  orders: Fields<OrdersIn>;
+  notify: Fields<NotifyIn>;
 }
 
 function salvage(raw: Record<string, unknown>): Pieces {
@@ -197,6 +344,10 @@ function salvage(raw: Record<string, unknown>): Pieces {
     execution: fieldsOf(executionSchema, raw.execution ?? {}) ?? {},
     risk: fieldsOf(riskSchema, raw.risk ?? {}) ?? {},
     strategy,
+    accounts: Array.isArray(raw.accounts) ? raw.accounts.map((a) => fieldsOf(accountSchema, a)) : [],
+    feed: fieldsOf(feedSchema, raw.feed ?? {}) ?? {},
+    orders: fieldsOf(ordersSchema, raw.orders ?? {}) ?? {},
+    notify: fieldsOf(notifySchema, raw.notify ?? {}) ?? {},
   };
 }
 
@@ -381,12 +532,125 @@ function crossProblems(p: Pieces): Problem[] {
     needClass('short', st.short, 'short class', true);
     if (st.long !== undefined && st.long === st.short) add(['strategy', 'short'], `long and short must be different classes, both are "${st.long}"`);
   }
+
+  // Accounts.
+  const accountHome = new Map<string, number>();
+  const prefixHome = new Map<string, number>();
+  p.accounts.forEach((a, i) => {
+    if (!a) return;
+    if (a.name !== undefined) {
+      const prev = accountHome.get(a.name);
+      if (prev !== undefined) add(['accounts', i, 'name'], `duplicate account name "${a.name}" (also accounts[${prev}])`);
+      else {
+        accountHome.set(a.name, i);
+        const prefix = envPrefix(a.name);
+        const other = prefixHome.get(prefix);
+        if (other !== undefined) {
+          add(['accounts', i, 'name'], `accounts "${p.accounts[other]?.name}" and "${a.name}" would read the same environment variables (${prefix}_API_KEY …); rename one`);
+        } else prefixHome.set(prefix, i);
+      }
+    }
+    if (a.exchange === 'paper' && a.keys !== undefined) add(['accounts', i, 'keys'], 'a paper account trades on the simulated venue and takes no keys; remove keys', 'key');
+  });
+
+  // Feed.
+  const f = p.feed;
+  if (f.restFallbackSeconds !== undefined) {
+    const maxAge = f.maxAgeSeconds ?? p.risk.maxDataAgeSeconds ?? 60;
+    if (f.restFallbackSeconds >= maxAge) {
+      add(
+        ['feed', 'restFallbackSeconds'],
+        `restFallbackSeconds ${fmtNum(f.restFallbackSeconds)} must be below maxAgeSeconds ${fmtNum(maxAge)}: REST polling has to refresh the data before it is too old to trade on`,
+      );
+    }
+  }
+
+  // Orders.
+  const o = p.orders;
+  if ('repriceAfterSeconds' in o && 'cancelAfterSeconds' in o) {
+    const reprice = o.repriceAfterSeconds ?? DEFAULT_ORDERS.repriceAfterMs / 1000;
+    const cancel = o.cancelAfterSeconds ?? DEFAULT_ORDERS.cancelAfterMs / 1000;
+    if (cancel < reprice) {
+      if (o.cancelAfterSeconds !== undefined) add(['orders', 'cancelAfterSeconds'], `cancelAfterSeconds ${fmtNum(cancel)} is below repriceAfterSeconds ${fmtNum(reprice)}: a slice would be cancelled before it is ever repriced`);
+      else add(['orders', 'repriceAfterSeconds'], `repriceAfterSeconds ${fmtNum(reprice)} is above cancelAfterSeconds ${fmtNum(cancel)} (the default); set cancelAfterSeconds too`);
+    }
+  }
+
+  // Notify.
+  const seenEvents = new Map<string, number>();
+  p.notify.events?.forEach((e, k) => {
+    const prev = seenEvents.get(e);
+    if (prev !== undefined) add(['notify', 'events', k], `${e} is listed twice (also events[${prev}])`);
+    else seenEvents.set(e, k);
+  });
   return out;
 }
 
 // ---------------------------------------------------------------- build
 
-function build(d: PortfolioIn): Portfolio {
+export const DEFAULT_ORDERS: Readonly<OrdersConfig> = Object.freeze({
+  type: 'limit',
+  offsetBps: 2,
+  maxSliceNotional: 5000,
+  sliceIntervalMs: 30_000,
+  repriceAfterMs: 60_000,
+  cancelAfterMs: 600_000,
+  notFoundStrikes: 3,
+});
+export const DEFAULT_FEED_MAX_AGE_MS = 60_000;
+export const DEFAULT_REST_FALLBACK_MS = 10_000;
+export const DEFAULT_NOTIFY_TIMEOUT_MS = 5_000;
+export const PAPER_ACCOUNT: Readonly<AccountConfig> = Object.freeze({ name: 'paper', exchange: 'paper', keys: null });
+
+/** The service sections with every default filled in. Pure. */
+export function serviceConfig(p: Portfolio): ServiceConfig {
+  const maxAgeMs = p.feed?.maxAgeMs ?? p.risk.maxDataAgeMs;
+  return {
+    accounts: (p.accounts ?? [PAPER_ACCOUNT]).map((a) => ({ ...a, keys: a.keys && { ...a.keys } })),
+    feed: p.feed ? { ...p.feed } : { maxAgeMs, restFallbackMs: Math.min(DEFAULT_REST_FALLBACK_MS, maxAgeMs / 2) },
+    orders: { ...(p.orders ?? DEFAULT_ORDERS) },
+    notify: p.notify ? { ...p.notify, events: [...p.notify.events] } : { webhook: null, events: [...NOTIFY_EVENT_TYPES], timeoutMs: DEFAULT_NOTIFY_TIMEOUT_MS },
+  };
+}
+
+function buildAccount(a: AccountIn, fileName: string): AccountConfig {
+  if (a.exchange === 'paper') return { name: a.name, exchange: 'paper', keys: null };
+  const k = a.keys ?? { kind: 'env' };
+  return {
+    name: a.name,
+    exchange: a.exchange as AccountConfig['exchange'],
+    keys: k.kind === 'env' ? { kind: 'env', prefix: envPrefix(a.name) } : { kind: 'file', path: isAbsolute(k.file) ? k.file : resolve(dirname(fileName), k.file) },
+  };
+}
+
+function buildFeed(f: FeedIn, riskSeconds: number | undefined): FeedConfig {
+  const maxAgeMs = (f.maxAgeSeconds ?? riskSeconds ?? DEFAULT_FEED_MAX_AGE_MS / 1000) * 1000;
+  return { maxAgeMs, restFallbackMs: f.restFallbackSeconds !== undefined ? f.restFallbackSeconds * 1000 : Math.min(DEFAULT_REST_FALLBACK_MS, maxAgeMs / 2) };
+}
+
+function buildOrders(o: OrdersIn): OrdersConfig {
+  const d = DEFAULT_ORDERS;
+  const ms = (s: number | undefined, def: number) => (s === undefined ? def : s * 1000);
+  return {
+    type: o.type ?? d.type,
+    offsetBps: o.offsetBps ?? d.offsetBps,
+    maxSliceNotional: o.maxSliceNotional ?? d.maxSliceNotional,
+    sliceIntervalMs: ms(o.sliceIntervalSeconds, d.sliceIntervalMs),
+    repriceAfterMs: ms(o.repriceAfterSeconds, d.repriceAfterMs),
+    cancelAfterMs: ms(o.cancelAfterSeconds, d.cancelAfterMs),
+    notFoundStrikes: o.notFoundStrikes ?? d.notFoundStrikes,
+  };
+}
+
+function buildNotify(n: NotifyIn): NotifyConfig {
+  return {
+    webhook: n.webhook ?? null,
+    events: n.events ? (n.events as NotifyConfig['events']) : [...NOTIFY_EVENT_TYPES],
+    timeoutMs: (n.timeoutSeconds ?? DEFAULT_NOTIFY_TIMEOUT_MS / 1000) * 1000,
+  };
+}
+
+function build(d: PortfolioIn, fileName: string): Portfolio {
   const classes = d.classes.map((c): AssetClass => {
     const out: AssetClass = { name: c.name, target: c.target, band: c.band, assets: [...c.assets], cash: c.cash ?? false };
     if (c.weights !== undefined) out.weights = { ...c.weights };
@@ -405,7 +669,8 @@ function build(d: PortfolioIn): Portfolio {
   const futuresTaker = fees.futuresTaker ?? 0.0005;
   const risk = d.risk ?? {};
   const rb = d.rebalance ?? {};
-  return {
+  const feed = d.feed ? buildFeed(d.feed, risk.maxDataAgeSeconds) : undefined;
+  const out: Portfolio = {
     quote: d.quote,
     classes,
     indexPerps: (d.indexPerps ?? []).map((x) => ({ symbol: x.symbol, classes: { ...x.classes } })),
@@ -429,10 +694,15 @@ function build(d: PortfolioIn): Portfolio {
       maxLeverage: risk.maxLeverage ?? 3,
       stressMove: risk.stressMove ?? 0.3,
       maxFundingApr: risk.maxFundingApr ?? 0.25,
-      maxDataAgeMs: (risk.maxDataAgeSeconds ?? 300) * 1000,
+      maxDataAgeMs: risk.maxDataAgeSeconds !== undefined ? risk.maxDataAgeSeconds * 1000 : (feed?.maxAgeMs ?? 300_000),
     },
     strategy,
   };
+  if (d.accounts) out.accounts = d.accounts.map((a) => buildAccount(a, fileName));
+  if (feed) out.feed = feed;
+  if (d.orders) out.orders = buildOrders(d.orders);
+  if (d.notify) out.notify = buildNotify(d.notify);
+  return out;
 }
 
 // ---------------------------------------------------------------- API
@@ -444,10 +714,16 @@ export function parsePortfolio(text: string, fileName: string): Portfolio {
   const problems: Problem[] = [];
   const r = portfolioSchema.safeParse(raw);
   if (!r.success) problems.push(...zodProblems(r.error.issues, raw));
-  if (isPlainObject(raw)) problems.push(...crossProblems(salvage(raw)));
+  if (isPlainObject(raw)) {
+    // A credential gets its own message instead of "unknown key".
+    const secrets = secretFieldProblems(raw);
+    const at = new Set(secrets.map((x) => JSON.stringify(x.path)));
+    for (let i = problems.length - 1; i >= 0; i--) if (at.has(JSON.stringify(problems[i]!.path))) problems.splice(i, 1);
+    problems.push(...secrets, ...crossProblems(salvage(raw)));
+  }
   throwIfProblems(src, fileName, problems);
   if (!r.success) throw new InputErrors([new InputError({ file: fileName, line: null, column: null, field: '', problem: 'invalid portfolio' })]);
-  return build(r.data);
+  return build(r.data, fileName);
 }
 
 /** Reads and validates a portfolio file. Throws InputErrors (also when the file cannot be read). */
