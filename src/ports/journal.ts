@@ -1,0 +1,286 @@
+/**
+ * Journal port: the service's persistent memory. Orders are records before they are requests: an order
+ * intent is written (and committed) here before the venue hears of it; every fill, funding payment,
+ * decision, state change and operator command is appended with its time.
+ *
+ * The port is synchronous: a write has been COMMITTED (synchronous=FULL for SQLite) when the call returns,
+ * so "persist the intent and wait for the commit" is simply "call insertIntent before createOrder". A
+ * failing store throws JournalError with a `kind`; callers halt on it and never send an order whose intent
+ * was not saved. The journal never receives API keys: payload fields that look like secrets are redacted.
+ */
+import type { Side, TradingState } from '../core/types.js';
+import type { OrderType } from './exchange.js';
+
+export type { TradingState } from '../core/types.js';
+
+/**
+ * Order states (src/execution/orders.ts holds the transition table):
+ * NEW (saved, not sent) → SUBMITTING (committed as about to be sent) → OPEN → PARTIALLY_FILLED → FILLED;
+ * CANCELING → CANCELED; REJECTED (proven not placed, or refused); UNKNOWN (timeout after send);
+ * LOST (not found after N strikes; still accepts fills).
+ */
+export type OrderState =
+  | 'NEW'
+  | 'SUBMITTING'
+  | 'OPEN'
+  | 'PARTIALLY_FILLED'
+  | 'FILLED'
+  | 'CANCELING'
+  | 'CANCELED'
+  | 'REJECTED'
+  | 'UNKNOWN'
+  | 'LOST';
+
+export interface OrderIntent {
+  /** Derived from (prefix, rebalanceId, leg, slice, attempt): src/execution/ids.ts. */
+  clientOrderId: string;
+  rebalanceId: number;
+  leg: number;
+  slice: number;
+  attempt: number;
+  account: string;
+  symbol: string;
+  side: Side;
+  type: OrderType;
+  amount: number;
+  /** Limit price; null for market orders. */
+  price: number | null;
+  reduceOnly: boolean;
+  state: OrderState;
+  filled: number;
+  avgPrice: number | null;
+  venueOrderId: string | null;
+  notFoundStrikes: number;
+  /** Why the order exists (the plan action's explanation). */
+  purpose: string;
+  /** Why it ended as it did (rejection reason, lost, abandoned…); null while nothing to say. */
+  reason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface FillRecord {
+  account: string;
+  /** Venue trade id: unique per account; a second record with the same id is ignored. */
+  tradeId: string;
+  venueOrderId: string;
+  clientOrderId: string | null;
+  symbol: string;
+  side: Side;
+  amount: number;
+  price: number;
+  cost: number;
+  fee: number;
+  feeCurrency: string;
+  time: number;
+  liquidation: boolean;
+  /** Not from one of our intents (liquidation, ADL, manual trade, another bot). */
+  external: boolean;
+}
+
+export interface FundingRecord {
+  account: string;
+  /** Venue id of the payment (unique per account). */
+  id: string;
+  symbol: string;
+  time: number;
+  /** Signed: negative = paid, positive = received. */
+  amount: number;
+  currency: string;
+  rate: number;
+}
+
+export type EventType =
+  | 'snapshot'
+  | 'decision'
+  | 'order'
+  | 'fill'
+  | 'funding'
+  | 'state'
+  | 'command'
+  | 'alert'
+  | 'reconcile'
+  | 'hedge'
+  | 'execution'
+  | 'lock';
+
+export interface NewEvent {
+  time: number;
+  type: EventType;
+  account?: string | null;
+  payload: unknown;
+}
+
+export interface JournalEvent {
+  id: number;
+  time: number;
+  type: EventType;
+  account: string | null;
+  payload: unknown;
+}
+
+export interface EventQuery {
+  type?: EventType;
+  account?: string;
+  since?: number;
+  /** Newest first when set (the last `limit` events); otherwise all, oldest first. */
+  limit?: number;
+}
+
+export type RebalanceStatus = 'running' | 'done' | 'partial' | 'paused' | 'halted' | 'failed' | 'crashed';
+
+export interface RebalanceRecord {
+  id: number;
+  startedAt: number;
+  finishedAt: number | null;
+  status: RebalanceStatus;
+  trigger: string;
+  decisionEvent: number | null;
+  summary: unknown;
+}
+
+export interface HedgeRecord {
+  id: number;
+  account: string;
+  class: string;
+  symbol: string;
+  /** Signed contracts now (0 once closed). */
+  contracts: number;
+  entryPrice: number;
+  openedAt: number;
+  closedAt: number | null;
+  openReason: string;
+  closeReason: string | null;
+  /** Net funding paid over the hedge's life (negative = received). */
+  fundingPaid: number;
+  /** Realised price PnL of the closes (fees and funding excluded). */
+  realisedPnl: number;
+  fees: number;
+}
+
+export interface TradingStateRecord {
+  state: TradingState;
+  by: string;
+  at: number;
+  reason: string;
+}
+
+export interface IntentQuery {
+  rebalanceId?: number;
+  account?: string;
+  states?: readonly OrderState[];
+}
+
+export interface FillQuery {
+  account?: string;
+  clientOrderId?: string;
+  venueOrderId?: string;
+  symbol?: string;
+  since?: number;
+  external?: boolean;
+}
+
+export interface LockHolder {
+  account: string;
+  instance: string;
+  pid: number;
+  host: string;
+  acquiredAt: number;
+  heartbeatAt: number;
+}
+
+export interface Journal {
+  /** Where the journal lives (file path, ':memory:'). */
+  readonly location: string;
+
+  // ---- one running instance per account
+  /** Take the account lock or throw AccountLockedError naming the holder. Re-entrant for this instance. */
+  acquireLock(account: string): void;
+  /** Refresh this instance's heartbeat; throws AccountLockedError if another instance took the lock over. */
+  heartbeat(account: string): void;
+  releaseLock(account: string): void;
+  lockHolder(account: string): LockHolder | undefined;
+
+  /** Run `fn` in one transaction (all or nothing). Nested calls join the outer transaction. */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+
+  // ---- events
+  appendEvent(e: NewEvent): number;
+  events(q?: EventQuery): JournalEvent[];
+
+  // ---- rebalances
+  createRebalance(r: { time: number; trigger: string; decisionEvent: number | null }): number;
+  finishRebalance(id: number, status: RebalanceStatus, time: number, summary?: unknown): void;
+  rebalance(id: number): RebalanceRecord | undefined;
+  rebalances(q?: { status?: RebalanceStatus; limit?: number }): RebalanceRecord[];
+
+  // ---- order intents
+  /** Insert a new intent; throws JournalError('constraint') if the client id exists. */
+  insertIntent(i: OrderIntent): void;
+  /** Replace the stored row of `i.clientOrderId`. */
+  updateIntent(i: OrderIntent): void;
+  intent(clientOrderId: string): OrderIntent | undefined;
+  /** The intent whose venue order id is `venueOrderId` on `account` (trades often lack the client id). */
+  intentByVenueOrder(account: string, venueOrderId: string): OrderIntent | undefined;
+  intents(q?: IntentQuery): OrderIntent[];
+
+  // ---- fills and funding
+  /** False when a fill with this (account, tradeId) is already recorded (duplicate ignored). */
+  insertFill(f: FillRecord): boolean;
+  hasFill(account: string, tradeId: string): boolean;
+  fills(q?: FillQuery): FillRecord[];
+  insertFunding(f: FundingRecord): boolean;
+  funding(q?: { account?: string; symbol?: string; since?: number }): FundingRecord[];
+
+  // ---- the book: what the journal believes the venue holds (base assets and signed perp contracts)
+  /** Null until a baseline was taken for the account. */
+  book(account: string): Record<string, number> | null;
+  setBook(account: string, entries: Record<string, number>, time: number): void;
+  adjustBook(account: string, key: string, delta: number, time: number): number;
+
+  // ---- cursors and small settings
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+
+  // ---- hedges
+  insertHedge(h: Omit<HedgeRecord, 'id'>): number;
+  updateHedge(h: HedgeRecord): void;
+  openHedge(account: string, symbol: string): HedgeRecord | undefined;
+  hedges(q?: { account?: string; open?: boolean }): HedgeRecord[];
+
+  // ---- trading state (kill switch)
+  tradingState(): TradingStateRecord;
+  setTradingState(s: TradingStateRecord): void;
+}
+
+export type JournalErrorKind = 'locked' | 'corrupt' | 'full' | 'readonly' | 'io' | 'schema' | 'constraint' | 'closed' | 'other';
+
+/** The store failed. `locked`/`full`/`io` may pass; `corrupt`/`schema` will not. Either way: halt, send nothing. */
+export class JournalError extends Error {
+  override name = 'JournalError';
+  readonly kind: JournalErrorKind;
+  /** SQLite result code (e.g. SQLITE_BUSY) when the store is SQLite. */
+  readonly code: string | undefined;
+
+  constructor(kind: JournalErrorKind, message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.kind = kind;
+    this.code = options.code;
+  }
+}
+
+/** Another running instance holds the account. */
+export class AccountLockedError extends JournalError {
+  override name = 'AccountLockedError';
+  readonly holder: LockHolder;
+
+  constructor(holder: LockHolder, location: string) {
+    super(
+      'locked',
+      `account ${holder.account} is locked by another ballast instance (pid ${holder.pid} on ${holder.host}, instance ${holder.instance}, ` +
+        `heartbeat ${new Date(holder.heartbeatAt).toISOString()}) in journal ${location}; stop it first, or wait for its heartbeat to go stale`,
+    );
+    this.holder = holder;
+  }
+}

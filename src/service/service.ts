@@ -1,0 +1,439 @@
+/**
+ * The long-running service: one cycle is
+ *
+ *   reconcile (at start, after every rebalance, and every `reconcileEveryMs`)
+ *   → snapshot (SnapshotSource; each input stamped with its time)
+ *   → plan (core `plan`; stale or future-dated inputs give status 'stale' and no orders)
+ *   → journal the decision with its explanation
+ *   → executor (intents committed before requests)
+ *   → journal the outcome
+ *
+ * States: trading state ACTIVE / REDUCING / HALTED lives in the journal (kill switch: halt / reduceOnly /
+ * resume, each journaled with who, when and why). The cycle status says what happened: 'traded',
+ * 'nothing-to-do', 'not-due', 'stale', 'halted', 'paused' (venue unavailable: maintenance, network, bans —
+ * the service stays up and replans from fresh data next cycle) or 'mismatch'.
+ *
+ * Failure rules: a JournalError anywhere HALTS the service (in memory if the journal cannot even record it)
+ * and nothing more is sent; an unexplained reconciliation mismatch refuses the start (ReconcileMismatchError)
+ * and halts a running service. One instance per account: `start()` takes each account's lock.
+ */
+import { plan as makePlan } from '../core/planner.js';
+import type { Plan, Portfolio, Snapshot, TradingState } from '../core/types.js';
+import { perpClasses, ValuationError } from '../core/valuation.js';
+import type { Clock } from '../ports/clock.js';
+import { ExchangeError } from '../ports/errors.js';
+import type { Exchange } from '../ports/exchange.js';
+import { JournalError, type Journal, type TradingStateRecord } from '../ports/journal.js';
+import type { SnapshotSource } from '../ports/snapshot-source.js';
+import type { CrashHook } from '../execution/crash.js';
+import { Executor, executorConfigFromOrders, type ExecutionReport, type ExecutorConfig } from '../execution/executor.js';
+import { ReconcileMismatchError, Reconciler, type ReconcileConfig, type ReconcileReport } from '../execution/reconcile.js';
+import { guard, realSleep, type Sleep } from '../execution/retry.js';
+import { OrderTracker } from '../execution/tracker.js';
+
+export interface ServiceOptions {
+  portfolio: Portfolio;
+  /** Pause between cycles of the loop. Default 60 s. */
+  intervalMs?: number;
+  /** Reconcile at least this often. Default 5 min. */
+  reconcileEveryMs?: number;
+  /** Executor settings; default: the portfolio's `orders` section, if any, then the executor defaults. */
+  execution?: Partial<ExecutorConfig>;
+  reconcile?: Partial<Omit<ReconcileConfig, 'clientIdPrefix'>>;
+  /** Name used in the journal for the service's own actions. Default 'service'. */
+  actor?: string;
+}
+
+export interface ServiceLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ServiceDeps {
+  journal: Journal;
+  /**
+   * Exchange by account name (the snapshot's account names). Each is wrapped in a GuardedExchange unless it
+   * already is one: pass the same guarded objects to the SnapshotSource so a key has one rate limiter.
+   */
+  venues: Record<string, Exchange>;
+  source: SnapshotSource;
+  clock: Clock;
+  sleep?: Sleep;
+  crash?: CrashHook;
+  log?: ServiceLog;
+}
+
+export type CycleStatus = 'traded' | 'nothing-to-do' | 'not-due' | 'stale' | 'halted' | 'paused' | 'mismatch';
+
+export interface CycleReport {
+  time: number;
+  status: CycleStatus;
+  reason: string;
+  state: TradingState;
+  plan?: Plan;
+  execution?: ExecutionReport;
+  reconcile?: ReconcileReport;
+  rebalanceId?: number;
+}
+
+export type ServiceStatus = 'stopped' | 'running' | 'paused' | 'halted';
+
+const quietLog: ServiceLog = { info() {}, warn() {}, error() {} };
+
+/** Short, JSON-safe summary of a snapshot for the journal. */
+function summarize(s: Snapshot): unknown {
+  const ts = Object.values(s.timestamps ?? {});
+  return {
+    time: s.time,
+    prices: s.prices,
+    marks: s.marks,
+    funding: s.funding,
+    accounts: s.accounts.map((a) => ({ name: a.name, balances: a.balances, positions: a.positions.map((p) => ({ symbol: p.symbol, contracts: p.contracts, entryPrice: p.entryPrice })) })),
+    oldestInput: ts.length > 0 ? Math.min(...ts) : null,
+    newestInput: ts.length > 0 ? Math.max(...ts) : null,
+  };
+}
+
+export class Service {
+  readonly config: ServiceOptions;
+  readonly journal: Journal;
+  readonly executor: Executor;
+  readonly reconciler: Reconciler;
+  readonly tracker: OrderTracker;
+  readonly venues: Record<string, Exchange>;
+  readonly #d: ServiceDeps;
+  readonly #sleep: Sleep;
+  readonly #log: ServiceLog;
+  #status: ServiceStatus = 'stopped';
+  /** Set when the journal failed: nothing may be sent any more. */
+  #fatal: string | null = null;
+  #reconciled = false;
+  #lastReconcile = -Infinity;
+  #reconcileDue = true;
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #lastCycle: CycleReport | null = null;
+
+  constructor(config: ServiceOptions, deps: ServiceDeps) {
+    this.config = config;
+    this.#d = deps;
+    this.journal = deps.journal;
+    this.#sleep = deps.sleep ?? realSleep;
+    this.#log = deps.log ?? quietLog;
+    const accounts = Object.keys(deps.venues);
+    if (accounts.length === 0) throw new Error('Service: at least one venue (account) is needed');
+    this.venues = Object.fromEntries(accounts.map((a) => [a, guard(deps.venues[a]!, { clock: deps.clock, sleep: this.#sleep })]));
+    const p = config.portfolio;
+    const hedgeClassOf = (symbol: string): string | null => {
+      const c = perpClasses(p, symbol);
+      return c ? Object.keys(c).sort().join('+') : null;
+    };
+    const ex = { ...(p.orders ? executorConfigFromOrders(p.orders) : {}), ...config.execution };
+    this.executor = new Executor(
+      {
+        journal: deps.journal,
+        venues: this.venues,
+        clock: deps.clock,
+        sleep: this.#sleep,
+        ...(deps.crash ? { crash: deps.crash } : {}),
+        hedgeClassOf,
+        tradingState: () => this.#tradingState(),
+        heartbeat: () => {
+          for (const a of this.accounts) this.journal.heartbeat(a);
+        },
+      },
+      ex,
+    );
+    this.tracker = this.executor.tracker;
+    this.reconciler = new Reconciler(
+      { journal: deps.journal, venues: this.venues, tracker: this.tracker, clock: deps.clock, sleep: this.#sleep },
+      { quote: p.quote, ...config.reconcile, clientIdPrefix: this.tracker.config.clientIdPrefix },
+    );
+  }
+
+  get status(): ServiceStatus {
+    return this.#status;
+  }
+
+  get lastCycle(): CycleReport | null {
+    return this.#lastCycle;
+  }
+
+  get accounts(): string[] {
+    return Object.keys(this.venues).sort();
+  }
+
+  #now(): number {
+    return this.#d.clock.now();
+  }
+
+  #tradingState(): TradingState {
+    if (this.#fatal) return 'HALTED';
+    return this.journal.tradingState().state;
+  }
+
+  /** Trading state record (who/when/why). */
+  state(): TradingStateRecord {
+    if (this.#fatal) return { state: 'HALTED', by: 'service', at: this.#now(), reason: this.#fatal };
+    return this.journal.tradingState();
+  }
+
+  // ================================================================== kill switch
+
+  #command(state: TradingState, who: string, why: string, command: string): TradingStateRecord {
+    const now = this.#now();
+    const j = this.journal;
+    const prev = j.tradingState();
+    const rec: TradingStateRecord = { state, by: who, at: now, reason: why };
+    j.transaction(() => {
+      j.appendEvent({ time: now, type: 'command', payload: { command, by: who, reason: why } });
+      j.setTradingState(rec);
+      j.appendEvent({ time: now, type: 'state', payload: { from: prev.state, to: state, by: who, reason: why } });
+    });
+    this.#log.warn({ command, by: who, reason: why, from: prev.state, to: state }, `trading ${state}`);
+    if (this.#status !== 'stopped') this.#status = state === 'HALTED' ? 'halted' : this.#status === 'halted' ? 'running' : this.#status;
+    return rec;
+  }
+
+  /** Kill switch: no new orders (an order working now is cancelled at its next check). */
+  halt(who: string, why: string): TradingStateRecord {
+    return this.#command('HALTED', who, why, 'halt');
+  }
+
+  /** Only reduce-only legs may trade. */
+  reduceOnly(who: string, why: string): TradingStateRecord {
+    return this.#command('REDUCING', who, why, 'reduce-only');
+  }
+
+  resume(who: string, why: string): TradingStateRecord {
+    return this.#command('ACTIVE', who, why, 'resume');
+  }
+
+  /** Operator: accept the venue's holdings as the journal's book after a mismatch was investigated. */
+  async rebaseline(who: string, why: string): Promise<void> {
+    for (const a of this.accounts) await this.reconciler.rebaseline(a, who, why);
+    this.#reconcileDue = true;
+  }
+
+  // ================================================================== lifecycle
+
+  /**
+   * Take the account locks, then reconcile. Throws AccountLockedError (another instance runs) and
+   * ReconcileMismatchError (refuses to start); a venue that is down leaves the service up and PAUSED, with the
+   * reconciliation retried first thing next cycle. `loop: false` starts without the background loop (tests,
+   * one-shot runs call runOnce).
+   */
+  async start(opts: { loop?: boolean } = {}): Promise<ReconcileReport | null> {
+    const j = this.journal;
+    const taken: string[] = [];
+    try {
+      for (const a of this.accounts) {
+        j.acquireLock(a);
+        taken.push(a);
+      }
+    } catch (e) {
+      for (const a of taken) this.#tryRelease(a);
+      throw e;
+    }
+    j.appendEvent({ time: this.#now(), type: 'state', payload: { service: 'started', accounts: this.accounts, trading: j.tradingState() } });
+    // A rebalance still 'running' belonged to a process that died: its orders are settled by the reconciliation.
+    for (const rb of j.rebalances({ status: 'running' })) j.finishRebalance(rb.id, 'crashed', this.#now(), { note: 'found running at start: the previous process died mid-rebalance' });
+    let report: ReconcileReport | null = null;
+    try {
+      report = await this.#reconcile('start');
+    } catch (e) {
+      if (e instanceof ReconcileMismatchError) {
+        for (const a of this.accounts) this.#tryRelease(a);
+        throw e;
+      }
+      if (e instanceof JournalError) {
+        this.#fail(e);
+        throw e;
+      }
+      if (!(e instanceof ExchangeError)) throw e;
+      this.#status = 'paused';
+      this.#note('alert', { paused: `reconciliation at start failed: ${e.name}: ${e.message}; retrying next cycle` });
+    }
+    if (this.#status === 'stopped') this.#status = 'running';
+    if (opts.loop ?? true) {
+      this.#running = true;
+      this.#loop = this.#runLoop();
+    }
+    return report;
+  }
+
+  async #runLoop(): Promise<void> {
+    while (this.#running) {
+      try {
+        await this.runOnce();
+      } catch (e) {
+        this.#log.error({ err: e }, 'cycle failed');
+        this.#note('alert', { cycleFailed: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+        this.#running = false;
+        this.#status = 'halted';
+        return;
+      }
+      if (!this.#running) break;
+      await Promise.race([this.#sleep(this.config.intervalMs ?? 60_000), new Promise<void>((r) => (this.#wake = r))]);
+      this.#wake = null;
+      // Never starve the event loop, even with a virtual sleep that resolves at once.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /** Stop the loop after the current cycle and release the locks. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#wake?.();
+    if (this.#loop) await this.#loop.catch(() => {});
+    this.#loop = null;
+    if (!this.#fatal) {
+      this.#note('state', { service: 'stopped' });
+      for (const a of this.accounts) this.#tryRelease(a);
+    }
+    this.#status = 'stopped';
+  }
+
+  #tryRelease(account: string): void {
+    try {
+      this.journal.releaseLock(account);
+    } catch {
+      // a broken journal keeps its lock row; its heartbeat goes stale
+    }
+  }
+
+  #note(type: 'alert' | 'state' | 'execution', payload: unknown): void {
+    if (this.#fatal) return;
+    try {
+      this.journal.appendEvent({ time: this.#now(), type, payload });
+    } catch (e) {
+      if (e instanceof JournalError) this.#fail(e);
+    }
+  }
+
+  /** The journal failed: halt for good (this process). Try to leave a HALTED state behind. */
+  #fail(e: JournalError): void {
+    if (this.#fatal) return;
+    this.#fatal = `journal failure (${e.kind}): ${e.message}`;
+    this.#status = 'halted';
+    this.#log.error({ err: e }, 'journal failure: halting');
+    try {
+      this.journal.setTradingState({ state: 'HALTED', by: 'service', at: this.#now(), reason: this.#fatal });
+    } catch {
+      // the journal is unusable; the in-memory halt holds
+    }
+  }
+
+  async #reconcile(phase: 'start' | 'periodic'): Promise<ReconcileReport> {
+    const report = await this.reconciler.reconcile(phase);
+    this.#reconciled = true;
+    this.#reconcileDue = false;
+    this.#lastReconcile = this.#now();
+    if (!report.ok && phase === 'start') throw new ReconcileMismatchError(report.mismatches);
+    return report;
+  }
+
+  // ================================================================== one cycle
+
+  async runOnce(): Promise<CycleReport> {
+    const report = await this.#cycle();
+    this.#lastCycle = report;
+    if (report.status === 'paused') this.#status = 'paused';
+    else if (report.status === 'halted' || report.status === 'mismatch') this.#status = 'halted';
+    else if (this.#status !== 'stopped') this.#status = 'running';
+    this.#log.info({ status: report.status, reason: report.reason, state: report.state }, 'cycle');
+    return report;
+  }
+
+  async #cycle(): Promise<CycleReport> {
+    const now = this.#now();
+    const halted = (reason: string): CycleReport => ({ time: now, status: 'halted', reason, state: 'HALTED' });
+    if (this.#fatal) return halted(this.#fatal);
+    try {
+      for (const a of this.accounts) this.journal.heartbeat(a);
+
+      let reconcile: ReconcileReport | undefined;
+      if (!this.#reconciled || this.#reconcileDue || now - this.#lastReconcile >= (this.config.reconcileEveryMs ?? 300_000)) {
+        try {
+          reconcile = await this.#reconcile(this.#reconciled ? 'periodic' : 'start');
+        } catch (e) {
+          if (e instanceof ReconcileMismatchError) {
+            this.reconciler.escalate('HALTED', e.message, null);
+            return { time: now, status: 'mismatch', reason: e.message, state: 'HALTED' };
+          }
+          if (e instanceof ExchangeError) return this.#paused(now, `reconciliation: ${e.name}: ${e.message}`);
+          throw e;
+        }
+        if (!reconcile.ok) return { time: now, status: 'mismatch', reason: reconcile.mismatches.join('; '), state: this.#tradingState(), reconcile };
+      }
+
+      let snapshot: Snapshot;
+      try {
+        snapshot = await this.#d.source.take();
+      } catch (e) {
+        if (e instanceof ExchangeError) return this.#paused(now, `snapshot: ${e.name}: ${e.message}`, reconcile);
+        throw e;
+      }
+      const last = this.journal.rebalances({ status: 'done', limit: 1 })[0];
+      if (last && snapshot.lastRebalance === undefined) snapshot = { ...snapshot, lastRebalance: last.startedAt };
+      this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot) });
+
+      const state = this.#tradingState();
+      let plan: Plan;
+      try {
+        plan = makePlan(this.config.portfolio, snapshot, { now: this.#now(), state });
+      } catch (e) {
+        if (e instanceof ValuationError) {
+          const why = `cannot value the portfolio: ${e.message}`;
+          if (state === 'HALTED') {
+            this.journal.appendEvent({ time: this.#now(), type: 'decision', payload: { status: 'halted', reason: why, state } });
+            return { time: now, status: 'halted', reason: `HALTED: ${this.journal.tradingState().reason}; ${why}`, state, ...(reconcile ? { reconcile } : {}) };
+          }
+          this.journal.appendEvent({ time: this.#now(), type: 'decision', payload: { status: 'paused', reason: why, state } });
+          return this.#paused(now, why, reconcile);
+        }
+        throw e;
+      }
+      const decision = this.journal.appendEvent({
+        time: this.#now(),
+        type: 'decision',
+        payload: { status: plan.status, trigger: plan.trigger, explanation: plan.explanation, actions: plan.actions, rejected: plan.rejected, risk: plan.risk, tpv: plan.valuation.tpv, state },
+      });
+      const base = { time: now, plan, state, ...(reconcile ? { reconcile } : {}) };
+      if (plan.status === 'stale') return { ...base, status: 'stale', reason: `STALE: ${plan.explanation.find((l) => l.startsWith('STALE')) ?? 'stale inputs'}` };
+      if (plan.status === 'halted') return { ...base, status: 'halted', reason: 'HALTED: trading is halted (kill switch)' };
+      if (plan.status === 'not-due') return { ...base, status: 'not-due', reason: plan.trigger };
+      if (plan.status !== 'ok') return { ...base, status: 'nothing-to-do', reason: plan.trigger };
+
+      const rebalanceId = this.journal.createRebalance({ time: this.#now(), trigger: plan.trigger, decisionEvent: decision });
+      const execution = await this.executor.execute(plan, rebalanceId);
+      const rbStatus = execution.status === 'done' ? 'done' : execution.status === 'paused' ? 'paused' : execution.status === 'halted' ? 'halted' : 'partial';
+      this.journal.finishRebalance(rebalanceId, rbStatus, this.#now(), execution);
+      this.#reconcileDue = true;
+      if (execution.status === 'paused') return { ...base, status: 'paused', reason: execution.reasons.join('; ') || 'venue unavailable', execution, rebalanceId };
+      return { ...base, status: 'traded', reason: `${plan.trigger}: ${execution.status}`, execution, rebalanceId };
+    } catch (e) {
+      if (e instanceof JournalError) {
+        this.#fail(e);
+        return halted(this.#fatal!);
+      }
+      throw e;
+    }
+  }
+
+  #paused(now: number, reason: string, reconcile?: ReconcileReport): CycleReport {
+    this.#note('alert', { paused: reason });
+    this.#reconcileDue = true;
+    return { time: now, status: 'paused', reason, state: this.#fatal ? 'HALTED' : this.#tradingStateSafe(), ...(reconcile ? { reconcile } : {}) };
+  }
+
+  #tradingStateSafe(): TradingState {
+    try {
+      return this.#tradingState();
+    } catch {
+      return 'HALTED';
+    }
+  }
+}
