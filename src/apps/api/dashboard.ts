@@ -1,0 +1,56 @@
+/**
+ * The dashboard's files, bundled with esbuild's API when the server starts and kept in memory: no build step
+ * after `npm ci`, nothing written to disk, no CDN (uPlot and its stylesheet are bundled in).
+ *
+ *   /                 src/apps/web/index.html
+ *   /assets/app.js    src/apps/web/main.ts and everything it imports (uPlot included), minified
+ *   /assets/app.css   src/apps/web/style.css (which imports uPlot's stylesheet)
+ *
+ * These files hold no data: every number comes from /api/* with the bearer token.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface DashboardAsset {
+  type: string;
+  body: Buffer;
+}
+
+export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+
+export async function bundleDashboard(webDir = WEB_DIR): Promise<Map<string, DashboardAsset>> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    entryPoints: { app: `${webDir}main.ts`, style: `${webDir}style.css` },
+    bundle: true,
+    write: false,
+    outdir: '/assets',
+    format: 'iife',
+    platform: 'browser',
+    target: ['es2020'],
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+    absWorkingDir: webDir,
+  });
+  const assets = new Map<string, DashboardAsset>();
+  for (const f of result.outputFiles) {
+    const base = f.path.slice(f.path.lastIndexOf('/') + 1);
+    if (base === 'app.js') assets.set('/assets/app.js', { type: 'text/javascript; charset=utf-8', body: Buffer.from(f.contents) });
+    // esbuild names the stylesheet after its entry (style.css); a CSS import in app.js would give app.css.
+    else if (base.endsWith('.css')) {
+      const prev = assets.get('/assets/app.css');
+      assets.set('/assets/app.css', { type: 'text/css; charset=utf-8', body: prev ? Buffer.concat([prev.body, Buffer.from(f.contents)]) : Buffer.from(f.contents) });
+    }
+  }
+  if (!assets.has('/assets/app.js')) throw new Error('dashboard bundle: esbuild produced no app.js');
+  assets.set('/', { type: 'text/html; charset=utf-8', body: readFileSync(`${webDir}index.html`) });
+  return assets;
+}
+
+/** A page saying why the dashboard is missing (the API itself keeps working). */
+export function unavailablePage(reason: string): Map<string, DashboardAsset> {
+  const esc = reason.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const html = `<!doctype html><meta charset="utf-8"><title>ballast</title><body style="font-family:system-ui;margin:2rem"><h1>ballast</h1><p>The dashboard could not be built: ${esc}</p><p>The HTTP API under <code>/api/</code> works; see docs/api.md.</p></body>`;
+  return new Map([['/', { type: 'text/html; charset=utf-8', body: Buffer.from(html) }]]);
+}

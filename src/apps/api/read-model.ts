@@ -1,0 +1,533 @@
+/**
+ * What the API shows, read from what exists: the Service (trading state, last cycle with its plan) and the
+ * Journal (snapshots, decisions, orders, fills, funding, hedges, rebalances). Nothing here writes.
+ *
+ * History: every cycle journals a `snapshot` event (prices, marks, balances, positions). Each one is valued
+ * again with the core's `valuePortfolio` — the same arithmetic as the planner — giving TPV, each class's
+ * weight and drift, and the hedge notional at that time. Points are cached and extended incrementally (by
+ * event id), at most `maxPoints` of them (the newest).
+ *
+ * The journal summary of a snapshot keeps a position's contracts and entry price but not its contract
+ * size: it is taken from the last plan's valuation (which has it) and is 1 for symbols never seen there
+ * (true of Binance and Bybit linear USDT perps and of the simulated venue).
+ */
+import { scrub } from '../../adapters/log.js';
+import { planToJson, planToText } from '../cli/plan-view.js';
+import { valuePortfolio } from '../../core/valuation.js';
+import type { Breach, FundingRate, Plan, Portfolio, Snapshot, Valuation } from '../../core/types.js';
+import type { Clock } from '../../ports/clock.js';
+import type { EventType, FillRecord, HedgeRecord, Journal, JournalEvent, OrderIntent, OrderState } from '../../ports/journal.js';
+import type { Service } from '../../service/service.js';
+
+export type Mode = 'paper' | 'live' | 'replay';
+
+/** The part of LiveSnapshotSource.status() the API reads (per account, each input's data time). */
+export interface FeedStatusLike {
+  accounts: { name: string; inputs: { key: string; time: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[] }[];
+}
+
+export interface ReadModelOptions {
+  service: Service;
+  journal: Journal;
+  portfolio: Portfolio;
+  mode: Mode;
+  clock: Clock;
+  /** The live feed, when there is one: per-input freshness. Otherwise freshness comes from the last snapshot. */
+  feed?: { status(): FeedStatusLike };
+  /** History points kept (newest). Default 20,000. */
+  maxPoints?: number;
+}
+
+interface SnapshotSummary {
+  time: number;
+  prices: Record<string, number>;
+  marks: Record<string, number>;
+  funding: Record<string, FundingRate>;
+  accounts: { name: string; balances: Record<string, number>; positions: { symbol: string; contracts: number; entryPrice: number }[] }[];
+  oldestInput: number | null;
+  newestInput: number | null;
+}
+
+export interface HistoryPoint {
+  id: number;
+  time: number;
+  tpv: number;
+  /** Per class, in portfolio order. */
+  weight: number[];
+  drift: number[];
+  futures: number[];
+  /** Σ |notional| of open futures positions. */
+  hedgeNotional: number;
+}
+
+export interface ClassView {
+  name: string;
+  cash: boolean;
+  target: number;
+  lower: number;
+  upper: number;
+  band: { kind: 'absolute'; width: number } | { kind: 'relative'; fraction: number };
+  spot: number;
+  futures: number;
+  net: number;
+  weight: number;
+  drift: number;
+  breach: Breach;
+  deviation: number;
+  driftValue: number;
+}
+
+export interface PortfolioView {
+  time: number;
+  /** 'cycle': the last cycle's plan in this process; 'journal': revalued from the last journaled snapshot. */
+  source: 'cycle' | 'journal';
+  quote: string;
+  tpv: number;
+  spotValue: number;
+  unrealizedPnl: number;
+  classes: ClassView[];
+  positions: { account: string; symbol: string; contracts: number; notional: number; mark: number; entryPrice: number; unrealizedPnl: number; classes: Record<string, number> }[];
+  breaches: string[];
+}
+
+export interface HistoryQuery {
+  since?: number;
+  until?: number;
+  maxPoints?: number;
+}
+
+const LIVE_STATES: readonly OrderState[] = ['NEW', 'SUBMITTING', 'OPEN', 'PARTIALLY_FILLED', 'CANCELING', 'UNKNOWN'];
+
+function isSummary(x: unknown): x is SnapshotSummary {
+  const s = x as SnapshotSummary;
+  return typeof s === 'object' && s !== null && typeof s.time === 'number' && typeof s.prices === 'object' && Array.isArray(s.accounts);
+}
+
+export class ReadModel {
+  readonly #o: ReadModelOptions;
+  readonly #maxPoints: number;
+  readonly #points: HistoryPoint[] = [];
+  #lastSnapshotId = 0;
+  #lastSnapshotTime = -Infinity;
+  #latest: { id: number; summary: SnapshotSummary; valuation: Valuation } | null = null;
+  readonly #contractSize = new Map<string, number>();
+  #alerts = 0;
+  #lastAlertId = 0;
+  #lastAlertTime = -Infinity;
+  #primed = false;
+
+  constructor(o: ReadModelOptions) {
+    this.#o = o;
+    this.#maxPoints = o.maxPoints ?? 20_000;
+  }
+
+  get mode(): Mode {
+    return this.#o.mode;
+  }
+
+  get portfolioConfig(): Portfolio {
+    return this.#o.portfolio;
+  }
+
+  #now(): number {
+    return this.#o.clock.now();
+  }
+
+  #maxAgeMs(): number {
+    return this.#o.portfolio.feed?.maxAgeMs ?? this.#o.portfolio.risk.maxDataAgeMs;
+  }
+
+  // ---------------------------------------------------------------- incremental reading of the journal
+
+  /** Read new journal events into the caches. Cheap when nothing is new. */
+  refresh(): void {
+    const j = this.#o.journal;
+    const plan = this.#o.service.lastCycle?.plan;
+    if (plan) for (const p of plan.valuation.positions) this.#contractSize.set(p.symbol, p.contractSize);
+
+    const snaps = this.#primed
+      ? j.events({ type: 'snapshot', since: this.#lastSnapshotTime }).filter((e) => e.id > this.#lastSnapshotId)
+      : j.events({ type: 'snapshot', limit: this.#maxPoints });
+    for (const e of snaps) this.#addSnapshot(e);
+    if (this.#points.length > this.#maxPoints) this.#points.splice(0, this.#points.length - this.#maxPoints);
+
+    const alerts = this.#primed ? j.events({ type: 'alert', since: this.#lastAlertTime }).filter((e) => e.id > this.#lastAlertId) : j.events({ type: 'alert' });
+    for (const e of alerts) {
+      this.#alerts++;
+      this.#lastAlertId = Math.max(this.#lastAlertId, e.id);
+      this.#lastAlertTime = Math.max(this.#lastAlertTime, e.time);
+    }
+    this.#primed = true;
+  }
+
+  #addSnapshot(e: JournalEvent): void {
+    this.#lastSnapshotId = Math.max(this.#lastSnapshotId, e.id);
+    this.#lastSnapshotTime = Math.max(this.#lastSnapshotTime, e.time);
+    if (!isSummary(e.payload)) return;
+    const v = this.#value(e.payload);
+    if (!v) return;
+    const classes = v.classes;
+    this.#points.push({
+      id: e.id,
+      time: e.payload.time,
+      tpv: v.tpv,
+      weight: classes.map((c) => c.weight),
+      drift: classes.map((c) => c.drift),
+      futures: classes.map((c) => c.futures),
+      hedgeNotional: v.positions.reduce((s, p) => s + Math.abs(p.notional), 0),
+    });
+    this.#latest = { id: e.id, summary: e.payload, valuation: v };
+  }
+
+  #value(s: SnapshotSummary): Valuation | null {
+    const p = this.#o.portfolio;
+    const snapshot: Snapshot = {
+      time: s.time,
+      prices: s.prices ?? {},
+      marks: s.marks ?? {},
+      funding: s.funding ?? {},
+      markets: {},
+      accounts: s.accounts.map((a) => ({
+        name: a.name,
+        balances: a.balances ?? {},
+        positions: (a.positions ?? []).map((x) => ({
+          symbol: x.symbol,
+          contracts: x.contracts,
+          contractSize: this.#contractSize.get(x.symbol) ?? 1,
+          entryPrice: x.entryPrice,
+          leverage: p.execution.leverage,
+          marginMode: 'cross' as const,
+        })),
+      })),
+    };
+    try {
+      return valuePortfolio(p, snapshot);
+    } catch {
+      return null; // a snapshot the valuation refuses (missing price…) is not a point of history
+    }
+  }
+
+  /** Changes whenever anything the dashboard shows may have changed. */
+  version(): string {
+    const j = this.#o.journal;
+    const last = j.events({ limit: 1 })[0];
+    const st = this.#o.service.state();
+    return `${last?.id ?? 0}|${this.#o.service.lastCycle?.time ?? ''}|${st.state}|${st.at}|${this.#o.service.status}`;
+  }
+
+  // ---------------------------------------------------------------- views
+
+  status(): object {
+    const svc = this.#o.service;
+    const now = this.#now();
+    const c = svc.lastCycle;
+    const maxAgeMs = this.#maxAgeMs();
+    const venues = this.#feedViews(now, maxAgeMs);
+    return {
+      mode: this.#o.mode,
+      now,
+      service: svc.status,
+      trading: svc.state(),
+      accounts: svc.accounts.map((a) => ({ name: a, venue: svc.venues[a]?.id ?? null })),
+      lastCycle: c ? { time: c.time, status: c.status, reason: c.reason, state: c.state, rebalanceId: c.rebalanceId ?? null } : null,
+      lastSnapshot: this.#latest ? this.#latest.summary.time : null,
+      feed: { maxAgeMs, stale: venues.some((v) => v.stale), venues },
+      alerts: this.#alerts,
+    };
+  }
+
+  #feedViews(now: number, maxAgeMs: number): { account: string; venue: string | null; oldestInput: number | null; newestInput: number | null; ageMs: number | null; stale: boolean; inputs: { input: string; time: number | null; ageMs: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[] }[] {
+    const svc = this.#o.service;
+    const age = (t: number | null) => (t === null ? null : now - t);
+    if (this.#o.feed) {
+      return this.#o.feed.status().accounts.map((a) => {
+        const times = a.inputs.map((i) => i.time).filter((t): t is number => t !== null);
+        const oldest = times.length > 0 && times.length === a.inputs.length ? Math.min(...times) : null;
+        const newest = times.length > 0 ? Math.max(...times) : null;
+        const ageMs = age(oldest);
+        return {
+          account: a.name,
+          venue: svc.venues[a.name]?.id ?? null,
+          oldestInput: oldest,
+          newestInput: newest,
+          ageMs,
+          stale: ageMs === null || ageMs > maxAgeMs || ageMs < -5_000,
+          inputs: a.inputs.map((i) => ({ input: i.key, time: i.time, ageMs: age(i.time), via: i.via })),
+          errors: a.errors,
+        };
+      });
+    }
+    const s = this.#latest?.summary;
+    return svc.accounts.map((a) => {
+      const oldest = s?.oldestInput ?? null;
+      const ageMs = age(oldest);
+      return {
+        account: a,
+        venue: svc.venues[a]?.id ?? null,
+        oldestInput: oldest,
+        newestInput: s?.newestInput ?? null,
+        ageMs,
+        stale: ageMs === null || ageMs > maxAgeMs || ageMs < -5_000,
+        inputs: [],
+        errors: [],
+      };
+    });
+  }
+
+  /** The newest valuation: the last cycle's plan, or the last journaled snapshot if that is newer. */
+  valuation(): { time: number; source: 'cycle' | 'journal'; valuation: Valuation } | null {
+    const plan = this.#o.service.lastCycle?.plan;
+    const j = this.#latest;
+    if (plan && (!j || plan.time >= j.summary.time)) return { time: plan.time, source: 'cycle', valuation: plan.valuation };
+    if (j) return { time: j.summary.time, source: 'journal', valuation: j.valuation };
+    return null;
+  }
+
+  portfolio(): PortfolioView | null {
+    const cur = this.valuation();
+    if (!cur) return null;
+    const v = cur.valuation;
+    const cfg = new Map(this.#o.portfolio.classes.map((c) => [c.name, c]));
+    return {
+      time: cur.time,
+      source: cur.source,
+      quote: v.quote,
+      tpv: v.tpv,
+      spotValue: v.spotValue,
+      unrealizedPnl: v.unrealizedPnl,
+      classes: v.classes.map((c) => ({
+        name: c.name,
+        cash: c.cash,
+        target: c.target,
+        lower: c.lower,
+        upper: c.upper,
+        band: cfg.get(c.name)?.band ?? { kind: 'absolute', width: (c.upper - c.lower) / 2 },
+        spot: c.spot,
+        futures: c.futures,
+        net: c.net,
+        weight: c.weight,
+        drift: c.drift,
+        breach: c.breach,
+        deviation: c.deviation,
+        driftValue: c.driftValue,
+      })),
+      positions: v.positions.map((p) => ({ account: p.account, symbol: p.symbol, contracts: p.contracts, notional: p.notional, mark: p.mark, entryPrice: p.entryPrice, unrealizedPnl: p.unrealizedPnl, classes: p.classes })),
+      breaches: v.classes.filter((c) => c.breach).map((c) => c.name),
+    };
+  }
+
+  /** The latest plan with its explanation and the same text as `ballast plan`. */
+  plan(): object | null {
+    const c = this.#o.service.lastCycle;
+    if (c?.plan) {
+      return { source: 'cycle', cycle: { time: c.time, status: c.status, reason: c.reason, rebalanceId: c.rebalanceId ?? null }, ...planToJson(c.plan), text: planToText(c.plan) };
+    }
+    const d = this.#o.journal.events({ type: 'decision', limit: 1 })[0];
+    if (!d) return null;
+    const p = d.payload as Partial<Plan> & { tpv?: number; state?: string; reason?: string };
+    const explanation = Array.isArray(p.explanation) ? p.explanation : p.reason ? [p.reason] : [];
+    return {
+      source: 'journal',
+      cycle: null,
+      time: new Date(d.time).toISOString(),
+      status: p.status ?? null,
+      trigger: p.trigger ?? null,
+      tpv: p.tpv ?? null,
+      actions: p.actions ?? [],
+      rejected: p.rejected ?? [],
+      risk: p.risk ?? null,
+      explanation,
+      text: explanation.join('\n'),
+    };
+  }
+
+  history(q: HistoryQuery = {}): object {
+    const pts = this.#points.filter((p) => (q.since === undefined || p.time >= q.since) && (q.until === undefined || p.time <= q.until));
+    const max = q.maxPoints ?? 2_000;
+    let sel = pts;
+    if (pts.length > max) {
+      // Even thinning, always keeping the newest point.
+      const stride = pts.length / max;
+      sel = [];
+      for (let k = 0; k < max; k++) sel.push(pts[Math.min(pts.length - 1, Math.floor(k * stride))]!);
+      sel[sel.length - 1] = pts[pts.length - 1]!;
+    }
+    const classes = this.#o.portfolio.classes.map((c, k) => {
+      const v = this.#latest?.valuation.classes.find((x) => x.name === c.name);
+      return {
+        name: c.name,
+        cash: c.cash,
+        target: c.target,
+        lower: v?.lower ?? null,
+        upper: v?.upper ?? null,
+        weight: sel.map((p) => p.weight[k] ?? null),
+        drift: sel.map((p) => p.drift[k] ?? null),
+        futures: sel.map((p) => p.futures[k] ?? null),
+      };
+    });
+    const rebalances = this.#o.journal
+      .rebalances()
+      .filter((r) => (q.since === undefined || r.startedAt >= q.since) && (q.until === undefined || r.startedAt <= q.until))
+      .map((r) => ({ id: r.id, time: r.startedAt, finishedAt: r.finishedAt, status: r.status, trigger: r.trigger }))
+      .reverse();
+    let cum = 0;
+    const fundingTimes: number[] = [];
+    const fundingCum: number[] = [];
+    for (const f of this.#o.journal.funding()) {
+      cum += f.amount;
+      if ((q.since === undefined || f.time >= q.since) && (q.until === undefined || f.time <= q.until)) {
+        fundingTimes.push(f.time);
+        fundingCum.push(cum);
+      }
+    }
+    return {
+      quote: this.#o.portfolio.quote,
+      points: sel.length,
+      times: sel.map((p) => p.time),
+      tpv: sel.map((p) => p.tpv),
+      hedgeNotional: sel.map((p) => p.hedgeNotional),
+      classes,
+      rebalances,
+      funding: { times: fundingTimes, cumulative: fundingCum },
+    };
+  }
+
+  funding(q: { account?: string; symbol?: string; since?: number; limit: number }): object {
+    const all = this.#o.journal.funding({ ...(q.account ? { account: q.account } : {}), ...(q.symbol ? { symbol: q.symbol } : {}) });
+    let cum = 0;
+    const rows = all.map((f) => ({ ...f, cumulative: (cum += f.amount) }));
+    const inRange = q.since === undefined ? rows : rows.filter((f) => f.time >= q.since!);
+    const rates = Object.entries(this.#latest?.summary.funding ?? {}).map(([symbol, r]) => ({
+      symbol,
+      rate: r.rate,
+      intervalHours: r.intervalHours,
+      apr: r.intervalHours > 0 ? r.rate * (8760 / r.intervalHours) : null,
+    }));
+    return {
+      quote: this.#o.portfolio.quote,
+      total: cum,
+      count: inRange.length,
+      payments: inRange.slice(-q.limit).reverse(),
+      rates,
+    };
+  }
+
+  hedges(q: { open?: boolean; account?: string; limit: number }): object {
+    const marks = this.valuation()?.valuation.positions ?? [];
+    const rows = this.#o.journal.hedges({ ...(q.account ? { account: q.account } : {}), ...(q.open !== undefined ? { open: q.open } : {}) });
+    const view = (h: HedgeRecord) => {
+      const pos = marks.find((p) => p.account === h.account && p.symbol === h.symbol);
+      const open = h.closedAt === null;
+      const mark = open ? (pos?.mark ?? null) : null;
+      const size = pos?.contractSize ?? 1;
+      const unrealisedPnl = open && mark !== null ? h.contracts * size * (mark - h.entryPrice) : 0;
+      return {
+        ...h,
+        open,
+        mark,
+        notional: open && mark !== null ? h.contracts * size * mark : 0,
+        unrealisedPnl,
+        /** Price PnL (realised + unrealised) − fees − funding paid. */
+        netPnl: h.realisedPnl + unrealisedPnl - h.fees - h.fundingPaid,
+      };
+    };
+    const all = rows.map(view).reverse();
+    return { open: all.filter((h) => h.open).length, closed: all.filter((h) => !h.open).length, hedges: all.slice(0, q.limit) };
+  }
+
+  orders(q: { account?: string; state?: OrderState[]; rebalanceId?: number; live?: boolean; limit: number }): object {
+    const states = q.live ? LIVE_STATES : q.state;
+    const rows: OrderIntent[] = this.#o.journal.intents({
+      ...(q.account ? { account: q.account } : {}),
+      ...(states ? { states } : {}),
+      ...(q.rebalanceId !== undefined ? { rebalanceId: q.rebalanceId } : {}),
+    });
+    rows.sort((a, b) => b.createdAt - a.createdAt || b.rebalanceId - a.rebalanceId || b.leg - a.leg || b.slice - a.slice || b.attempt - a.attempt);
+    return { count: rows.length, orders: rows.slice(0, q.limit) };
+  }
+
+  fills(q: { account?: string; symbol?: string; since?: number; external?: boolean; limit: number }): object {
+    const rows: FillRecord[] = this.#o.journal.fills({
+      ...(q.account ? { account: q.account } : {}),
+      ...(q.symbol ? { symbol: q.symbol } : {}),
+      ...(q.since !== undefined ? { since: q.since } : {}),
+      ...(q.external !== undefined ? { external: q.external } : {}),
+    });
+    return { count: rows.length, fills: rows.slice(-q.limit).reverse() };
+  }
+
+  journal(q: { types?: EventType[]; account?: string; since?: number; limit: number }): object {
+    const j = this.#o.journal;
+    const types = q.types ?? DEFAULT_JOURNAL_TYPES;
+    let rows: JournalEvent[] = [];
+    for (const type of types) rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), limit: q.limit }));
+    rows.sort((a, b) => b.id - a.id);
+    rows = rows.slice(0, q.limit);
+    // Scrub before summarizing: a summary may cut a text short, and a cut secret would escape the scrubbing.
+    return { events: rows.map((e) => { const clean = { ...e, payload: scrub(e.payload) }; return { ...clean, summary: summarizeEvent(clean) }; }) };
+  }
+
+  /** Counters and gauges for /metrics. */
+  metrics(): { alerts: number; orders: number; liveOrders: number; fills: number; hedgesOpen: number; fundingTotal: number } {
+    const j = this.#o.journal;
+    const intents = j.intents();
+    return {
+      alerts: this.#alerts,
+      orders: intents.length,
+      liveOrders: intents.filter((i) => LIVE_STATES.includes(i.state)).length,
+      fills: j.fills().length,
+      hedgesOpen: j.hedges({ open: true }).length,
+      fundingTotal: j.funding().reduce((s, f) => s + f.amount, 0),
+    };
+  }
+}
+
+/** Journal event types shown by default (snapshots and lock heartbeats are left out: they are many and dull). */
+export const DEFAULT_JOURNAL_TYPES: EventType[] = ['decision', 'command', 'state', 'alert', 'order', 'fill', 'funding', 'hedge', 'reconcile', 'execution'];
+export const EVENT_TYPES: EventType[] = ['snapshot', 'decision', 'order', 'fill', 'funding', 'state', 'command', 'alert', 'reconcile', 'hedge', 'execution', 'lock'];
+
+function n(x: unknown, d = 6): string {
+  return typeof x === 'number' && Number.isFinite(x) ? String(Number(x.toFixed(d))) : String(x);
+}
+
+/** One line a person can read, per journal event. */
+export function summarizeEvent(e: JournalEvent): string {
+  const p = (e.payload ?? {}) as Record<string, unknown>;
+  switch (e.type) {
+    case 'decision': {
+      const acts = Array.isArray(p.actions) ? p.actions.length : 0;
+      return `${p.status ?? '?'}${p.trigger ? `: ${p.trigger}` : ''}${p.reason ? `: ${p.reason}` : ''}${acts ? ` (${acts} action${acts > 1 ? 's' : ''})` : ''}`;
+    }
+    case 'command':
+      return `${p.command ?? '?'} by ${p.by ?? '?'}${p.reason ? `: ${p.reason}` : ''}`;
+    case 'state':
+      if (p.service) return `service ${p.service}`;
+      return `${p.from ?? '?'} → ${p.to ?? '?'}${p.by ? ` by ${p.by}` : ''}${p.reason ? `: ${p.reason}` : ''}`;
+    case 'order':
+      return `${p.clientOrderId ?? '?'}: ${p.from ?? 'new'} → ${p.to ?? '?'}${p.reason ? ` (${p.reason})` : ''}`;
+    case 'fill': {
+      return `${p.side ?? '?'} ${n(p.amount)} ${p.symbol ?? '?'} @ ${n(p.price, 8)}${p.liquidation ? ' LIQUIDATION' : ''}${p.external ? ' (external)' : ''}`;
+    }
+    case 'funding':
+      return `${p.symbol ?? '?'} ${n(p.amount, 4)} ${p.currency ?? ''} (rate ${n(p.rate, 8)})`;
+    case 'hedge':
+      if (p.opened !== undefined) return `opened #${p.opened} ${p.class ?? ''} ${n(p.contracts)} ${p.symbol ?? ''} @ ${n(p.price, 8)}${p.reason ? `: ${p.reason}` : ''}`;
+      if (p.closed !== undefined) return `closed #${p.closed} ${p.class ?? ''} ${p.symbol ?? ''}: realised PnL ${n(p.realisedPnl, 2)}, funding paid ${n(p.fundingPaid, 2)}, fees ${n(p.fees, 2)}${p.reason ? ` (${p.reason})` : ''}`;
+      return JSON.stringify(p).slice(0, 200);
+    case 'reconcile':
+      if (p.baseline) return `baseline taken${p.note ? `: ${p.note}` : ''}`;
+      return `reconciliation (${p.phase ?? '?'})${p.ok === false ? ': MISMATCH' : ': ok'}`;
+    case 'execution':
+      if (p.start) return `rebalance ${p.rebalanceId ?? '?'} started: ${Array.isArray(p.legs) ? p.legs.length : 0} leg(s)`;
+      if (p.done) return `rebalance ${p.rebalanceId ?? '?'} ${p.status ?? 'done'}`;
+      if (p.skipped || p.scaled) return `leg ${p.leg ?? '?'} ${p.skipped ? 'skipped' : 'scaled'}: ${p.reason ?? ''}`;
+      return JSON.stringify(p).slice(0, 200);
+    case 'alert':
+      return Object.entries(p)
+        .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join('; ')
+        .slice(0, 300);
+    default:
+      return JSON.stringify(p).slice(0, 200);
+  }
+}

@@ -1,0 +1,45 @@
+/// <reference lib="dom" />
+/** "Latest plan": status, trigger, the actions in plain words, the arithmetic, and the full `ballast plan` text. */
+import { money, num } from '../../core/format.js';
+import { byId, clear, el, fmtTime } from './dom.js';
+import type { PlanView } from './types.js';
+
+const STATUS_TEXT: Record<string, string> = {
+  ok: 'trades planned',
+  'nothing-to-do': 'nothing to do',
+  'not-due': 'not due',
+  stale: 'STALE data',
+  halted: 'halted',
+};
+
+export function renderPlan(p: PlanView | null): void {
+  const status = byId('plan-status');
+  const actions = byId('plan-actions');
+  const explain = byId('plan-explain');
+  clear(actions);
+  clear(explain);
+  if (!p) {
+    status.textContent = 'no plan yet';
+    status.removeAttribute('data-status');
+    byId('plan-trigger').textContent = 'The service has not completed a cycle yet.';
+    byId('plan-text').textContent = '';
+    return;
+  }
+  status.textContent = STATUS_TEXT[p.status ?? ''] ?? p.status ?? '?';
+  status.setAttribute('data-status', p.status ?? '');
+  byId('plan-trigger').textContent = `${p.trigger ?? ''}${p.time ? ` — ${fmtTime(Date.parse(p.time))}` : ''}`;
+  const q = p.quote ?? 'USDT';
+  const real = p.actions.filter((a) => a.type !== 'wait');
+  if (p.actions.length === 0) actions.append(el('li', { class: 'muted', text: 'None: no class needs a trade.' }));
+  for (const a of p.actions) {
+    const what =
+      a.type === 'wait'
+        ? `WAIT ${a.class}`
+        : `${(a.side ?? '').toUpperCase()} ${num(a.amount)} ${a.symbol ?? ''} ${a.type}${a.reduceOnly ? ' reduce-only' : ''} ≈ ${money(a.notional, q)}`;
+    actions.append(el('li', {}, el('div', { class: 'what', text: what }), el('div', { class: 'why', text: a.reason })));
+  }
+  if (real.length === 0 && p.actions.length > 0) actions.append(el('li', { class: 'muted', text: 'Only waits: no order is sent.' }));
+  for (const line of p.explanation) explain.append(el('li', { class: /ABOVE|BELOW|STALE|HALTED/.test(line) ? 'breach' : undefined, text: line }));
+  for (const r of p.rejected) explain.append(el('li', { class: 'muted', text: `Not chosen — ${r.class} ${r.alternative}${r.symbol ? ` ${r.symbol}` : ''}: ${r.reason}` }));
+  byId('plan-text').textContent = p.text;
+}
