@@ -1,27 +1,49 @@
 /**
- * The backtester: replays aligned history bar by bar through the decision core (`plan`) and the
- * simulator's ledger (the same accounting the SimExchange uses for paper trading).
+ * The backtester: replays aligned history bar by bar through the decision core and the simulator's
+ * ledger (the same accounting the SimExchange uses for paper trading).
  *
  * Per bar i (time t = times[i]):
  *   1. with --fill next-open, orders decided at the previous close fill at this bar's open;
  *   2. funding settlements recorded in [t, t + bar) are paid on the perp close (positive rate: longs pay);
  *   3. liquidation check at the bar's adverse extreme (high for shorts, low for longs);
- *   4. decision at the close: the ledger becomes a snapshot, `plan` decides, and with --fill close the
- *      orders fill at the close ± slippage, taker fees in the quote currency;
+ *   4. decision at the close: is a rebalance due, is a band breached? If the trigger can fire, decide the
+ *      orders, and with --fill close fill them at the close ± slippage, taker fees in the quote currency;
  *   5. equity, class weights, hedge notional and cumulative funding are recorded.
  * The run starts fully invested at the targets at the first bar (fees paid), buy-and-hold never trades again.
  *
- * State lives in the ledger's typed arrays; the per-bar path allocates nothing unless the planner runs,
- * and a spot-only policy without open futures asks the planner only when its trigger can fire
- * (a band is breached, or a calendar period began): the same rule the planner applies first.
+ * ## One engine, struct-of-arrays, two decision paths
+ *
+ * State is struct-of-arrays: the ledger's typed arrays (balances, contracts, …) plus the engine's own
+ * (prices, marks, class values, funding cursors), all indexed by integers resolved once at load time.
+ * The recorded series are preallocated Float64Arrays. The per-bar path — prices, funding, liquidation,
+ * valuation, the trigger pre-check, the recorded series — allocates nothing and looks nothing up by name.
+ *
+ * The decision itself:
+ * - spot-only policies with no open futures position (the common case) decide with the rebalance kernel
+ *   (`SpotKernel`, src/core/kernel.ts): `plan()`'s arithmetic over typed arrays, the same orders, no
+ *   allocation. It is asked only when its trigger can fire (a calendar period began, or a band is breached);
+ * - every other policy (futures overlay, auto, beta-neutral, or a spot policy while a position is open)
+ *   builds a snapshot and calls the general planner `plan()` — hedges, margin, funding budget and the
+ *   cost model live there. A spot-only policy asks it only when its trigger can fire, others every bar.
+ *   `BacktestOptions.kernel = false` sends every decision there (the same numbers, slower).
+ *
+ * Funding settlement and liquidation checks run for every policy; while no futures position is open they
+ * have nothing to settle or check and cost one comparison a bar (funding cursors catch up, without
+ * payment, before a rate is read or a position can open). The calendar due-check is one comparison
+ * against the next period's start (`nextPeriodStart`).
+ *
+ * Between decisions a flat book (no futures position, nothing pending) changes value only with prices, so
+ * such stretches are computed a block of bars at a time, column by column (`flatBlock`), with the very
+ * same arithmetic as the per-bar path; the bar where the trigger can fire goes through the per-bar path.
  */
+import { Buffer } from 'node:buffer';
 import { bandEdges } from '../core/bands.js';
+import { nextPeriodStart, SpotKernel, spotKernelApplies } from '../core/kernel.js';
 import { plan } from '../core/planner.js';
-import { isRebalanceDue } from '../core/schedule.js';
 import type { Action, MarketRules, Portfolio, Position, Snapshot } from '../core/types.js';
 import type { MarketHistory } from '../adapters/history/history.js';
 import { Ledger } from '../adapters/sim/ledger.js';
-import { slippedPrice } from '../adapters/sim/slippage.js';
+import { slippageFraction } from '../adapters/sim/slippage.js';
 import type { PolicyCounters, PolicySeries } from './metrics.js';
 import type { PolicySpec } from './policies.js';
 
@@ -39,6 +61,11 @@ export interface BacktestOptions {
   liquidationFee: number;
   /** Maintenance margin rate of the perps. */
   maintenanceMarginRate: number;
+  /**
+   * Decide spot-only policies with the rebalance kernel (default). false: every decision goes through the
+   * general planner — slower, the same numbers (test/backtest/kernel-path.test.ts checks it).
+   */
+  kernel?: boolean;
 }
 
 export const DEFAULT_OPTIONS: BacktestOptions = {
@@ -54,32 +81,58 @@ export const DEFAULT_OPTIONS: BacktestOptions = {
 export interface PolicyRun {
   series: PolicySeries;
   counters: PolicyCounters;
-  /** Planner calls made (for the benchmark and progress). */
+  /** Decisions computed (for the benchmark and progress): general planner calls + kernel calls. */
   plans: number;
+  /** Of `plans`, how many the rebalance kernel computed. */
+  kernelPlans: number;
 }
 
 /** Perp symbol of a base asset in the backtest universe: `BTC/USDT:USDT`. */
 export const perpSymbol = (base: string, quote: string) => `${base}/${quote}:${quote}`;
 
+/** Lot steps the backtest venue uses (spot and perps) — the snapshot's market rules. */
+const SPOT_STEP = 1e-8;
+const PERP_STEP = 1e-6;
+
+// Indices of the run's counters in its accumulator array.
+const REBALANCES = 0;
+const TURNOVER = 1;
+const FEES = 2;
+const SLIPPAGE = 3;
+const FUNDING_PAID = 4;
+const FUNDING_RECEIVED = 5;
+const LIQUIDATIONS = 6;
+const ORDERS = 7;
+
+const MODE_THRESHOLD = 0;
+const MODE_CALENDAR = 1;
+const MODE_HYBRID = 2;
+
 interface Universe {
   /** History asset index → ledger asset index. */
   ledgerAsset: Int32Array;
+  /** Ledger asset index → history asset index (−1: not in the history). */
+  historyAsset: Int32Array;
   /** Class index per history asset (−1: none). */
   assetClass: Int32Array;
-  /** History perp index → ledger perp index and class index. */
+  /** History perp index → class index (the ledger's perps are in history order). */
   perpClass: Int32Array;
   classNames: string[];
   targets: number[];
   lower: number[];
   upper: number[];
+  lowerArr: Float64Array;
+  upperArr: Float64Array;
   cashClass: number;
 }
 
 function universe(p: Portfolio, h: MarketHistory, ledger: Ledger): Universe {
   const assetClass = new Int32Array(h.assets.length).fill(-1);
   const ledgerAsset = new Int32Array(h.assets.length);
+  const historyAsset = new Int32Array(ledger.assets.length).fill(-1);
   h.assets.forEach((a, i) => {
     ledgerAsset[i] = ledger.assetIndex(a);
+    historyAsset[ledgerAsset[i]!] = i;
     assetClass[i] = p.classes.findIndex((c) => c.assets.includes(a));
   });
   const perpClass = new Int32Array(h.perps.length).fill(-1);
@@ -91,12 +144,15 @@ function universe(p: Portfolio, h: MarketHistory, ledger: Ledger): Universe {
   const edges = p.classes.map((c) => bandEdges(c.target, c.band));
   return {
     ledgerAsset,
+    historyAsset,
     assetClass,
     perpClass,
     classNames: p.classes.map((c) => c.name),
     targets: p.classes.map((c) => c.target),
     lower: edges.map((e) => e.lower),
     upper: edges.map((e) => e.upper),
+    lowerArr: Float64Array.from(edges.map((e) => e.lower)),
+    upperArr: Float64Array.from(edges.map((e) => e.upper)),
     cashClass: p.classes.findIndex((c) => c.cash),
   };
 }
@@ -123,9 +179,36 @@ export function runPolicy(
   });
   const u = universe(p, h, ledger);
   const nC = u.classNames.length;
+  const nL = ledger.assets.length;
 
-  // Typed state, indexed like the ledger.
-  const prices = new Float64Array(ledger.assets.length);
+  // ---- load time: everything the loop needs, as typed arrays and integer indices.
+  const times = h.times;
+  const closeCol = h.close;
+  const openCol = h.open;
+  const highCol = h.high;
+  const lowCol = h.low;
+  const volumeCol = h.volume;
+  const perpCloseCol = h.perpClose;
+  const perpAsset = Int32Array.from(h.perpAsset);
+  const fundingBar = h.funding.map((f) => f.bar);
+  const fundingRate = h.funding.map((f) => f.rate);
+  const ledgerAsset = u.ledgerAsset;
+  const historyAsset = u.historyAsset;
+  const assetClass = u.assetClass;
+  const perpClass = u.perpClass;
+  const cashClass = u.cashClass;
+  const lowerArr = u.lowerArr;
+  const upperArr = u.upperArr;
+  const balance = ledger.balance;
+  const contracts = ledger.contracts;
+  const spotFee = p.execution.fees.spotTaker;
+  const futuresFee = p.execution.fees.futuresTaker;
+  const halfSpread = o.slippage;
+  const impact = o.impact;
+  const nextOpen = o.fill === 'next-open';
+
+  // Per-bar state, indexed like the ledger.
+  const prices = new Float64Array(nL);
   const marks = new Float64Array(nP);
   const adverse = new Float64Array(nP);
   const lastRate = new Float64Array(nP);
@@ -134,96 +217,173 @@ export function runPolicy(
   const hedge = new Float64Array(nC);
   prices[0] = 1;
 
-  const series: PolicySeries = {
-    name: spec.name,
-    description: spec.description,
-    times: h.times,
-    equity: new Float64Array(n),
-    classNames: u.classNames,
-    targets: u.targets,
-    lower: u.lower,
-    upper: u.upper,
-    weights: u.classNames.map(() => new Float64Array(n)),
-    hedgeNotional: u.classNames.map(() => new Float64Array(n)),
-    cumFunding: new Float64Array(n),
-    rebalanceBars: [],
-  };
-  const counters: PolicyCounters = { rebalances: 0, turnover: 0, fees: 0, slippage: 0, fundingPaid: 0, fundingReceived: 0, liquidations: 0, orders: 0 };
-  const fee = p.execution.fees;
+  // Series written at every bar: one uninitialised block (every element is written before the run returns).
+  const seriesBlock = outputBlock(n * (nC + 2));
+  const equityOut = seriesBlock.subarray(0, n);
+  const cumFunding = seriesBlock.subarray(n, 2 * n);
+  const weights = u.classNames.map((_, c) => seriesBlock.subarray((2 + c) * n, (3 + c) * n));
+  // Per-class hedge notional series, allocated when a futures position first opens (zero before).
+  let hedgeNotional: Float64Array[] | null = null;
+  const rebalanceBars = new Int32Array(n + 1);
+  let nRebalanceBars = 0;
+  // Counters live in a typed array (a double written to an object field or a captured variable may box).
+  const acc = new Float64Array(8);
   let plans = 0;
+  let kernelPlans = 0;
   let lastRebalance: number | undefined;
-  let pending: Action[] = [];
+  let nextDue = -Infinity;
+  let pending: Action[] | null = null;
+  let pendingKernel = 0;
+  const decides = spec.portfolio !== null;
+  const betaNeutral = p.strategy.type === 'beta-neutral';
   const spotOnly = spec.portfolio !== null && spec.portfolio.execution.instrument === 'spot' && spec.portfolio.classes.every((c) => !c.instrument || c.instrument === 'spot');
+  const mode = p.rebalance.mode === 'threshold' ? MODE_THRESHOLD : p.rebalance.mode === 'calendar' ? MODE_CALENDAR : MODE_HYBRID;
+  const schedule = p.rebalance.schedule;
+  const kernel = decides && o.kernel !== false && spotKernelApplies(p) ? new SpotKernel(p, ledger.assets, () => ({ amountStep: SPOT_STEP, minAmount: 0, minNotional: o.minNotional })) : null;
+
+  // Symbols of the general path, resolved once.
+  const spotSymbols = ledger.assets.map((a) => `${a}/${quote}`);
+  const spotBySymbol = new Map<string, number>();
+  for (let li = 1; li < nL; li++) spotBySymbol.set(spotSymbols[li]!, li);
+  const perpBySymbol = new Map<string, number>();
+  ledger.perps.forEach((s, k) => perpBySymbol.set(s, k));
+  let markets: Record<string, Partial<MarketRules>> | null = null;
+
+  let openCount = 0;
+  const countOpen = () => {
+    let c = 0;
+    for (let k = 0; k < nP; k++) if (contracts[k] !== 0) c++;
+    openCount = c;
+  };
+
+  /**
+   * Funding cursors: fundingCursor[k] is the first event of perp k not yet processed. While every
+   * position is flat, the kernel path leaves the cursors behind (an event on a flat book pays nothing) and
+   * `fundingBehind` says so; `syncFunding(upTo)` catches them up, recording the last rate, before anything
+   * reads a rate or a futures position can open.
+   */
+  let nextFunding = n;
+  let fundingBehind = false;
+  const syncFunding = (upTo: number) => {
+    if (!fundingBehind) return;
+    for (let k = 0; k < nP; k++) {
+      const bars = fundingBar[k]!;
+      let j = fundingCursor[k]!;
+      while (j < bars.length && bars[j]! <= upTo) j++;
+      if (j > fundingCursor[k]!) lastRate[k] = fundingRate[k]![j - 1]!;
+      fundingCursor[k] = j;
+    }
+    fundingBehind = false;
+    findNextFunding();
+  };
+  const findNextFunding = () => {
+    let next = n;
+    for (let k = 0; k < nP; k++) {
+      const j = fundingCursor[k]!;
+      const bars = fundingBar[k]!;
+      if (j < bars.length && bars[j]! < next) next = bars[j]!;
+    }
+    nextFunding = next;
+  };
 
   const setPrices = (i: number, useOpen: boolean) => {
-    const src = useOpen ? h.open : h.close;
-    for (let a = 0; a < nA; a++) prices[u.ledgerAsset[a]!] = src[a]![i]!;
+    const src = useOpen ? openCol : closeCol;
+    for (let a = 0; a < nA; a++) prices[ledgerAsset[a]!] = src[a]![i]!;
+  };
+  const setMarks = (i: number, useOpen: boolean) => {
     for (let k = 0; k < nP; k++) {
-      const spot = h.close[h.perpAsset[k]!]![i]!;
-      const perp = h.perpClose[k]![i]!;
-      marks[k] = useOpen ? (h.open[h.perpAsset[k]!]![i]! * perp) / spot : perp;
+      const a = perpAsset[k]!;
+      const perp = perpCloseCol[k]![i]!;
+      marks[k] = useOpen ? (openCol[a]![i]! * perp) / closeCol[a]![i]! : perp;
     }
   };
 
-  const fill = (a: Action, i: number) => {
-    const vol = h.volume;
-    if (a.type === 'spot') {
-      const asset = a.symbol!.slice(0, a.symbol!.indexOf('/'));
-      const hi = h.assets.indexOf(asset);
-      const li = ledger.assetIndex(asset);
-      const ref = prices[li]!;
-      const px = slippedPrice(ref, a.side!, o.slippage, o.impact, a.amount, vol[hi]![i]!);
-      let qty = a.amount;
-      if (a.side === 'buy') {
-        // With next-open fills the price may have moved: never spend cash that is not there.
-        const afford = ledger.balance[0]! / (px * (1 + fee.spotTaker));
+  const markRebalance = (i: number) => {
+    acc[REBALANCES]++;
+    rebalanceBars[nRebalanceBars++] = i;
+  };
+
+  /** One spot fill at the current prices ± slippage; with next-open fills never spends cash that is not there. */
+  const fillSpot = (li: number, buy: boolean, amount: number, i: number): boolean => {
+    const ref = prices[li]!;
+    // The bar's volume matters only to the impact term.
+    const s = slippageFraction(halfSpread, impact, amount, impact > 0 ? volumeCol[historyAsset[li]!]![i]! : 0);
+    const px = buy ? ref * (1 + s) : ref * (1 - s);
+    let qty = amount;
+    if (buy) {
+      // qty ≤ cash / cost for sure when qty × cost < cash × (1 − 1e-15) (float error ≤ 3 × 2⁻⁵³); else divide.
+      const cost = px * (1 + spotFee);
+      const cash = balance[0]!;
+      if (!(qty * cost < cash * (1 - 1e-15))) {
+        const afford = cash / cost;
         if (qty > afford) qty = Math.max(0, afford);
-      } else if (qty > ledger.balance[li]!) qty = ledger.balance[li]!;
-      if (qty <= 0) return;
-      ledger.applySpotFill(li, a.side === 'buy' ? qty : -qty, px, fee.spotTaker);
-      counters.fees += ledger.lastFee;
-      counters.slippage += Math.abs(px - ref) * qty;
-      counters.turnover += qty * px;
-    } else if (a.type === 'futures') {
-      const k = ledger.perpIndex(a.symbol!);
-      const base = a.symbol!.slice(0, a.symbol!.indexOf('/'));
-      const hi = h.assets.indexOf(base);
-      const ref = marks[k]!;
-      const px = slippedPrice(ref, a.side!, o.slippage, o.impact, a.amount, vol[hi]![i]!);
-      let qty = a.amount;
-      if (a.reduceOnly) qty = Math.min(qty, Math.abs(ledger.contracts[k]!));
-      if (qty <= 0) return;
-      ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, fee.futuresTaker);
-      counters.fees += ledger.lastFee;
-      counters.slippage += Math.abs(px - ref) * qty;
-      counters.turnover += qty * px;
-    } else return;
-    counters.orders++;
+      }
+    } else if (qty > balance[li]!) qty = balance[li]!;
+    if (qty <= 0) return false;
+    ledger.applySpotFill(li, buy ? qty : -qty, px, spotFee);
+    acc[FEES] += ledger.lastFee;
+    acc[SLIPPAGE] += Math.abs(px - ref) * qty;
+    acc[TURNOVER] += qty * px;
+    acc[ORDERS]++;
+    return true;
+  };
+
+  const fillKernel = (count: number, i: number) => {
+    let traded = false;
+    for (let j = 0; j < count; j++) {
+      if (fillSpot(kernel!.orderAsset[j]!, kernel!.orderSide[j]! > 0, kernel!.orderAmount[j]!, i)) traded = true;
+    }
+    if (traded) markRebalance(i);
+  };
+
+  const fillAction = (a: Action, i: number): boolean => {
+    if (a.type === 'spot') {
+      const li = spotBySymbol.get(a.symbol!);
+      if (li === undefined) throw new Error(`backtest: no history for ${a.symbol}`);
+      return fillSpot(li, a.side === 'buy', a.amount, i);
+    }
+    if (a.type !== 'futures') return false;
+    const k = perpBySymbol.get(a.symbol!);
+    if (k === undefined) throw new Error(`backtest: no history for ${a.symbol}`);
+    // At the open of bar i (next-open fills) this bar's funding is still to come; at its close it has passed.
+    syncFunding(nextOpen ? i - 1 : i);
+    const ref = marks[k]!;
+    const s = slippageFraction(halfSpread, impact, a.amount, volumeCol[perpAsset[k]!]![i]!);
+    const px = a.side === 'buy' ? ref * (1 + s) : ref * (1 - s);
+    let qty = a.amount;
+    if (a.reduceOnly) qty = Math.min(qty, Math.abs(contracts[k]!));
+    if (qty <= 0) return false;
+    ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, futuresFee);
+    acc[FEES] += ledger.lastFee;
+    acc[SLIPPAGE] += Math.abs(px - ref) * qty;
+    acc[TURNOVER] += qty * px;
+    acc[ORDERS]++;
+    return true;
   };
 
   const execute = (actions: Action[], i: number) => {
     let traded = false;
     for (const a of actions) {
       if (a.type === 'wait') continue;
-      const before = counters.orders;
-      fill(a, i);
-      traded ||= counters.orders > before;
+      if (fillAction(a, i)) traded = true;
     }
-    if (traded) {
-      counters.rebalances++;
-      series.rebalanceBars.push(i);
-    }
+    if (traded) markRebalance(i);
+    countOpen();
   };
 
+  /** The general planner's input: the ledger as a snapshot (built only when `plan()` is asked). */
   const snapshotAt = (i: number): Snapshot => {
+    if (markets === null) {
+      markets = {};
+      for (let a = 1; a < nL; a++) markets[spotSymbols[a]!] = { amountStep: SPOT_STEP, minNotional: o.minNotional };
+      for (let k = 0; k < nP; k++) markets[ledger.perps[k]!] = { amountStep: PERP_STEP, minNotional: o.minNotional, maintenanceMarginRate: o.maintenanceMarginRate };
+    }
     const balances: Record<string, number> = {};
     const priceMap: Record<string, number> = {};
-    const markets: Record<string, Partial<MarketRules>> = {};
-    for (let a = 0; a < ledger.assets.length; a++) {
+    for (let a = 0; a < nL; a++) {
       const name = ledger.assets[a]!;
-      if (ledger.balance[a]! > 0) balances[name] = ledger.balance[a]!;
+      if (balance[a]! > 0) balances[name] = balance[a]!;
       priceMap[name] = prices[a]!;
-      if (a > 0) markets[`${name}/${quote}`] = { amountStep: 1e-8, minNotional: o.minNotional };
     }
     const positions: Position[] = [];
     const markMap: Record<string, number> = {};
@@ -231,15 +391,14 @@ export function runPolicy(
     for (let k = 0; k < nP; k++) {
       const sym = ledger.perps[k]!;
       markMap[sym] = marks[k]!;
-      markets[sym] = { amountStep: 1e-6, minNotional: o.minNotional, maintenanceMarginRate: o.maintenanceMarginRate };
       funding[sym] = { rate: lastRate[k]!, intervalHours: 8 };
-      const c = ledger.contracts[k]!;
+      const c = contracts[k]!;
       if (c !== 0) {
         positions.push({ symbol: sym, contracts: c, contractSize: 1, entryPrice: ledger.entryPrice[k]!, leverage: ledger.leverage[k]!, marginMode: ledger.isolated[k] ? 'isolated' : 'cross' });
       }
     }
     return {
-      time: h.times[i]!,
+      time: times[i]!,
       prices: priceMap,
       marks: markMap,
       funding,
@@ -249,41 +408,49 @@ export function runPolicy(
     };
   };
 
-  /** Can the planner act at bar i? A cheap, exact pre-check for spot-only policies without futures. */
-  const mayAct = (i: number, equity: number): boolean => {
-    if (!spotOnly) return true;
-    for (let k = 0; k < nP; k++) if (ledger.contracts[k] !== 0) return true;
-    const mode = p.rebalance.mode;
-    const due = mode !== 'threshold' && isRebalanceDue(p.rebalance.schedule, lastRebalance, h.times[i]!);
-    if (mode === 'calendar') return due;
-    if (mode === 'hybrid' && !due) return false;
-    let breach = false;
+  /** Is a band breached (by the engine's class values)? The cheap pre-check of the threshold trigger. */
+  const breached = (equity: number): boolean => {
     let nonCash = 0;
+    let breach = false;
     for (let c = 0; c < nC; c++) {
-      if (c === u.cashClass) continue;
+      if (c === cashClass) continue;
       nonCash += classValue[c]!;
       const w = classValue[c]! / equity;
-      if (w > u.upper[c]! + 1e-9 || w < u.lower[c]! - 1e-9) breach = true;
+      if (w > upperArr[c]! + 1e-9 || w < lowerArr[c]! - 1e-9) breach = true;
     }
-    if (u.cashClass >= 0) {
+    if (cashClass >= 0) {
       const w = (equity - nonCash) / equity;
-      if (w > u.upper[u.cashClass]! + 1e-9 || w < u.lower[u.cashClass]! - 1e-9) breach = true;
+      if (w > upperArr[cashClass]! + 1e-9 || w < lowerArr[cashClass]! - 1e-9) breach = true;
     }
-    return breach || (mode === 'hybrid' && due);
+    return breach;
+  };
+
+  /**
+   * Can a decision at bar i trade? Without an open futures position `plan()` has no hedge to maintain, so
+   * it acts only when its trigger fires (a calendar period began; a band is breached) — checked here on the
+   * engine's class values, without building a snapshot. With a position open (hedge maintenance: unwind,
+   * funding budget, margin risk) or a beta-neutral strategy (its own trigger), `plan()` is asked every bar.
+   */
+  const mayAct = (due: boolean, equity: number): boolean => {
+    if (openCount > 0 || betaNeutral) return true;
+    if (mode === MODE_CALENDAR) return due;
+    if (mode === MODE_HYBRID && !due) return false;
+    return breached(equity) || (mode === MODE_HYBRID && due);
   };
 
   const valueClasses = () => {
     classValue.fill(0);
-    hedge.fill(0);
     for (let a = 0; a < nA; a++) {
-      const c = u.assetClass[a]!;
+      const c = assetClass[a]!;
       if (c < 0) continue;
-      const li = u.ledgerAsset[a]!;
-      classValue[c] += ledger.balance[li]! * prices[li]!;
+      const li = ledgerAsset[a]!;
+      classValue[c] += balance[li]! * prices[li]!;
     }
+    if (openCount === 0) return;
+    hedge.fill(0);
     for (let k = 0; k < nP; k++) {
-      const c = u.perpClass[k]!;
-      const q = ledger.contracts[k]!;
+      const c = perpClass[k]!;
+      const q = contracts[k]!;
       if (c < 0 || q === 0) continue;
       const notional = q * marks[k]!;
       classValue[c] += notional;
@@ -291,78 +458,346 @@ export function runPolicy(
     }
   };
 
-  // ---- initial allocation at the first bar's close: every non-cash class at its target, spot.
-  setPrices(0, false);
-  for (const a of initialOrders(p, o.capital, prices, ledger)) fill(a, 0);
-  const tick = Math.max(1, Math.floor(n / 200));
-
-  for (let i = 0; i < n; i++) {
-    if (pending.length > 0) {
-      setPrices(i, true);
-      execute(pending, i);
-      pending = [];
+  /**
+   * The flat-book bar in one pass: close prices, equity and class values. Equity adds the spot terms in
+   * the ledger's order (its assets are the history's, quote first), as ledger.equity does; with no
+   * position open its perp terms are all zero. Class values add in history order, as valueClasses does.
+   */
+  const flatBar = (i: number): number => {
+    classValue.fill(0);
+    let e = balance[0]!;
+    for (let a = 0; a < nA; a++) {
+      const li = ledgerAsset[a]!;
+      const px = closeCol[a]![i]!;
+      prices[li] = px;
+      const v = balance[li]! * px;
+      if (li !== 0 && balance[li] !== 0) e += v;
+      const c = assetClass[a]!;
+      if (c >= 0) classValue[c] += v;
     }
+    return e;
+  };
+
+  /** Equity and class values after fills, at the current prices (flatBar's arithmetic on a flat book). */
+  const revalue = (): number => {
+    if (openCount > 0) {
+      const e = ledger.equity(prices, marks);
+      valueClasses();
+      return e;
+    }
+    classValue.fill(0);
+    let e = balance[0]!;
+    for (let a = 0; a < nA; a++) {
+      const li = ledgerAsset[a]!;
+      const v = balance[li]! * prices[li]!;
+      if (li !== 0 && balance[li] !== 0) e += v;
+      const c = assetClass[a]!;
+      if (c >= 0) classValue[c] += v;
+    }
+    return e;
+  };
+
+  /** ledger.equity(prices, marks); with no position open the perp terms are all zero and skipped. */
+  const equityNow = (): number => {
+    if (openCount > 0) return ledger.equity(prices, marks);
+    let e = balance[0]!;
+    for (let a = 1; a < nL; a++) {
+      const b = balance[a]!;
+      if (b !== 0) e += b * prices[a]!;
+    }
+    return e;
+  };
+
+  /** Any other bar: prices and marks, funding settlements in this bar on the perp close, liquidation at the bar's adverse extreme. */
+  const generalBar = (i: number): number => {
     setPrices(i, false);
-    // Funding settlements that fall in this bar, on the perp close.
-    for (let k = 0; k < nP; k++) {
-      const f = h.funding[k]!;
-      let j = fundingCursor[k]!;
-      while (j < f.bar.length && f.bar[j]! <= i) {
-        const rate = f.rate[j]!;
-        lastRate[k] = rate;
-        if (ledger.contracts[k] !== 0) {
-          const paid = ledger.settleFunding(k, rate, marks[k]!);
-          if (paid > 0) counters.fundingPaid += paid;
-          else counters.fundingReceived -= paid;
+    setMarks(i, false);
+    syncFunding(i - 1);
+    if (i >= nextFunding) {
+      for (let k = 0; k < nP; k++) {
+        const bars = fundingBar[k]!;
+        const rates = fundingRate[k]!;
+        let j = fundingCursor[k]!;
+        while (j < bars.length && bars[j]! <= i) {
+          const rate = rates[j]!;
+          lastRate[k] = rate;
+          if (contracts[k] !== 0) {
+            const paid = ledger.settleFunding(k, rate, marks[k]!);
+            if (paid > 0) acc[FUNDING_PAID] += paid;
+            else acc[FUNDING_RECEIVED] -= paid;
+          }
+          j++;
         }
-        j++;
+        fundingCursor[k] = j;
       }
-      fundingCursor[k] = j;
+      findNextFunding();
     }
     // Liquidation at the adverse extreme of the bar.
-    let open = false;
-    for (let k = 0; k < nP; k++) {
-      const q = ledger.contracts[k]!;
-      if (q === 0) {
-        adverse[k] = marks[k]!;
+    if (openCount > 0) {
+      for (let k = 0; k < nP; k++) {
+        const q = contracts[k]!;
+        if (q === 0) {
+          adverse[k] = marks[k]!;
+          continue;
+        }
+        const a = perpAsset[k]!;
+        const ratio = marks[k]! / closeCol[a]![i]!;
+        adverse[k] = (q < 0 ? highCol[a]![i]! : lowCol[a]![i]!) * ratio;
+      }
+      const liquidated = ledger.checkLiquidation(adverse, times[i]!);
+      if (liquidated > 0) {
+        acc[LIQUIDATIONS] += liquidated;
+        countOpen();
+      }
+    }
+
+    const e = equityNow();
+    valueClasses();
+    return e;
+  };
+
+  // ---- flat stretches, column by column. While a kernel policy holds no futures position and nothing
+  // is pending, holdings only change at decision bars; between them a bar's equity, class values and
+  // weights depend on that bar's closes alone. A block of such bars is computed one column (asset, class)
+  // at a time — sequential reads and writes — with exactly the per-bar arithmetic: equity = quote wallet
+  // + Σ balance × close in ledger order; class value = 0 + Σ balance × close in history order; weight =
+  // class value / equity; cash weight = (equity − Σ non-cash class values in class order) / equity.
+  // The block ends at the first bar where the trigger can fire (the per-bar pre-check, mayAct); that bar
+  // goes through the per-bar path. The calendar's next due bar is known in advance, so the block stops
+  // there; under the threshold rule the block length adapts (a breach wastes the rest of the block).
+  const MAX_BLOCK = 1024;
+  const blockable = (kernel !== null && spotOnly) || !decides;
+  const nonCashBlock = new Float64Array(blockable ? MAX_BLOCK : 0);
+  const assigned = new Uint8Array(nC);
+  let blockLength = 64;
+
+  /** Computes bars [i0, i1) as flat bars; returns the first bar in it where a decision is to be asked (else i1). */
+  const flatBlock = (i0: number, i1: number): number => {
+    const len = i1 - i0;
+    const b0 = balance[0]!;
+    for (let i = i0; i < i1; i++) equityOut[i] = b0;
+    assigned.fill(0);
+    // One pass per asset column: its value goes to the equity (ledger order) and to its class (history order).
+    for (let a = 0; a < nA; a++) {
+      const li = ledgerAsset[a]!;
+      const b = balance[li]!;
+      const toEquity = li !== 0 && b !== 0;
+      const c = assetClass[a]!;
+      const toClass = c >= 0 && c !== cashClass;
+      if (!toEquity && !toClass) continue;
+      const col = closeCol[a]!;
+      if (!toClass) {
+        for (let i = i0; i < i1; i++) equityOut[i] += b * col[i]!;
         continue;
       }
-      open = true;
-      const a = h.perpAsset[k]!;
-      const ratio = marks[k]! / h.close[a]![i]!;
-      adverse[k] = (q < 0 ? h.high[a]![i]! : h.low[a]![i]!) * ratio;
-    }
-    if (open) counters.liquidations += ledger.checkLiquidation(adverse, h.times[i]!);
-
-    let equity = ledger.equity(prices, marks);
-    if (spec.portfolio !== null && i > 0 && equity > 0) {
-      valueClasses();
-      if (mayAct(i, equity)) {
-        const result = plan(p, snapshotAt(i), { now: h.times[i]!, state: 'ACTIVE' });
-        plans++;
-        if (result.status !== 'not-due' && p.rebalance.mode !== 'threshold') lastRebalance = h.times[i]!;
-        if (result.status === 'ok') {
-          if (o.fill === 'close') execute(result.actions, i);
-          else pending = result.actions;
+      const w = weights[c]!;
+      const first = assigned[c] === 0;
+      assigned[c] = 1;
+      if (toEquity && first) {
+        for (let i = i0; i < i1; i++) {
+          const v = b * col[i]!;
+          equityOut[i] += v;
+          w[i] = 0 + v;
         }
-        equity = ledger.equity(prices, marks);
+      } else if (toEquity) {
+        for (let i = i0; i < i1; i++) {
+          const v = b * col[i]!;
+          equityOut[i] += v;
+          w[i] += v;
+        }
+      } else if (first) {
+        for (let i = i0; i < i1; i++) w[i] = 0 + b * col[i]!;
+      } else {
+        for (let i = i0; i < i1; i++) w[i] += b * col[i]!;
       }
     }
-    valueClasses();
-    series.equity[i] = equity;
+    nonCashBlock.fill(0, 0, len);
+    for (let c = 0; c < nC; c++) {
+      if (c === cashClass) continue;
+      const w = weights[c]!;
+      if (assigned[c] === 0) w.fill(0, i0, i1);
+      for (let i = i0, k = 0; i < i1; i++, k++) {
+        const v = w[i]!;
+        nonCashBlock[k] += v;
+        w[i] = v / equityOut[i]!;
+      }
+    }
+    if (cashClass >= 0) {
+      const w = weights[cashClass]!;
+      for (let i = i0, k = 0; i < i1; i++, k++) w[i] = (equityOut[i]! - nonCashBlock[k]!) / equityOut[i]!;
+    }
+    const cf = acc[FUNDING_RECEIVED]! - acc[FUNDING_PAID]!;
+    cumFunding.fill(cf, i0, i1);
+    if (i1 - 1 >= nextFunding) fundingBehind = true;
+    // The first bar where the per-bar path would ask for a decision (decides, i > 0, equity > 0, mayAct).
+    if (!decides) return i1;
+    let first = i1;
+    if (mode !== MODE_THRESHOLD) {
+      for (let i = i0; i < i1; i++) {
+        if (times[i]! >= nextDue && equityOut[i]! > 0 && i > 0) return i;
+      }
+      return i1;
+    }
+    for (let c = 0; c < nC; c++) {
+      const w = weights[c]!;
+      const lo = lowerArr[c]! - 1e-9;
+      const hi = upperArr[c]! + 1e-9;
+      for (let i = i0; i < first; i++) {
+        const x = w[i]!;
+        if ((x > hi || x < lo) && equityOut[i]! > 0 && i > 0) {
+          first = i;
+          break;
+        }
+      }
+    }
+    return first;
+  };
+
+  // ---- initial allocation at the first bar's close: every non-cash class at its target, spot.
+  if (n > 0) {
+    setPrices(0, false);
+    setMarks(0, false);
+    for (const a of initialOrders(p, o.capital, prices, ledger)) fillAction(a, 0);
+    countOpen();
+  }
+  findNextFunding();
+  const tick = Math.max(1, Math.floor(n / 200));
+  let untilTick = tick;
+
+  for (let i = 0; i < n; i++) {
+    if (blockable && openCount === 0 && pendingKernel === 0 && pending === null && i > 0) {
+      let end = Math.min(n, i + blockLength);
+      if (decides && mode !== MODE_THRESHOLD) {
+        // Stop before the calendar's next due bar (it takes the per-bar path): no wasted bars.
+        let due = i;
+        while (due < end && times[due]! < nextDue) due++;
+        end = due;
+        blockLength = MAX_BLOCK;
+      }
+      const stop = end > i ? flatBlock(i, end) : i;
+      if (!decides || mode === MODE_THRESHOLD) blockLength = stop === end ? Math.min(MAX_BLOCK, blockLength * 2) : 64;
+      untilTick -= stop - i;
+      while (untilTick <= 0) {
+        untilTick += tick;
+        onBar?.(tick);
+      }
+      if (stop === end && end > i) {
+        // No decision in the block: the next block starts at `end` (or, if `end` is due, the per-bar path).
+        i = end - 1;
+        continue;
+      }
+      // Bar `stop` asks for a decision: it takes the per-bar path below.
+      i = stop;
+    }
+    if (pendingKernel > 0 || pending !== null) {
+      setPrices(i, true);
+      if (pendingKernel > 0) {
+        fillKernel(pendingKernel, i);
+        pendingKernel = 0;
+      } else {
+        setMarks(i, true);
+        execute(pending!, i);
+        pending = null;
+      }
+    }
+    let equity: number;
+    if (kernel !== null && openCount === 0) {
+      // Flat book, kernel policy: nothing to settle or liquidate; funding cursors catch up when needed.
+      equity = flatBar(i);
+      if (i >= nextFunding) fundingBehind = true;
+    } else {
+      equity = generalBar(i);
+    }
+
+    if (decides && i > 0 && equity > 0) {
+      const t = times[i]!;
+      const due = mode !== MODE_THRESHOLD && t >= nextDue;
+      if (mayAct(due, equity)) {
+        plans++;
+        if (kernel !== null && openCount === 0) {
+          const count = kernel.plan(balance, prices, due);
+          kernelPlans++;
+          if (kernel.acted && mode !== MODE_THRESHOLD) {
+            lastRebalance = t;
+            nextDue = nextPeriodStart(schedule, t);
+          }
+          if (count > 0) {
+            if (nextOpen) pendingKernel = count;
+            else {
+              fillKernel(count, i);
+              equity = revalue();
+            }
+          }
+        } else {
+          syncFunding(i);
+          const result = plan(p, snapshotAt(i), { now: t, state: 'ACTIVE' });
+          if (result.status !== 'not-due' && mode !== MODE_THRESHOLD) {
+            lastRebalance = t;
+            nextDue = nextPeriodStart(schedule, t);
+          }
+          if (result.status === 'ok') {
+            if (nextOpen) pending = result.actions;
+            else execute(result.actions, i);
+          }
+          equity = revalue();
+        }
+      }
+    }
+    equityOut[i] = equity;
     let nonCash = 0;
     for (let c = 0; c < nC; c++) {
-      if (c === u.cashClass) continue;
+      if (c === cashClass) continue;
       nonCash += classValue[c]!;
-      series.weights[c]![i] = classValue[c]! / equity;
-      series.hedgeNotional[c]![i] = hedge[c]!;
+      weights[c]![i] = classValue[c]! / equity;
     }
-    if (u.cashClass >= 0) series.weights[u.cashClass]![i] = (equity - nonCash) / equity;
-    series.cumFunding[i] = counters.fundingReceived - counters.fundingPaid;
-    if (onBar && (i + 1) % tick === 0) onBar(tick);
+    if (cashClass >= 0) weights[cashClass]![i] = (equity - nonCash) / equity;
+    // Hedge notionals are zero (the arrays' initial value) while no position is open.
+    if (openCount > 0) {
+      hedgeNotional ??= u.classNames.map(() => new Float64Array(n));
+      for (let c = 0; c < nC; c++) hedgeNotional[c]![i] = hedge[c]!;
+    }
+    cumFunding[i] = acc[FUNDING_RECEIVED]! - acc[FUNDING_PAID]!;
+    if (--untilTick === 0) {
+      untilTick = tick;
+      onBar?.(tick);
+    }
   }
   if (onBar) onBar(n % tick);
-  return { series, counters, plans };
+  // A run that never held a futures position shares one all-zero hedge series between its classes.
+  if (hedgeNotional === null) {
+    const zero = new Float64Array(n);
+    hedgeNotional = u.classNames.map(() => zero);
+  }
+  const counters: PolicyCounters = {
+    rebalances: acc[REBALANCES]!,
+    turnover: acc[TURNOVER]!,
+    fees: acc[FEES]!,
+    slippage: acc[SLIPPAGE]!,
+    fundingPaid: acc[FUNDING_PAID]!,
+    fundingReceived: acc[FUNDING_RECEIVED]!,
+    liquidations: acc[LIQUIDATIONS]!,
+    orders: acc[ORDERS]!,
+  };
+  const series: PolicySeries = {
+    name: spec.name,
+    description: spec.description,
+    times: h.times,
+    equity: equityOut,
+    classNames: u.classNames,
+    targets: u.targets,
+    lower: u.lower,
+    upper: u.upper,
+    weights,
+    hedgeNotional,
+    cumFunding,
+    rebalanceBars: Array.from(rebalanceBars.subarray(0, nRebalanceBars)),
+  };
+  return { series, counters, plans, kernelPlans };
+}
+
+/** A Float64Array of `length` NOT zero-filled (the caller writes every element): no memset, no page touched twice. */
+function outputBlock(length: number): Float64Array {
+  return new Float64Array(Buffer.allocUnsafeSlow(length * 8).buffer, 0, length);
 }
 
 /** Spot buys that put every non-cash class at its target at the first bar (assets split by weights or equally). */

@@ -28,7 +28,10 @@ export interface BacktestResult {
   metrics: PolicyMetrics[];
   notes: string[];
   options: BacktestOptions;
+  /** Decisions computed over every policy (general planner + rebalance kernel). */
   plans: number;
+  /** Of `plans`, how many the rebalance kernel computed. */
+  kernelPlans: number;
 }
 
 /** Which history the portfolio needs: every non-stable asset, and the perps its classes hedge with. */
@@ -74,12 +77,14 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
   const series: PolicySeries[] = [];
   const metrics: PolicyMetrics[] = [];
   let plans = 0;
+  let kernelPlans = 0;
   for (const spec of specs) {
     const run = runPolicy(portfolio, spec, history, options, (bars) => {
       done += bars;
       req.onProgress?.(done, total, spec.name);
     });
     plans += run.plans;
+    kernelPlans += run.kernelPlans;
     series.push(run.series);
     metrics.push(computeMetrics(run.series, run.counters));
   }
@@ -88,7 +93,7 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
     `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)}; capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
     ...history.coverage.notes,
   ];
-  return { history, series, metrics, notes, options, plans };
+  return { history, series, metrics, notes, options, plans, kernelPlans };
 }
 
 export function writeReport(file: string, title: string, r: BacktestResult, quote: string): void {

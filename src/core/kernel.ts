@@ -1,0 +1,525 @@
+/**
+ * The rebalance kernel: the planner's decision for its most common case, over typed arrays, with no
+ * allocation per call. It exists for the backtester's inner loop (thousands to millions of decisions
+ * per run); `plan()` stays the one general decision path, with explanations, alternatives and risk.
+ *
+ * ## When it applies (`spotKernelApplies`, plus the caller's own checks)
+ *
+ * - every class trades spot (no class or execution instrument `futures`/`auto`, no core-satellite core
+ *   hedged by futures) and the strategy is not beta-neutral;
+ * - ONE account, no open futures positions (so no hedge maintenance, no margin, no unrealised PnL);
+ * - trading state ACTIVE and fresh data (the backtester decides at the bar it is on).
+ *
+ * ## What it computes — the SAME arithmetic as `plan()`, in the same order, so the orders are identical
+ *
+ *   valuation   value[a] = balance[a] × price[a] for balance > 0 (else 0); TPV = Σ value over the assets
+ *               sorted by name; class spot = Σ over the class's assets sorted by name; the cash class's
+ *               net = TPV − Σ non-cash nets (class order); weight = net / TPV; breach beyond 1e-9.
+ *   trigger     threshold: any class breached; calendar: `due`; hybrid: `due` and any class breached.
+ *   adjustments calendar, scope `all` or no cash class: every non-cash class to target,
+ *               delta = (target − weight) × TPV, skipped when |delta| ≤ 1e-9 × TPV. Otherwise each
+ *               breached non-cash class to its destination (target | band-edge | halfway, as
+ *               `destinationWeight`); if the cash class would end outside its band, every class to target.
+ *   orders      |delta| ≤ 1e-9 × TPV or < 0.01 is no trade. Sell: at most the class's spot value, split by
+ *               configured weights, else pro rata to holdings, else equally; amount = min(floor(value /
+ *               price), floor(holding)) to the lot step; dropped below the minimum notional or amount.
+ *               Sells credit value × (1 − fee). Buys after every sell: scaled down together when buys +
+ *               fees exceed the quote balance, floored to the lot step, same minimums.
+ *   ordering    sells (class order) before buys (class order), as `plan()` orders its legs.
+ *
+ * Lot rounding gives the same numbers as `floorToStep` (exact decimal arithmetic): a float fast path is
+ * taken only when the quotient is provably more than 1e-9 away from an integer, else `floorToStep` itself.
+ *
+ * The kernel is deterministic and does no I/O; it writes only its own scratch and output arrays, which
+ * each `plan` call overwrites (read `count` orders from `orderAsset`, `orderSide`, … before the next call).
+ * A property test (test/core/kernel.property.test.ts) checks its orders against `plan()`'s.
+ */
+import { BAND_EDGE_MARGIN, WEIGHT_EPSILON, bandEdges } from './bands.js';
+import { floorToStep } from './rounding.js';
+import { periodStart } from './schedule.js';
+import type { AssetClass, Instrument, MarketRules, Portfolio, Schedule } from './types.js';
+
+/** As in the planner: adjustments smaller than this share of TPV are float noise, not trades. */
+const NOISE = 1e-9;
+const DAY = 86_400_000;
+
+const MODE_THRESHOLD = 0;
+const MODE_CALENDAR = 1;
+const MODE_HYBRID = 2;
+const TO_TARGET = 0;
+const TO_BAND_EDGE = 1;
+const TO_HALFWAY = 2;
+
+function instrumentOf(p: Portfolio, cls: AssetClass): Instrument {
+  if (cls.instrument) return cls.instrument;
+  if (p.strategy.type === 'core-satellite' && p.strategy.core === cls.name) return 'futures';
+  return p.execution.instrument;
+}
+
+/** True when every decision `plan()` can take for this portfolio (without open futures) is a spot decision. */
+export function spotKernelApplies(p: Portfolio): boolean {
+  if (p.strategy.type === 'beta-neutral') return false;
+  return p.classes.every((c) => c.cash || instrumentOf(p, c) === 'spot');
+}
+
+/**
+ * Start of the calendar period after the one containing `t`. A rebalance last done at `last` is due at
+ * `now` exactly when `now ≥ nextPeriodStart(schedule, last)` — `isRebalanceDue` as one comparison.
+ */
+export function nextPeriodStart(schedule: Schedule, t: number): number {
+  if (schedule === 'daily') return periodStart('daily', t) + DAY;
+  if (schedule === 'weekly') return periodStart('weekly', t) + 7 * DAY;
+  const d = new Date(t);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/**
+ * A lot step as num / div with integer num < 10⁴ and div = 10^d (d ≤ 22), from its shortest decimal
+ * form (the form `Decimal` reads); div = 0 when the step has no such form (then only `floorToStep`).
+ */
+export function decomposeStep(step: number): { num: number; div: number } {
+  if (!(step > 0) || !Number.isFinite(step)) return { num: 0, div: 0 };
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(step.toString());
+  if (!m) return { num: 0, div: 0 };
+  const frac = m[2] ?? '';
+  const exp = Number(m[3] ?? '0') - frac.length;
+  const digits = Number((m[1]! + frac).replace(/^0+(?=\d)/, ''));
+  if (!Number.isSafeInteger(digits) || digits <= 0) return { num: 0, div: 0 };
+  if (exp >= 0) {
+    const num = digits * 10 ** exp;
+    return num < 1e4 ? { num, div: 1 } : { num: 0, div: 0 };
+  }
+  if (-exp > 22 || digits >= 1e4) return { num: 0, div: 0 };
+  return { num: digits, div: 10 ** -exp };
+}
+
+/**
+ * `floorToStep(x, step)` with a float fast path. r = x × (1 / step) is within 5e-16 × r of the exact
+ * decimal quotient `Decimal(x) / Decimal(step)` (four roundings of 2⁻⁵³ each: x and step against their
+ * shortest decimal forms, the reciprocal, the product). When r's fractional part is more than
+ * 1e-9 + r × 1e-15 away from 0 and 1, the decimal quotient is not within 1e-9 of an integer, so
+ * `floorToStep` floors it: k = ⌊r⌋, and k × step = (k × num) / div is the correctly rounded double of the
+ * exact decimal product, as `Decimal` gives it. Anything else goes to `floorToStep` itself.
+ */
+export function floorStepFast(x: number, step: number, invStep: number, num: number, div: number, rMax: number): number {
+  if (!(x > 0)) return 0;
+  if (!(step > 0)) return x;
+  if (div > 0) {
+    const r = x * invStep;
+    if (r < rMax) {
+      const k = Math.floor(r);
+      const f = r - k;
+      const margin = 1e-9 + r * 1e-15;
+      if (f > margin && f < 1 - margin) return (k * num) / div;
+    }
+  }
+  return floorToStep(x, step);
+}
+
+/** Largest quotient for the fast path: k < 1e15 and k × num < 2⁵³ (exact), 19 digits for `Decimal`. */
+export function fastQuotientLimit(num: number): number {
+  return num > 0 ? Math.min(1e15, 4e15 / num) : 0;
+}
+
+export type KernelRules = Pick<MarketRules, 'amountStep' | 'minAmount' | 'minNotional'>;
+
+/**
+ * The kernel for one portfolio over a fixed asset index space (`assets[0]` is the quote currency; every
+ * class asset must be in it). Build once; call `plan` per decision.
+ */
+export class SpotKernel {
+  readonly nAssets: number;
+  readonly nClasses: number;
+  readonly cash: number;
+  readonly mode: number;
+  readonly to: number;
+  readonly scopeAll: boolean;
+  readonly fee: number;
+
+  readonly target: Float64Array;
+  readonly lower: Float64Array;
+  readonly upper: Float64Array;
+  readonly isCash: Uint8Array;
+  /** Every asset index, sorted by asset name (TPV summation order). */
+  readonly valueOrder: Int32Array;
+  /** Class c's assets sorted by name (class spot summation): spotAssets[spotStart[c] .. spotStart[c+1]). */
+  readonly spotStart: Int32Array;
+  readonly spotAssets: Int32Array;
+  /** Class c's assets in class order, quote included (sell capacity). */
+  readonly capStart: Int32Array;
+  readonly capAssets: Int32Array;
+  /** Class c's tradable assets in class order, quote excluded (the split), with configured weights. */
+  readonly tradeStart: Int32Array;
+  readonly tradeAssets: Int32Array;
+  readonly tradeWeight: Float64Array;
+  readonly hasWeights: Uint8Array;
+  /** Per asset: lot step, its decomposition, fast-path limit, minimums. */
+  readonly step: Float64Array;
+  readonly stepInv: Float64Array;
+  readonly stepNum: Float64Array;
+  readonly stepDiv: Float64Array;
+  readonly stepMax: Float64Array;
+  readonly minNotional: Float64Array;
+  readonly minAmount: Float64Array;
+
+  // scratch
+  readonly value: Float64Array;
+  readonly bal: Float64Array;
+  readonly net: Float64Array;
+  readonly weight: Float64Array;
+  readonly breach: Int8Array;
+  readonly delta: Float64Array;
+  readonly adjust: Uint8Array;
+  readonly buyAsset: Int32Array;
+  readonly buyClass: Int32Array;
+  readonly buyValue: Float64Array;
+
+  // output of the last `plan` call
+  /** Orders: sells first, then buys. Side +1 buy, −1 sell. */
+  readonly orderAsset: Int32Array;
+  readonly orderClass: Int32Array;
+  readonly orderSide: Int8Array;
+  readonly orderAmount: Float64Array;
+  readonly orderPrice: Float64Array;
+  readonly orderNotional: Float64Array;
+  count = 0;
+  /** The trigger fired (plan status ok or nothing-to-do); false = `plan()` would say not-due / no trigger. */
+  acted = false;
+  /** TPV of the last call (planner arithmetic). */
+  tpv = 0;
+
+  constructor(p: Portfolio, assets: readonly string[], rules: (asset: string) => KernelRules) {
+    if (!spotKernelApplies(p)) throw new Error('SpotKernel: the portfolio has futures or auto classes, or a beta-neutral strategy');
+    if (assets[0] !== p.quote) throw new Error(`SpotKernel: asset 0 must be the quote ${p.quote}`);
+    const index = new Map<string, number>();
+    assets.forEach((a, i) => index.set(a, i));
+    const idx = (a: string) => {
+      const i = index.get(a);
+      if (i === undefined) throw new Error(`SpotKernel: class asset ${a} is not in the asset index`);
+      return i;
+    };
+    const nA = assets.length;
+    const nC = p.classes.length;
+    this.nAssets = nA;
+    this.nClasses = nC;
+    this.cash = p.classes.findIndex((c) => c.cash);
+    this.mode = p.rebalance.mode === 'threshold' ? MODE_THRESHOLD : p.rebalance.mode === 'calendar' ? MODE_CALENDAR : MODE_HYBRID;
+    this.to = p.rebalance.to === 'target' ? TO_TARGET : p.rebalance.to === 'band-edge' ? TO_BAND_EDGE : TO_HALFWAY;
+    this.scopeAll = p.rebalance.scope === 'all';
+    this.fee = p.execution.fees.spotTaker;
+
+    this.target = new Float64Array(nC);
+    this.lower = new Float64Array(nC);
+    this.upper = new Float64Array(nC);
+    this.isCash = new Uint8Array(nC);
+    this.hasWeights = new Uint8Array(nC);
+    const spot: number[] = [];
+    const cap: number[] = [];
+    const trade: number[] = [];
+    const tradeW: number[] = [];
+    this.spotStart = new Int32Array(nC + 1);
+    this.capStart = new Int32Array(nC + 1);
+    this.tradeStart = new Int32Array(nC + 1);
+    p.classes.forEach((c, k) => {
+      const e = bandEdges(c.target, c.band);
+      this.target[k] = c.target;
+      this.lower[k] = e.lower;
+      this.upper[k] = e.upper;
+      this.isCash[k] = c.cash ? 1 : 0;
+      this.hasWeights[k] = c.weights ? 1 : 0;
+      this.spotStart[k] = spot.length;
+      for (const a of [...c.assets].sort()) spot.push(idx(a));
+      this.capStart[k] = cap.length;
+      for (const a of c.assets) cap.push(idx(a));
+      this.tradeStart[k] = trade.length;
+      for (const a of c.assets) {
+        if (a === p.quote) continue;
+        trade.push(idx(a));
+        tradeW.push(c.weights ? (c.weights[a] ?? 0) : 0);
+      }
+    });
+    this.spotStart[nC] = spot.length;
+    this.capStart[nC] = cap.length;
+    this.tradeStart[nC] = trade.length;
+    this.spotAssets = Int32Array.from(spot);
+    this.capAssets = Int32Array.from(cap);
+    this.tradeAssets = Int32Array.from(trade);
+    this.tradeWeight = Float64Array.from(tradeW);
+    this.valueOrder = Int32Array.from(assets.map((a, i) => ({ a, i })).sort((x, y) => (x.a < y.a ? -1 : x.a > y.a ? 1 : 0)).map((x) => x.i));
+
+    this.step = new Float64Array(nA);
+    this.stepInv = new Float64Array(nA);
+    this.stepNum = new Float64Array(nA);
+    this.stepDiv = new Float64Array(nA);
+    this.stepMax = new Float64Array(nA);
+    this.minNotional = new Float64Array(nA);
+    this.minAmount = new Float64Array(nA);
+    for (let a = 1; a < nA; a++) {
+      const r = rules(assets[a]!);
+      const d = decomposeStep(r.amountStep);
+      this.step[a] = r.amountStep;
+      this.stepInv[a] = 1 / r.amountStep;
+      this.stepNum[a] = d.num;
+      this.stepDiv[a] = d.div;
+      this.stepMax[a] = fastQuotientLimit(d.num);
+      this.minNotional[a] = r.minNotional;
+      this.minAmount[a] = r.minAmount;
+    }
+
+    this.value = new Float64Array(nA);
+    this.bal = new Float64Array(nA);
+    this.net = new Float64Array(nC);
+    this.weight = new Float64Array(nC);
+    this.breach = new Int8Array(nC);
+    this.delta = new Float64Array(nC);
+    this.adjust = new Uint8Array(nC);
+    const cap1 = Math.max(1, trade.length);
+    this.buyAsset = new Int32Array(cap1);
+    this.buyClass = new Int32Array(cap1);
+    this.buyValue = new Float64Array(cap1);
+    this.orderAsset = new Int32Array(cap1);
+    this.orderClass = new Int32Array(cap1);
+    this.orderSide = new Int8Array(cap1);
+    this.orderAmount = new Float64Array(cap1);
+    this.orderPrice = new Float64Array(cap1);
+    this.orderNotional = new Float64Array(cap1);
+  }
+
+  /** floorToStep(x, lot step of asset a), exactly. */
+  floor(x: number, a: number): number {
+    return floorStepFast(x, this.step[a]!, this.stepInv[a]!, this.stepNum[a]!, this.stepDiv[a]!, this.stepMax[a]!);
+  }
+
+  /**
+   * Decide at the given balances (index 0 = quote wallet) and prices (prices[0] = the quote's price, 1).
+   * `due`: a calendar period began since the last rebalance (ignored in threshold mode).
+   * Returns the number of orders; `acted` says whether the trigger fired.
+   */
+  plan(balances: Float64Array, prices: Float64Array, due: boolean): number {
+    const nA = this.nAssets;
+    const nC = this.nClasses;
+    const value = this.value;
+    const bal = this.bal;
+    this.count = 0;
+    this.acted = false;
+
+    // ---- valuation (valuePortfolio's order of operations)
+    for (let a = 0; a < nA; a++) {
+      const b = balances[a]!;
+      if (b > 0) {
+        bal[a] = b;
+        value[a] = b * prices[a]!;
+      } else {
+        bal[a] = 0;
+        value[a] = 0;
+      }
+    }
+    const order = this.valueOrder;
+    let spotValue = 0;
+    for (let k = 0; k < nA; k++) spotValue += value[order[k]!]!;
+    const tpv = spotValue + 0;
+    this.tpv = tpv;
+    if (!(tpv > 0)) return 0;
+
+    const net = this.net;
+    const weight = this.weight;
+    const breach = this.breach;
+    const lower = this.lower;
+    const upper = this.upper;
+    const isCash = this.isCash;
+    const cash = this.cash;
+    let nonCashNet = 0;
+    let anyBreach = false;
+    for (let c = 0; c < nC; c++) {
+      if (isCash[c] === 1) continue;
+      let s = 0;
+      const end = this.spotStart[c + 1]!;
+      for (let j = this.spotStart[c]!; j < end; j++) s += value[this.spotAssets[j]!]!;
+      const n = s + 0;
+      net[c] = n;
+      nonCashNet += n;
+      const w = n / tpv;
+      weight[c] = w;
+      const b = w > upper[c]! + WEIGHT_EPSILON ? 1 : w < lower[c]! - WEIGHT_EPSILON ? -1 : 0;
+      breach[c] = b;
+      if (b !== 0) anyBreach = true;
+    }
+    for (let c = 0; c < nC; c++) {
+      if (isCash[c] !== 1) continue;
+      const n = tpv - nonCashNet;
+      net[c] = n;
+      const w = n / tpv;
+      weight[c] = w;
+      const b = w > upper[c]! + WEIGHT_EPSILON ? 1 : w < lower[c]! - WEIGHT_EPSILON ? -1 : 0;
+      breach[c] = b;
+      if (b !== 0) anyBreach = true;
+    }
+
+    // ---- trigger
+    const mode = this.mode;
+    const act = mode === MODE_THRESHOLD ? anyBreach : mode === MODE_CALENDAR ? due : due && anyBreach;
+    if (!act) return 0;
+    this.acted = true;
+
+    // ---- adjustments: delta[c] for every class with adjust[c] = 1
+    const delta = this.delta;
+    const adjust = this.adjust;
+    const target = this.target;
+    if (mode === MODE_CALENDAR || this.scopeAll || cash < 0) {
+      this.allToTarget(tpv);
+    } else {
+      adjust.fill(0);
+      let cashAfter = net[cash]!;
+      for (let c = 0; c < nC; c++) {
+        const b = breach[c]!;
+        if (b === 0 || isCash[c] === 1) continue;
+        const t = target[c]!;
+        let dest = t;
+        if (this.to !== TO_TARGET) {
+          const edge = b > 0 ? upper[c]! : lower[c]!;
+          dest = this.to === TO_HALFWAY ? (edge + t) / 2 : edge + (t - edge) * BAND_EDGE_MARGIN;
+        }
+        const d = (dest - weight[c]!) * tpv;
+        cashAfter -= d;
+        delta[c] = d;
+        adjust[c] = 1;
+      }
+      const cw = cashAfter / tpv;
+      if (cw > upper[cash]! + 1e-9 || cw < lower[cash]! - 1e-9) this.allToTarget(tpv);
+    }
+
+    // ---- orders: sells now (class order), buys after every sell
+    const fee = this.fee;
+    const tradeStart = this.tradeStart;
+    const tradeAssets = this.tradeAssets;
+    const tradeWeight = this.tradeWeight;
+    const hasWeights = this.hasWeights;
+    const noise = NOISE * tpv;
+    let nBuy = 0;
+    for (let c = 0; c < nC; c++) {
+      if (adjust[c] === 0) continue;
+      const d = delta[c]!;
+      const ad = d < 0 ? -d : d;
+      if (ad <= noise || ad < 0.01) continue;
+      const sell = d < 0;
+      let n = ad;
+      if (sell) {
+        let capacity = 0;
+        const end = this.capStart[c + 1]!;
+        for (let j = this.capStart[c]!; j < end; j++) capacity += value[this.capAssets[j]!]!;
+        if (n > capacity + 1e-9) n = capacity;
+      }
+      const start = tradeStart[c]!;
+      const end = tradeStart[c + 1]!;
+      if (hasWeights[c] === 1) {
+        for (let j = start; j < end; j++) {
+          const v = n * tradeWeight[j]!;
+          if (!(v > 0)) continue;
+          if (sell) this.sellLeg(c, tradeAssets[j]!, v, prices, fee);
+          else nBuy = this.pushBuy(nBuy, c, tradeAssets[j]!, v);
+        }
+      } else if (end - start === 1) {
+        // One asset: its pro-rata share value / held is exactly 1 (or the equal split n / 1): v = n.
+        const a = tradeAssets[start]!;
+        if (!(n > 0) && value[a]! > 0) continue;
+        if (sell) this.sellLeg(c, a, n, prices, fee);
+        else nBuy = this.pushBuy(nBuy, c, a, n);
+      } else {
+        let held = 0;
+        for (let j = start; j < end; j++) held += value[tradeAssets[j]!]!;
+        if (held > 0) {
+          for (let j = start; j < end; j++) {
+            const a = tradeAssets[j]!;
+            const v = n * (value[a]! / held);
+            if (!(v > 0)) continue;
+            if (sell) this.sellLeg(c, a, v, prices, fee);
+            else nBuy = this.pushBuy(nBuy, c, a, v);
+          }
+        } else {
+          const count = end - start;
+          for (let j = start; j < end; j++) {
+            const v = n / count;
+            if (sell) this.sellLeg(c, tradeAssets[j]!, v, prices, fee);
+            else nBuy = this.pushBuy(nBuy, c, tradeAssets[j]!, v);
+          }
+        }
+      }
+    }
+    if (nBuy > 0) this.settleBuys(nBuy, prices, fee);
+    return this.count;
+  }
+
+  private allToTarget(tpv: number): void {
+    const nC = this.nClasses;
+    const noise = NOISE * tpv;
+    const isCash = this.isCash;
+    const target = this.target;
+    const weight = this.weight;
+    const delta = this.delta;
+    const adjust = this.adjust;
+    for (let c = 0; c < nC; c++) {
+      const d = (target[c]! - weight[c]!) * tpv;
+      if (isCash[c] === 1 || (d < 0 ? -d : d) <= noise) {
+        adjust[c] = 0;
+        continue;
+      }
+      delta[c] = d;
+      adjust[c] = 1;
+    }
+  }
+
+  private pushBuy(nBuy: number, c: number, a: number, v: number): number {
+    this.buyAsset[nBuy] = a;
+    this.buyClass[nBuy] = c;
+    this.buyValue[nBuy] = v;
+    return nBuy + 1;
+  }
+
+  private emit(c: number, a: number, side: number, amount: number, price: number, notional: number): void {
+    const k = this.count;
+    this.orderAsset[k] = a;
+    this.orderClass[k] = c;
+    this.orderSide[k] = side;
+    this.orderAmount[k] = amount;
+    this.orderPrice[k] = price;
+    this.orderNotional[k] = notional;
+    this.count = k + 1;
+  }
+
+  private sellLeg(c: number, a: number, v: number, prices: Float64Array, fee: number): void {
+    const bal = this.bal;
+    const q = bal[a]!;
+    if (!(q > 0)) return;
+    const price = prices[a]!;
+    // min(floor(want), floor(holding)) = floor(min(want, holding)): rounding to the lot step is monotone.
+    const want = v / price;
+    const amount = this.floor(want < q ? want : q, a);
+    const notional = amount * price;
+    if (amount <= 0 || notional < this.minNotional[a]! || amount < this.minAmount[a]!) return;
+    bal[a] = q - amount;
+    bal[0] = bal[0]! + notional * (1 - fee);
+    this.emit(c, a, -1, amount, price, notional);
+  }
+
+  private settleBuys(nBuy: number, prices: Float64Array, fee: number): void {
+    const bal = this.bal;
+    const spendable = Math.max(0, bal[0]! - 0);
+    const total = 0 + spendable;
+    let wanted = 0;
+    for (let j = 0; j < nBuy; j++) wanted += this.buyValue[j]!;
+    if (wanted <= 0) return;
+    const scale = wanted * (1 + fee) > total ? total / (wanted * (1 + fee)) : 1;
+    const share = total > 0 ? spendable / total : 0;
+    if (share <= 0) return;
+    for (let j = 0; j < nBuy; j++) {
+      const a = this.buyAsset[j]!;
+      const price = prices[a]!;
+      const amount = this.floor(((this.buyValue[j]! * scale) / price) * share, a);
+      const notional = amount * price;
+      if (amount <= 0 || notional < this.minNotional[a]! || amount < this.minAmount[a]!) continue;
+      bal[0] = bal[0]! - notional * (1 + fee);
+      bal[a] = bal[a]! + amount;
+      this.emit(this.buyClass[j]!, a, 1, amount, price, notional);
+    }
+  }
+}
