@@ -8,15 +8,19 @@
  *   3. liquidation check at the bar's adverse extreme (high for shorts, low for longs);
  *   4. decision at the close: is a rebalance due, is a band breached? If the trigger can fire, decide the
  *      orders, and with --fill close fill them at the close ± slippage, taker fees in the quote currency;
- *   5. equity, class weights, hedge notional and cumulative funding are recorded.
+ *   5. the bar's metrics are accumulated (returns, drawdown, time in band, tracking error: every bar), and
+ *      at a recorded point (every bar up to `maxPoints` bars, else every k-th bar and the last) equity,
+ *      class weights, hedge notional and cumulative funding are recorded.
  * The run starts fully invested at the targets at the first bar (fees paid), buy-and-hold never trades again.
  *
  * ## One engine, struct-of-arrays, two decision paths
  *
  * State is struct-of-arrays: the ledger's typed arrays (balances, contracts, …) plus the engine's own
  * (prices, marks, class values, funding cursors), all indexed by integers resolved once at load time.
- * The recorded series are preallocated Float64Arrays. The per-bar path — prices, funding, liquidation,
- * valuation, the trigger pre-check, the recorded series — allocates nothing and looks nothing up by name.
+ * The recorded series are preallocated Float64Arrays of at most `maxPoints` points. The per-bar path —
+ * prices, funding, liquidation, valuation, the trigger pre-check, the metrics, the recorded series —
+ * allocates nothing (no boxed doubles either: counters and accumulators live in typed arrays) and looks
+ * nothing up by name.
  *
  * The decision itself:
  * - spot-only policies with no open futures position (the common case) decide with the rebalance kernel
@@ -36,7 +40,6 @@
  * such stretches are computed a block of bars at a time, column by column (`flatBlock`), with the very
  * same arithmetic as the per-bar path; the bar where the trigger can fire goes through the per-bar path.
  */
-import { Buffer } from 'node:buffer';
 import { bandEdges } from '../core/bands.js';
 import { nextPeriodStart, SpotKernel, spotKernelApplies } from '../core/kernel.js';
 import { plan } from '../core/planner.js';
@@ -44,7 +47,7 @@ import type { Action, MarketRules, Portfolio, Position, Snapshot } from '../core
 import type { MarketHistory } from '../adapters/history/history.js';
 import { Ledger } from '../adapters/sim/ledger.js';
 import { slippageFraction } from '../adapters/sim/slippage.js';
-import type { PolicyCounters, PolicySeries } from './metrics.js';
+import { BAND_EPSILON, welford, type PolicyCounters, type PolicySeries, type RunSummary } from './metrics.js';
 import type { PolicySpec } from './policies.js';
 
 export interface BacktestOptions {
@@ -66,7 +69,16 @@ export interface BacktestOptions {
    * general planner — slower, the same numbers (test/backtest/kernel-path.test.ts checks it).
    */
   kernel?: boolean;
+  /**
+   * Most points the series keep (default {@link SERIES_POINTS}): every bar when the run has at most that
+   * many, else every k-th bar (k = ⌈(bars − 1) / (maxPoints − 1)⌉) plus the last. The metrics do not
+   * depend on it: they are accumulated over every bar (`PolicySeries.summary`).
+   */
+  maxPoints?: number;
 }
+
+/** Default most points per recorded series: the report's chart resolution (report.ts MAX_POINTS). */
+export const SERIES_POINTS = 5000;
 
 export const DEFAULT_OPTIONS: BacktestOptions = {
   capital: 100_000,
@@ -205,6 +217,8 @@ export function runPolicy(
   const futuresFee = p.execution.fees.futuresTaker;
   const halfSpread = o.slippage;
   const impact = o.impact;
+  // slippageFraction(halfSpread, impact, ·, ·) when impact is 0: the same value for every order.
+  const spotSlip = slippageFraction(halfSpread, 0, 0, 0);
   const nextOpen = o.fill === 'next-open';
 
   // Per-bar state, indexed like the ledger.
@@ -217,15 +231,37 @@ export function runPolicy(
   const hedge = new Float64Array(nC);
   prices[0] = 1;
 
-  // Series written at every bar: one uninitialised block (every element is written before the run returns).
-  const seriesBlock = outputBlock(n * (nC + 2));
-  const equityOut = seriesBlock.subarray(0, n);
-  const cumFunding = seriesBlock.subarray(n, 2 * n);
-  const weights = u.classNames.map((_, c) => seriesBlock.subarray((2 + c) * n, (3 + c) * n));
+  // Recorded points: every bar up to maxPoints bars, else every `stride`-th bar plus the last.
+  const points = recordedPoints(n, o.maxPoints ?? SERIES_POINTS);
+  const nPts = points.length;
+  // Series at the recorded points, one array each: at most maxPoints × 8 bytes (40 KiB by default), small
+  // enough for the allocator to serve from memory it already has (no fresh pages to fault in per run).
+  const equityOut = new Float64Array(nPts);
+  const cumFunding = new Float64Array(nPts);
+  const weights = u.classNames.map(() => new Float64Array(nPts));
   // Per-class hedge notional series, allocated when a futures position first opens (zero before).
   let hedgeNotional: Float64Array[] | null = null;
-  const rebalanceBars = new Int32Array(n + 1);
+  let point = 0;
+  let nextPoint = nPts > 0 ? points[0]! : -1;
+  let rebalanceBars = new Int32Array(64);
+  let rebalanceEquity = new Float64Array(64);
   let nRebalanceBars = 0;
+  let nRebalanceEquity = 0;
+  // Metrics over every bar (see metrics.ts): previous equity, peak, max drawdown, returns (Welford),
+  // returns sum, bars in band, tracking Σ². A typed array: no boxed doubles in the closures' context.
+  const st = new Float64Array(8);
+  const ST_PREV = 0;
+  const ST_PEAK = 1;
+  const ST_MAXDD = 2;
+  const ST_RSUM = 3;
+  const ST_INBAND = 4;
+  const ST_TRACK = 5;
+  st[ST_PEAK] = -Infinity;
+  const wf = new Float64Array(3);
+  const targetArr = Float64Array.from(u.targets);
+  const lowerEps = lowerArr.map((x) => x - BAND_EPSILON);
+  const upperEps = upperArr.map((x) => x + BAND_EPSILON);
+  const wBar = new Float64Array(nC);
   // Counters live in a typed array (a double written to an object field or a captured variable may box).
   const acc = new Float64Array(8);
   let plans = 0;
@@ -300,7 +336,87 @@ export function runPolicy(
 
   const markRebalance = (i: number) => {
     acc[REBALANCES]++;
+    if (nRebalanceBars === rebalanceBars.length) {
+      const grown = new Int32Array(2 * rebalanceBars.length);
+      grown.set(rebalanceBars);
+      rebalanceBars = grown;
+    }
     rebalanceBars[nRebalanceBars++] = i;
+  };
+
+  /**
+   * The end of bar i at `equity` with the class values in `classValue`: class weights (cash = the rest),
+   * the metrics over every bar (returns, drawdown, time in band, tracking error — metrics.ts's
+   * arithmetic), the equity of a rebalance made at this bar, and the series if i is a recorded point.
+   */
+  const endBar = (i: number, equity: number) => {
+    weightsOf(equity);
+    accountBar(i, equity);
+  };
+
+  /** wBar = the class weights at `equity` (cash: the rest). */
+  const weightsOf = (equity: number) => {
+    let nonCash = 0;
+    for (let c = 0; c < nC; c++) {
+      if (c === cashClass) continue;
+      nonCash += classValue[c]!;
+      wBar[c] = classValue[c]! / equity;
+    }
+    if (cashClass >= 0) wBar[cashClass] = (equity - nonCash) / equity;
+  };
+
+  /** Bar i's metrics and recorded point, from `equity` and the weights in wBar. */
+  const accountBar = (i: number, equity: number) => {
+    const w8 = wBar;
+    const lo = lowerEps;
+    const hi = upperEps;
+    const tg = targetArr;
+    const classes = nC;
+    let inside = 1;
+    let track = st[ST_TRACK]!;
+    for (let c = 0; c < classes; c++) {
+      const w = w8[c]!;
+      if (!(w >= lo[c]! && w <= hi[c]!)) inside = 0;
+      track += (w - tg[c]!) ** 2;
+    }
+    st[ST_TRACK] = track;
+    st[ST_INBAND] += inside;
+    if (i > 0) {
+      const prev = st[ST_PREV]!;
+      if (prev > 0) {
+        const r = equity / prev - 1;
+        st[ST_RSUM] += r;
+        welford(wf, r);
+      }
+    }
+    st[ST_PREV] = equity;
+    if (equity > st[ST_PEAK]!) st[ST_PEAK] = equity;
+    const peak = st[ST_PEAK]!;
+    if (peak > 0) {
+      const d = (peak - equity) / peak;
+      if (d > st[ST_MAXDD]!) st[ST_MAXDD] = d;
+    }
+    if (nRebalanceEquity < nRebalanceBars) {
+      if (nRebalanceEquity === rebalanceEquity.length) {
+        const grown = new Float64Array(2 * rebalanceEquity.length);
+        grown.set(rebalanceEquity);
+        rebalanceEquity = grown;
+      }
+      rebalanceEquity[nRebalanceEquity++] = equity;
+    }
+    if (i === nextPoint) {
+      const k = point;
+      equityOut[k] = equity;
+      for (let c = 0; c < nC; c++) weights[c]![k] = wBar[c]!;
+      // Hedge notionals are zero (the arrays' initial value) while no position is open.
+      if (openCount > 0) {
+        hedgeNotional ??= u.classNames.map(() => new Float64Array(nPts));
+        for (let c = 0; c < nC; c++) hedgeNotional[c]![k] = hedge[c]!;
+      }
+      cumFunding[k] = acc[FUNDING_RECEIVED]! - acc[FUNDING_PAID]!;
+      point = k + 1;
+      nextPoint = point < nPts ? points[point]! : -1;
+    }
   };
 
   /** One spot fill at the current prices ± slippage; with next-open fills never spends cash that is not there. */
@@ -329,10 +445,55 @@ export function runPolicy(
   };
 
   const fillKernel = (count: number, i: number) => {
+    if (impact > 0) {
+      let traded = false;
+      for (let j = 0; j < count; j++) {
+        if (fillSpot(kernel!.orderAsset[j]!, kernel!.orderSide[j]! > 0, kernel!.orderAmount[j]!, i)) traded = true;
+      }
+      if (traded) markRebalance(i);
+      return;
+    }
+    // No market impact: fillSpot's arithmetic with the slippage fraction a constant, the counters
+    // accumulated in locals (the same additions in the same order) and stored once.
+    const s = spotSlip;
+    const orderAsset = kernel!.orderAsset;
+    const orderSide = kernel!.orderSide;
+    const orderAmount = kernel!.orderAmount;
+    const bal = balance;
+    const px0 = prices;
+    const feeRate = spotFee;
+    const costFactor = 1 + s;
+    let fees = acc[FEES]!;
+    let slip = acc[SLIPPAGE]!;
+    let turnover = acc[TURNOVER]!;
+    let orders = acc[ORDERS]!;
     let traded = false;
     for (let j = 0; j < count; j++) {
-      if (fillSpot(kernel!.orderAsset[j]!, kernel!.orderSide[j]! > 0, kernel!.orderAmount[j]!, i)) traded = true;
+      const li = orderAsset[j]!;
+      const buy = orderSide[j]! > 0;
+      const ref = px0[li]!;
+      const px = buy ? ref * costFactor : ref * (1 - s);
+      let qty = orderAmount[j]!;
+      if (buy) {
+        const cost = px * (1 + feeRate);
+        const cash = bal[0]!;
+        if (!(qty * cost < cash * (1 - 1e-15))) {
+          const afford = cash / cost;
+          if (qty > afford) qty = Math.max(0, afford);
+        }
+      } else if (qty > bal[li]!) qty = bal[li]!;
+      if (qty <= 0) continue;
+      ledger.applySpotFill(li, buy ? qty : -qty, px, feeRate);
+      fees += ledger.lastFee;
+      slip += Math.abs(px - ref) * qty;
+      turnover += qty * px;
+      orders++;
+      traded = true;
     }
+    acc[FEES] = fees;
+    acc[SLIPPAGE] = slip;
+    acc[TURNOVER] = turnover;
+    acc[ORDERS] = orders;
     if (traded) markRebalance(i);
   };
 
@@ -557,25 +718,27 @@ export function runPolicy(
   };
 
   // ---- flat stretches, column by column. While a kernel policy holds no futures position and nothing
-  // is pending, holdings only change at decision bars; between them a bar's equity, class values and
-  // weights depend on that bar's closes alone. A block of such bars is computed one column (asset, class)
-  // at a time — sequential reads and writes — with exactly the per-bar arithmetic: equity = quote wallet
-  // + Σ balance × close in ledger order; class value = 0 + Σ balance × close in history order; weight =
-  // class value / equity; cash weight = (equity − Σ non-cash class values in class order) / equity.
-  // The block ends at the first bar where the trigger can fire (the per-bar pre-check, mayAct); that bar
-  // goes through the per-bar path. The calendar's next due bar is known in advance, so the block stops
-  // there; under the threshold rule the block length adapts (a breach wastes the rest of the block).
+  // is pending, holdings only change at decision bars; between them a bar's equity and class values
+  // depend on that bar's closes alone. A block of such bars is computed one column (asset) at a time —
+  // sequential reads — into block scratch, with exactly the per-bar arithmetic: equity = quote wallet
+  // + Σ balance × close in ledger order; class value = 0 + Σ balance × close in history order. Then bar
+  // by bar: weights, the decision pre-check (mayAct's), and — for every bar before the first where a
+  // decision is to be asked — the end of the bar (metrics, recorded point). That bar goes through the
+  // per-bar path. The calendar's next due bar is known in advance, so the block stops there; under the
+  // threshold rule the block length adapts (a breach wastes the rest of the block).
   const MAX_BLOCK = 1024;
   const blockable = (kernel !== null && spotOnly) || !decides;
-  const nonCashBlock = new Float64Array(blockable ? MAX_BLOCK : 0);
+  const eqBlock = new Float64Array(blockable ? MAX_BLOCK : 0);
+  // Class values of the block, bar-major: valBlock[k × nC + c] (read bar by bar, the cash slot unused).
+  const valBlock = new Float64Array(blockable ? MAX_BLOCK * nC : 0);
   const assigned = new Uint8Array(nC);
   let blockLength = 64;
 
   /** Computes bars [i0, i1) as flat bars; returns the first bar in it where a decision is to be asked (else i1). */
   const flatBlock = (i0: number, i1: number): number => {
     const len = i1 - i0;
-    const b0 = balance[0]!;
-    for (let i = i0; i < i1; i++) equityOut[i] = b0;
+    const eq = eqBlock;
+    eq.fill(balance[0]!, 0, len);
     assigned.fill(0);
     // One pass per asset column: its value goes to the equity (ledger order) and to its class (history order).
     for (let a = 0; a < nA; a++) {
@@ -587,70 +750,66 @@ export function runPolicy(
       if (!toEquity && !toClass) continue;
       const col = closeCol[a]!;
       if (!toClass) {
-        for (let i = i0; i < i1; i++) equityOut[i] += b * col[i]!;
+        for (let k = 0, i = i0; k < len; k++, i++) eq[k] += b * col[i]!;
         continue;
       }
-      const w = weights[c]!;
+      const w = valBlock;
       const first = assigned[c] === 0;
       assigned[c] = 1;
       if (toEquity && first) {
-        for (let i = i0; i < i1; i++) {
+        for (let k = 0, i = i0, x = c; k < len; k++, i++, x += nC) {
           const v = b * col[i]!;
-          equityOut[i] += v;
-          w[i] = 0 + v;
+          eq[k] += v;
+          w[x] = 0 + v;
         }
       } else if (toEquity) {
-        for (let i = i0; i < i1; i++) {
+        for (let k = 0, i = i0, x = c; k < len; k++, i++, x += nC) {
           const v = b * col[i]!;
-          equityOut[i] += v;
-          w[i] += v;
+          eq[k] += v;
+          w[x] += v;
         }
       } else if (first) {
-        for (let i = i0; i < i1; i++) w[i] = 0 + b * col[i]!;
+        for (let i = i0, x = c; i < i1; i++, x += nC) w[x] = 0 + b * col[i]!;
       } else {
-        for (let i = i0; i < i1; i++) w[i] += b * col[i]!;
+        for (let i = i0, x = c; i < i1; i++, x += nC) w[x] += b * col[i]!;
       }
     }
-    nonCashBlock.fill(0, 0, len);
     for (let c = 0; c < nC; c++) {
-      if (c === cashClass) continue;
-      const w = weights[c]!;
-      if (assigned[c] === 0) w.fill(0, i0, i1);
-      for (let i = i0, k = 0; i < i1; i++, k++) {
-        const v = w[i]!;
-        nonCashBlock[k] += v;
-        w[i] = v / equityOut[i]!;
-      }
+      if (c === cashClass || assigned[c] !== 0) continue;
+      for (let k = 0, x = c; k < len; k++, x += nC) valBlock[x] = 0;
     }
-    if (cashClass >= 0) {
-      const w = weights[cashClass]!;
-      for (let i = i0, k = 0; i < i1; i++, k++) w[i] = (equityOut[i]! - nonCashBlock[k]!) / equityOut[i]!;
-    }
-    const cf = acc[FUNDING_RECEIVED]! - acc[FUNDING_PAID]!;
-    cumFunding.fill(cf, i0, i1);
     if (i1 - 1 >= nextFunding) fundingBehind = true;
-    // The first bar where the per-bar path would ask for a decision (decides, i > 0, equity > 0, mayAct).
-    if (!decides) return i1;
-    let first = i1;
-    if (mode !== MODE_THRESHOLD) {
-      for (let i = i0; i < i1; i++) {
-        if (times[i]! >= nextDue && equityOut[i]! > 0 && i > 0) return i;
+    const calendar = decides && mode !== MODE_THRESHOLD;
+    const threshold = decides && mode === MODE_THRESHOLD;
+    const val = valBlock;
+    const w8 = wBar;
+    const classes = nC;
+    const cash = cashClass;
+    const due = nextDue;
+    for (let k = 0, i = i0, x0 = 0; k < len; k++, i++, x0 += classes) {
+      const e = eq[k]!;
+      // The per-bar path asks for a decision when decides, i > 0, equity > 0 and mayAct.
+      if (calendar && times[i]! >= due && e > 0 && i > 0) return i;
+      // weightsOf's arithmetic, on the block's class values.
+      let nonCash = 0;
+      for (let c = 0; c < classes; c++) {
+        if (c === cash) continue;
+        const v = val[x0 + c]!;
+        nonCash += v;
+        w8[c] = v / e;
       }
-      return i1;
-    }
-    for (let c = 0; c < nC; c++) {
-      const w = weights[c]!;
-      const lo = lowerArr[c]! - 1e-9;
-      const hi = upperArr[c]! + 1e-9;
-      for (let i = i0; i < first; i++) {
-        const x = w[i]!;
-        if ((x > hi || x < lo) && equityOut[i]! > 0 && i > 0) {
-          first = i;
-          break;
+      if (cash >= 0) w8[cash] = (e - nonCash) / e;
+      if (threshold && e > 0 && i > 0) {
+        let breach = false;
+        for (let c = 0; c < classes; c++) {
+          const x = w8[c]!;
+          if (x > upperArr[c]! + 1e-9 || x < lowerArr[c]! - 1e-9) breach = true;
         }
+        if (breach) return i;
       }
+      accountBar(i, e);
     }
-    return first;
+    return i1;
   };
 
   // ---- initial allocation at the first bar's close: every non-cash class at its target, spot.
@@ -743,20 +902,7 @@ export function runPolicy(
         }
       }
     }
-    equityOut[i] = equity;
-    let nonCash = 0;
-    for (let c = 0; c < nC; c++) {
-      if (c === cashClass) continue;
-      nonCash += classValue[c]!;
-      weights[c]![i] = classValue[c]! / equity;
-    }
-    if (cashClass >= 0) weights[cashClass]![i] = (equity - nonCash) / equity;
-    // Hedge notionals are zero (the arrays' initial value) while no position is open.
-    if (openCount > 0) {
-      hedgeNotional ??= u.classNames.map(() => new Float64Array(n));
-      for (let c = 0; c < nC; c++) hedgeNotional[c]![i] = hedge[c]!;
-    }
-    cumFunding[i] = acc[FUNDING_RECEIVED]! - acc[FUNDING_PAID]!;
+    endBar(i, equity);
     if (--untilTick === 0) {
       untilTick = tick;
       onBar?.(tick);
@@ -765,7 +911,7 @@ export function runPolicy(
   if (onBar) onBar(n % tick);
   // A run that never held a futures position shares one all-zero hedge series between its classes.
   if (hedgeNotional === null) {
-    const zero = new Float64Array(n);
+    const zero = new Float64Array(nPts);
     hedgeNotional = u.classNames.map(() => zero);
   }
   const counters: PolicyCounters = {
@@ -778,10 +924,27 @@ export function runPolicy(
     liquidations: acc[LIQUIDATIONS]!,
     orders: acc[ORDERS]!,
   };
+  const summary: RunSummary = {
+    bars: n,
+    barTimes: h.times,
+    startEquity: n > 0 && nPts > 0 ? equityOut[0]! : 0,
+    finalEquity: n > 0 ? st[ST_PREV]! : 0,
+    returns: wf[0]!,
+    returnsSum: st[ST_RSUM]!,
+    returnsM2: wf[2]!,
+    maxDrawdown: st[ST_MAXDD]!,
+    barsInBand: st[ST_INBAND]!,
+    trackingSumSq: st[ST_TRACK]!,
+  };
+  const rebalanceList = Array.from(rebalanceBars.subarray(0, nRebalanceBars));
   const series: PolicySeries = {
     name: spec.name,
     description: spec.description,
-    times: h.times,
+    times: nPts === n ? h.times : Float64Array.from(points, (i) => h.times[i]!),
+    ...(nPts === n ? {} : { points }),
+    summary,
+    rebalanceTimes: rebalanceList.map((i) => h.times[i]!),
+    rebalanceEquity: Array.from(rebalanceEquity.subarray(0, nRebalanceEquity)),
     equity: equityOut,
     classNames: u.classNames,
     targets: u.targets,
@@ -790,14 +953,23 @@ export function runPolicy(
     weights,
     hedgeNotional,
     cumFunding,
-    rebalanceBars: Array.from(rebalanceBars.subarray(0, nRebalanceBars)),
+    rebalanceBars: rebalanceList,
   };
   return { series, counters, plans, kernelPlans };
 }
 
-/** A Float64Array of `length` NOT zero-filled (the caller writes every element): no memset, no page touched twice. */
-function outputBlock(length: number): Float64Array {
-  return new Float64Array(Buffer.allocUnsafeSlow(length * 8).buffer, 0, length);
+/**
+ * The bars a run records: all of them when there are at most `maxPoints`, else bars 0, k, 2k, … with
+ * k = ⌈(n − 1) / (maxPoints − 1)⌉, plus the last bar — at most maxPoints, ascending.
+ */
+export function recordedPoints(n: number, maxPoints: number): Int32Array {
+  const m = Math.max(2, Math.floor(maxPoints));
+  if (n <= m) return Int32Array.from({ length: n }, (_, i) => i);
+  const k = Math.ceil((n - 1) / (m - 1));
+  const out: number[] = [];
+  for (let i = 0; i < n; i += k) out.push(i);
+  if (out[out.length - 1] !== n - 1) out.push(n - 1);
+  return Int32Array.from(out);
 }
 
 /** Spot buys that put every non-cash class at its target at the first bar (assets split by weights or equally). */

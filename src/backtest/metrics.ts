@@ -19,14 +19,52 @@
  *   with a tolerance of 1e-9 for float rounding at the band edge).
  * - Tracking error = √( mean over bars of Σ_classes (weight − target)² ), a fraction.
  * - Funding (net) = fundingReceived − fundingPaid (both counters are non-negative amounts).
+ *
+ * ## Series at bounded resolution, metrics from every bar
+ *
+ * The backtester records its series (equity, weights, hedge notional, funding) at a bounded number of
+ * points — every bar up to `BacktestOptions.maxPoints` bars, else every k-th bar plus the last — because
+ * a chart cannot show more and writing every minute bar of a year costs more than the run itself. The
+ * metrics are NOT computed from those points: the engine accumulates them over every bar while it runs
+ * (`RunSummary`), with the definitions above and the same order of operations (returns mean as Σr / n,
+ * drawdown peak by peak, time in band and tracking error bar by bar, class by class). The one difference
+ * is the variance of the returns: accumulated with Welford's update (one pass) instead of the two-pass
+ * Σ(r − mean)², equal to ~1e-15 relative. `computeMetrics` uses the summary when the series has one,
+ * else (a series built by hand, every bar present) the series itself.
  */
+
+/** Metrics accumulated over every bar of a run, whatever resolution its series were recorded at. */
+export interface RunSummary {
+  /** Bars in the run. */
+  bars: number;
+  /** Every bar's time (ms), for the periods per year. */
+  barTimes: ArrayLike<number>;
+  startEquity: number;
+  finalEquity: number;
+  /** Defined returns (previous equity > 0), their sum and Welford's Σ(r − mean)². */
+  returns: number;
+  returnsSum: number;
+  returnsM2: number;
+  maxDrawdown: number;
+  /** Bars with every class inside its band (±BAND_EPSILON). */
+  barsInBand: number;
+  /** Σ over bars of Σ over classes (weight − target)², in that order. */
+  trackingSumSq: number;
+}
 
 export interface PolicySeries {
   name: string;
   description: string;
-  /** ms, one per bar. */
+  /** ms, one per recorded point (every bar, or every k-th bar plus the last: see `points`). */
   times: Float64Array;
-  /** TPV at each bar close. */
+  /** Bar index of each recorded point; absent when every bar is recorded. */
+  points?: Int32Array;
+  /** Metrics over every bar (the engine's); absent: computed from the series, which then holds every bar. */
+  summary?: RunSummary;
+  /** Time and equity at each rebalance bar (aligned with `rebalanceBars`); absent: read from the series. */
+  rebalanceTimes?: number[];
+  rebalanceEquity?: number[];
+  /** TPV at each recorded bar close. */
   equity: Float64Array;
   classNames: string[];
   targets: number[];
@@ -38,7 +76,7 @@ export interface PolicySeries {
   hedgeNotional: Float64Array[];
   /** Cumulative funding received − paid. */
   cumFunding: Float64Array;
-  /** Bar indices where the policy traded. */
+  /** Bar indices (in the run's bars, not the recorded points) where the policy traded. */
   rebalanceBars: number[];
 }
 
@@ -86,6 +124,11 @@ export function simpleReturns(equity: ArrayLike<number>): number[] {
 /** 365 days divided by the median bar spacing; NaN with fewer than two bars. */
 export function periodsPerYear(times: ArrayLike<number>): number {
   if (times.length < 2) return NaN;
+  // Evenly spaced bars (the common case): the median is that spacing, no sort needed.
+  const d0 = times[1]! - times[0]!;
+  let even = true;
+  for (let i = 2; i < times.length && even; i++) if (times[i]! - times[i - 1]! !== d0) even = false;
+  if (even) return d0 > 0 ? (365 * MS_PER_DAY) / d0 : NaN;
   const d: number[] = [];
   for (let i = 1; i < times.length; i++) d.push(times[i]! - times[i - 1]!);
   d.sort((a, b) => a - b);
@@ -172,7 +215,44 @@ export function trackingError(weights: ArrayLike<number>[], targets: number[], b
   return Math.sqrt(sum / bars);
 }
 
+/** Welford's update of (count, mean, M2) with x, in a 3-element array — the engine's online variance. */
+export function welford(state: Float64Array, x: number): void {
+  const n = state[0]! + 1;
+  const d = x - state[1]!;
+  const m = state[1]! + d / n;
+  state[0] = n;
+  state[1] = m;
+  state[2] = state[2]! + d * (x - m);
+}
+
+/** The metrics of a run from its summary (accumulated over every bar). */
+export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters): PolicyMetrics {
+  const n = sum.bars;
+  const ppy = periodsPerYear(sum.barTimes);
+  const elapsed = n > 1 ? sum.barTimes[n - 1]! - sum.barTimes[0]! : 0;
+  const count = sum.returns;
+  const ok = count >= 2 && Number.isFinite(ppy);
+  const sd = ok ? Math.sqrt(sum.returnsM2 / (count - 1)) : 0;
+  const meanR = count > 0 ? sum.returnsSum / count : 0;
+  return {
+    name: s.name,
+    description: s.description,
+    ...c,
+    startEquity: sum.startEquity,
+    finalEquity: sum.finalEquity,
+    totalReturn: sum.startEquity > 0 ? sum.finalEquity / sum.startEquity - 1 : 0,
+    cagr: cagr(sum.startEquity, sum.finalEquity, elapsed),
+    volatility: ok ? sd * Math.sqrt(ppy) : 0,
+    sharpe: ok && sd !== 0 ? (meanR / sd) * Math.sqrt(ppy) : 0,
+    maxDrawdown: sum.maxDrawdown,
+    timeInBand: n === 0 ? 0 : sum.barsInBand / n,
+    trackingError: n === 0 ? 0 : Math.sqrt(sum.trackingSumSq / n),
+    funding: c.fundingReceived - c.fundingPaid,
+  };
+}
+
 export function computeMetrics(s: PolicySeries, c: PolicyCounters): PolicyMetrics {
+  if (s.summary) return summaryMetrics(s, s.summary, c);
   const n = s.equity.length;
   const startEquity = n > 0 ? s.equity[0]! : 0;
   const finalEquity = n > 0 ? s.equity[n - 1]! : 0;

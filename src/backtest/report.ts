@@ -10,7 +10,9 @@
  * cumulative funding. Series longer than {@link MAX_POINTS} are downsampled on a shared set of bar
  * indices that keeps the first and last bar and, in each bucket, the lowest and highest equity of
  * every policy (so every policy's peak, trough and drawdowns survive). Rebalance markers use the exact
- * bar times and equities, not the downsampled ones.
+ * bar times and equities, not the downsampled ones. A long backtest's series arrive already recorded at
+ * a bounded number of points (every k-th bar plus the last, `BacktestOptions.maxPoints`); the charts show
+ * those points, the metrics table is computed from every bar.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -124,9 +126,9 @@ interface EmbeddedPolicy {
   rebalanceEquity: (number | null)[];
 }
 
-function embed(input: ReportInput): { times: number[]; policies: EmbeddedPolicy[]; downsampled: boolean; bars: number } {
+function embed(input: ReportInput): { times: number[]; policies: EmbeddedPolicy[]; downsampled: boolean; bars: number; recorded: boolean } {
   const series = input.series;
-  if (series.length === 0) return { times: [], policies: [], downsampled: false, bars: 0 };
+  if (series.length === 0) return { times: [], policies: [], downsampled: false, bars: 0, recorded: false };
   const base = series[0]!;
   const n = base.times.length;
   for (const s of series) {
@@ -152,10 +154,20 @@ function embed(input: ReportInput): { times: number[]; policies: EmbeddedPolicy[
       hedge: s.hedgeNotional[c] ? pick(s.hedgeNotional[c]!, idx) : [],
     })),
     cumFunding: pick(s.cumFunding, idx),
-    rebalanceTimes: s.rebalanceBars.filter((b) => b >= 0 && b < n).map((b) => s.times[b]! / 1000),
-    rebalanceEquity: s.rebalanceBars.filter((b) => b >= 0 && b < n).map((b) => r8(s.equity[b]!)),
+    ...rebalanceMarkers(s, n),
   }));
-  return { times, policies, downsampled: idx.length < n, bars: n };
+  // A series recorded at a bounded resolution stands for more bars than it holds.
+  const bars = base.summary?.bars ?? n;
+  return { times, policies, downsampled: idx.length < bars, bars, recorded: base.points !== undefined };
+}
+
+/** Rebalance markers at the exact bar times and equities (the engine's, else read from a full series). */
+function rebalanceMarkers(s: PolicySeries, n: number): { rebalanceTimes: number[]; rebalanceEquity: (number | null)[] } {
+  if (s.rebalanceTimes && s.rebalanceEquity) {
+    return { rebalanceTimes: s.rebalanceTimes.map((t) => t / 1000), rebalanceEquity: s.rebalanceEquity.map(r8) };
+  }
+  const bars = s.rebalanceBars.filter((b) => b >= 0 && b < n);
+  return { rebalanceTimes: bars.map((b) => s.times[b]! / 1000), rebalanceEquity: bars.map((b) => r8(s.equity[b]!)) };
 }
 
 function metricsTable(metrics: PolicyMetrics[], quote: string): string {
@@ -384,7 +396,9 @@ export function renderReport(input: ReportInput): string {
   const notes = [...input.notes];
   if (e.downsampled) {
     notes.push(
-      `Charts show ${e.times.length.toLocaleString('en-US')} of ${e.bars.toLocaleString('en-US')} bars (first, last and each policy's equity extremes per bucket); the table uses every bar.`,
+      e.recorded
+        ? `Charts show ${e.times.length.toLocaleString('en-US')} of ${e.bars.toLocaleString('en-US')} bars (the backtest recorded every k-th bar and the last); the table uses every bar.`
+        : `Charts show ${e.times.length.toLocaleString('en-US')} of ${e.bars.toLocaleString('en-US')} bars (first, last and each policy's equity extremes per bucket); the table uses every bar.`,
     );
   }
   const hasPolicies = e.policies.length > 0;

@@ -173,6 +173,11 @@ export class SpotKernel {
   readonly buyAsset: Int32Array;
   readonly buyClass: Int32Array;
   readonly buyValue: Float64Array;
+  /** Legs of the last decision, class order: asset, class, value, 1 = sell. */
+  readonly legAsset: Int32Array;
+  readonly legClass: Int32Array;
+  readonly legValue: Float64Array;
+  readonly legSell: Uint8Array;
 
   // output of the last `plan` call
   /** Orders: sells first, then buys. Side +1 buy, −1 sell. */
@@ -277,6 +282,10 @@ export class SpotKernel {
     this.buyAsset = new Int32Array(cap1);
     this.buyClass = new Int32Array(cap1);
     this.buyValue = new Float64Array(cap1);
+    this.legAsset = new Int32Array(cap1);
+    this.legClass = new Int32Array(cap1);
+    this.legValue = new Float64Array(cap1);
+    this.legSell = new Uint8Array(cap1);
     this.orderAsset = new Int32Array(cap1);
     this.orderClass = new Int32Array(cap1);
     this.orderSide = new Int8Array(cap1);
@@ -330,11 +339,21 @@ export class SpotKernel {
     const cash = this.cash;
     let nonCashNet = 0;
     let anyBreach = false;
+    const spotStart = this.spotStart;
+    const spotAssets = this.spotAssets;
+    // Every class to target (calendar, scope all, no cash class): allToTarget's adjustments, computed in
+    // this same pass (read only if the trigger fires).
+    const mode = this.mode;
+    const allTarget = mode === MODE_CALENDAR || this.scopeAll || cash < 0;
+    const target = this.target;
+    const delta = this.delta;
+    const adjust = this.adjust;
+    const noiseTpv = NOISE * tpv;
     for (let c = 0; c < nC; c++) {
       if (isCash[c] === 1) continue;
       let s = 0;
-      const end = this.spotStart[c + 1]!;
-      for (let j = this.spotStart[c]!; j < end; j++) s += value[this.spotAssets[j]!]!;
+      const end = spotStart[c + 1]!;
+      for (let j = spotStart[c]!; j < end; j++) s += value[spotAssets[j]!]!;
       const n = s + 0;
       net[c] = n;
       nonCashNet += n;
@@ -343,9 +362,18 @@ export class SpotKernel {
       const b = w > upper[c]! + WEIGHT_EPSILON ? 1 : w < lower[c]! - WEIGHT_EPSILON ? -1 : 0;
       breach[c] = b;
       if (b !== 0) anyBreach = true;
+      if (allTarget) {
+        const d = (target[c]! - w) * tpv;
+        if ((d < 0 ? -d : d) <= noiseTpv) adjust[c] = 0;
+        else {
+          delta[c] = d;
+          adjust[c] = 1;
+        }
+      }
     }
     for (let c = 0; c < nC; c++) {
       if (isCash[c] !== 1) continue;
+      adjust[c] = 0;
       const n = tpv - nonCashNet;
       net[c] = n;
       const w = n / tpv;
@@ -356,18 +384,12 @@ export class SpotKernel {
     }
 
     // ---- trigger
-    const mode = this.mode;
     const act = mode === MODE_THRESHOLD ? anyBreach : mode === MODE_CALENDAR ? due : due && anyBreach;
     if (!act) return 0;
     this.acted = true;
 
     // ---- adjustments: delta[c] for every class with adjust[c] = 1
-    const delta = this.delta;
-    const adjust = this.adjust;
-    const target = this.target;
-    if (mode === MODE_CALENDAR || this.scopeAll || cash < 0) {
-      this.allToTarget(tpv);
-    } else {
+    if (!allTarget) {
       adjust.fill(0);
       let cashAfter = net[cash]!;
       for (let c = 0; c < nC; c++) {
@@ -388,25 +410,32 @@ export class SpotKernel {
       if (cw > upper[cash]! + 1e-9 || cw < lower[cash]! - 1e-9) this.allToTarget(tpv);
     }
 
-    // ---- orders: sells now (class order), buys after every sell
+    // ---- legs (class order): the value to sell or buy of each asset. Computing them reads `value` only,
+    // so the sells can run after every leg is known, in the same order: sells (class order), then buys.
     const fee = this.fee;
     const tradeStart = this.tradeStart;
     const tradeAssets = this.tradeAssets;
     const tradeWeight = this.tradeWeight;
     const hasWeights = this.hasWeights;
+    const capStart = this.capStart;
+    const capAssets = this.capAssets;
+    const legAsset = this.legAsset;
+    const legClass = this.legClass;
+    const legValue = this.legValue;
+    const legSell = this.legSell;
     const noise = NOISE * tpv;
-    let nBuy = 0;
+    let nLeg = 0;
     for (let c = 0; c < nC; c++) {
       if (adjust[c] === 0) continue;
       const d = delta[c]!;
       const ad = d < 0 ? -d : d;
       if (ad <= noise || ad < 0.01) continue;
-      const sell = d < 0;
+      const sell = d < 0 ? 1 : 0;
       let n = ad;
-      if (sell) {
+      if (sell === 1) {
         let capacity = 0;
-        const end = this.capStart[c + 1]!;
-        for (let j = this.capStart[c]!; j < end; j++) capacity += value[this.capAssets[j]!]!;
+        const end = capStart[c + 1]!;
+        for (let j = capStart[c]!; j < end; j++) capacity += value[capAssets[j]!]!;
         if (n > capacity + 1e-9) n = capacity;
       }
       const start = tradeStart[c]!;
@@ -415,15 +444,19 @@ export class SpotKernel {
         for (let j = start; j < end; j++) {
           const v = n * tradeWeight[j]!;
           if (!(v > 0)) continue;
-          if (sell) this.sellLeg(c, tradeAssets[j]!, v, prices, fee);
-          else nBuy = this.pushBuy(nBuy, c, tradeAssets[j]!, v);
+          legAsset[nLeg] = tradeAssets[j]!;
+          legClass[nLeg] = c;
+          legValue[nLeg] = v;
+          legSell[nLeg++] = sell;
         }
       } else if (end - start === 1) {
         // One asset: its pro-rata share value / held is exactly 1 (or the equal split n / 1): v = n.
         const a = tradeAssets[start]!;
         if (!(n > 0) && value[a]! > 0) continue;
-        if (sell) this.sellLeg(c, a, n, prices, fee);
-        else nBuy = this.pushBuy(nBuy, c, a, n);
+        legAsset[nLeg] = a;
+        legClass[nLeg] = c;
+        legValue[nLeg] = n;
+        legSell[nLeg++] = sell;
       } else {
         let held = 0;
         for (let j = start; j < end; j++) held += value[tradeAssets[j]!]!;
@@ -432,18 +465,71 @@ export class SpotKernel {
             const a = tradeAssets[j]!;
             const v = n * (value[a]! / held);
             if (!(v > 0)) continue;
-            if (sell) this.sellLeg(c, a, v, prices, fee);
-            else nBuy = this.pushBuy(nBuy, c, a, v);
+            legAsset[nLeg] = a;
+            legClass[nLeg] = c;
+            legValue[nLeg] = v;
+            legSell[nLeg++] = sell;
           }
         } else {
           const count = end - start;
           for (let j = start; j < end; j++) {
-            const v = n / count;
-            if (sell) this.sellLeg(c, tradeAssets[j]!, v, prices, fee);
-            else nBuy = this.pushBuy(nBuy, c, tradeAssets[j]!, v);
+            legAsset[nLeg] = tradeAssets[j]!;
+            legClass[nLeg] = c;
+            legValue[nLeg] = n / count;
+            legSell[nLeg++] = sell;
           }
         }
       }
+    }
+
+    // ---- sells (leg order): amount = floor(min(value / price, holding)) to the lot step — rounding to
+    // the lot step is monotone, so min(floor(want), floor(holding)) = floor(min(want, holding)).
+    const minNotional = this.minNotional;
+    const minAmount = this.minAmount;
+    const stepInv = this.stepInv;
+    const stepNum = this.stepNum;
+    const stepDiv = this.stepDiv;
+    const stepMax = this.stepMax;
+    let nBuy = 0;
+    for (let j = 0; j < nLeg; j++) {
+      const a = legAsset[j]!;
+      if (legSell[j] === 0) {
+        this.buyAsset[nBuy] = a;
+        this.buyClass[nBuy] = legClass[j]!;
+        this.buyValue[nBuy++] = legValue[j]!;
+        continue;
+      }
+      const q = bal[a]!;
+      if (!(q > 0)) continue;
+      const price = prices[a]!;
+      const want = legValue[j]! / price;
+      const x = want < q ? want : q;
+      // this.floor(x, a), its fast path inline (no call, no boxed double); the rest by floorStepFast.
+      let amount = -1;
+      if (!(x > 0)) amount = 0;
+      else if (stepDiv[a]! > 0) {
+        const r = x * stepInv[a]!;
+        if (r < stepMax[a]!) {
+          const k = Math.floor(r);
+          const f = r - k;
+          const margin = 1e-9 + r * 1e-15;
+          if (f > margin && f < 1 - margin) amount = (k * stepNum[a]!) / stepDiv[a]!;
+        }
+      }
+      if (amount < 0) amount = +this.floor(x, a);
+      const notional = amount * price;
+      if (amount <= 0 || notional < minNotional[a]! || amount < minAmount[a]!) continue;
+      bal[a] = q - amount;
+      bal[0] = bal[0]! + notional * (1 - fee);
+      // this.emit(class, a, −1, amount, price, notional), inline.
+      const o = this.count;
+      this.orderAsset[o] = a;
+      this.orderClass[o] = legClass[j]!;
+      this.orderSide[o] = -1;
+      this.orderAmount[o] = amount;
+      this.orderPrice[o] = price;
+      this.orderNotional[o] = notional;
+      this.count = o + 1;
     }
     if (nBuy > 0) this.settleBuys(nBuy, prices, fee);
     return this.count;
@@ -468,39 +554,6 @@ export class SpotKernel {
     }
   }
 
-  private pushBuy(nBuy: number, c: number, a: number, v: number): number {
-    this.buyAsset[nBuy] = a;
-    this.buyClass[nBuy] = c;
-    this.buyValue[nBuy] = v;
-    return nBuy + 1;
-  }
-
-  private emit(c: number, a: number, side: number, amount: number, price: number, notional: number): void {
-    const k = this.count;
-    this.orderAsset[k] = a;
-    this.orderClass[k] = c;
-    this.orderSide[k] = side;
-    this.orderAmount[k] = amount;
-    this.orderPrice[k] = price;
-    this.orderNotional[k] = notional;
-    this.count = k + 1;
-  }
-
-  private sellLeg(c: number, a: number, v: number, prices: Float64Array, fee: number): void {
-    const bal = this.bal;
-    const q = bal[a]!;
-    if (!(q > 0)) return;
-    const price = prices[a]!;
-    // min(floor(want), floor(holding)) = floor(min(want, holding)): rounding to the lot step is monotone.
-    const want = v / price;
-    const amount = this.floor(want < q ? want : q, a);
-    const notional = amount * price;
-    if (amount <= 0 || notional < this.minNotional[a]! || amount < this.minAmount[a]!) return;
-    bal[a] = q - amount;
-    bal[0] = bal[0]! + notional * (1 - fee);
-    this.emit(c, a, -1, amount, price, notional);
-  }
-
   private settleBuys(nBuy: number, prices: Float64Array, fee: number): void {
     const bal = this.bal;
     const spendable = Math.max(0, bal[0]! - 0);
@@ -511,15 +564,51 @@ export class SpotKernel {
     const scale = wanted * (1 + fee) > total ? total / (wanted * (1 + fee)) : 1;
     const share = total > 0 ? spendable / total : 0;
     if (share <= 0) return;
+    const buyAsset = this.buyAsset;
+    const buyValue = this.buyValue;
+    const minNotional = this.minNotional;
+    const minAmount = this.minAmount;
+    const stepInv = this.stepInv;
+    const stepNum = this.stepNum;
+    const stepDiv = this.stepDiv;
+    const stepMax = this.stepMax;
+    const orderAsset = this.orderAsset;
+    const orderClass = this.orderClass;
+    const orderSide = this.orderSide;
+    const orderAmount = this.orderAmount;
+    const orderPrice = this.orderPrice;
+    const orderNotional = this.orderNotional;
+    let o = this.count;
     for (let j = 0; j < nBuy; j++) {
-      const a = this.buyAsset[j]!;
+      const a = buyAsset[j]!;
       const price = prices[a]!;
-      const amount = this.floor(((this.buyValue[j]! * scale) / price) * share, a);
+      const x = ((buyValue[j]! * scale) / price) * share;
+      // this.floor(x, a), its fast path inline (no call, no boxed double); the rest by floorStepFast.
+      let amount = -1;
+      if (!(x > 0)) amount = 0;
+      else if (stepDiv[a]! > 0) {
+        const r = x * stepInv[a]!;
+        if (r < stepMax[a]!) {
+          const k = Math.floor(r);
+          const f = r - k;
+          const margin = 1e-9 + r * 1e-15;
+          if (f > margin && f < 1 - margin) amount = (k * stepNum[a]!) / stepDiv[a]!;
+        }
+      }
+      if (amount < 0) amount = +this.floor(x, a);
       const notional = amount * price;
-      if (amount <= 0 || notional < this.minNotional[a]! || amount < this.minAmount[a]!) continue;
+      if (amount <= 0 || notional < minNotional[a]! || amount < minAmount[a]!) continue;
       bal[0] = bal[0]! - notional * (1 + fee);
       bal[a] = bal[a]! + amount;
-      this.emit(this.buyClass[j]!, a, 1, amount, price, notional);
+      // this.emit(class, a, +1, amount, price, notional), inline.
+      orderAsset[o] = a;
+      orderClass[o] = this.buyClass[j]!;
+      orderSide[o] = 1;
+      orderAmount[o] = amount;
+      orderPrice[o] = price;
+      orderNotional[o] = notional;
+      o++;
     }
+    this.count = o;
   }
 }
