@@ -45,10 +45,15 @@ interface HttpAnswer {
   body: string;
 }
 
-/** One connection per request: a restarted venue never meets a stale pooled socket. */
-const agent = new Agent({ keepAlive: false });
+/**
+ * Connections are kept alive (a round trip costs a third of a fresh connection); an idle pooled socket is
+ * dropped after 4 s, before the venue's own 5 s keep-alive timeout. A pooled socket that died meanwhile (the
+ * venue restarted) fails the next request with ECONNRESET: a read is sent again once on a fresh connection;
+ * a createOrder is not (its outcome is unknown, resolved by client order id like any other).
+ */
+const agent = new Agent({ keepAlive: true, timeout: 4_000 });
 
-function httpCall(url: string, method: 'GET' | 'POST', body: string | undefined, timeoutMs: number, exchange: string): Promise<HttpAnswer> {
+function httpCall(url: string, method: 'GET' | 'POST', body: string | undefined, timeoutMs: number, exchange: string, retryStale = true, fresh = false): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (f: () => void) => {
@@ -59,14 +64,16 @@ function httpCall(url: string, method: 'GET' | 'POST', body: string | undefined,
     };
     const req = request(url, {
       method,
-      agent,
+      ...(fresh ? { agent: false } : { agent }),
       headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     });
+    let answered = false;
     const timer = setTimeout(() => {
       finish(() => reject(new RequestTimeout(`${exchange}: no answer from the venue within ${timeoutMs} ms (outcome unknown)`, { exchange })));
       req.destroy();
     }, timeoutMs);
     req.on('response', (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') })));
@@ -74,6 +81,11 @@ function httpCall(url: string, method: 'GET' | 'POST', body: string | undefined,
       res.on('aborted', () => finish(() => reject(new NetworkError(`${exchange}: the venue's answer broke off`, { exchange }))));
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
+      if (retryStale && !answered && !fresh && req.reusedSocket && err.code === 'ECONNRESET') {
+        // The pooled connection was dead: send the request once more on a new connection.
+        finish(() => httpCall(url, method, body, timeoutMs, exchange, false, true).then(resolve, reject));
+        return;
+      }
       const code = err.code ? ` (${err.code})` : '';
       finish(() => reject(new NetworkError(`${exchange}: cannot reach the venue at ${new URL(url).origin}${code}: ${err.message}`, { exchange, cause: err })));
     });
@@ -140,14 +152,14 @@ export class RemoteExchange implements Exchange {
   }
 
   /** POSTs to a venue route; returns the decoded body. */
-  async post(path: '/rpc' | '/advance' | '/push-bar', payload: unknown): Promise<RpcReply> {
-    const ans = await httpCall(this.url + path, 'POST', encode(payload), this.timeoutMs, this.id);
+  async post(path: '/rpc' | '/advance' | '/push-bar', payload: unknown, retryStale = true): Promise<RpcReply> {
+    const ans = await httpCall(this.url + path, 'POST', encode(payload), this.timeoutMs, this.id, retryStale);
     return this.#parse(ans) as RpcReply;
   }
 
   async #call<T>(method: PortMethod, ...params: unknown[]): Promise<T> {
     while (params.length > 0 && params[params.length - 1] === undefined) params.pop();
-    const reply = await this.post('/rpc', { method, params: params.map((p) => (p === undefined ? null : p)) });
+    const reply = await this.post('/rpc', { method, params: params.map((p) => (p === undefined ? null : p)) }, method !== 'createOrder');
     return reply.result as T;
   }
 
@@ -211,6 +223,12 @@ export class RemoteExchange implements Exchange {
   async pushBar(symbol: string, bar: Omit<Bar, 'time'>, time?: number): Promise<number> {
     const r = (await this.post('/push-bar', { symbol, bar, ...(time !== undefined ? { time } : {}) })) as { time: number };
     return r.time;
+  }
+
+  /** When the venue's market data changes (a replay's bar closes, ascending); [] when the venue does not say. */
+  async schedule(): Promise<number[]> {
+    const r = (await this.#get('/schedule')) as { schedule?: unknown };
+    return Array.isArray(r.schedule) ? r.schedule.filter((t): t is number => typeof t === 'number' && Number.isFinite(t)) : [];
   }
 
   /** The venue's state file content (decoded). */

@@ -13,6 +13,7 @@
  *                    (tests: a bar that has just closed; needs a feed that accepts pushes)
  *   GET  /info       {"id", "time", "speed", "barMs", "meta"}
  *   GET  /state      the state file's content
+ *   GET  /schedule   {"schedule": [T, ...]}  when the market data changes (a replay's bar closes; [] if unknown)
  *
  * `time` is the venue clock (epoch ms) after the call. `params` are the port method's positional
  * arguments; a null parameter means "not given" (undefined). Numbers that JSON cannot carry

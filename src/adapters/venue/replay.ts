@@ -54,13 +54,18 @@ export interface ReplayVenue {
 
 const PERP_RE = /^([^\s/:]+)\/([^\s/:]+):([^\s/:]+)$/;
 
-function pow10Floor(x: number): number {
-  return 10 ** Math.floor(Math.log10(x));
+/**
+ * 10^(floor(log10 x) + shift), exact as a decimal: built from its decimal string, because float arithmetic
+ * is not (`10 ** -5` is 0.000009999999999999999, `0.1 / 1e6` is 1.0000000000000001e-7) and the venue
+ * checks amounts and prices against the step with exact decimals.
+ */
+function pow10Floor(x: number, shift = 0): number {
+  return Number(`1e${Math.floor(Math.log10(x)) + shift}`);
 }
 
 /** 10^k with ~7 significant digits at `price` (BTC at 42,000: 0.01, like Binance). */
 function priceStepFor(price: number): number {
-  return Math.min(1, Math.max(1e-8, pow10Floor(price) / 1_000_000));
+  return Math.min(1, Math.max(1e-8, pow10Floor(price, -6)));
 }
 
 /** 10^k such that one step is worth less than 0.01 quote at `price`, at most 1. */
@@ -194,6 +199,7 @@ export function replayVenueServer(opts: ReplayVenueOptions & { stateFile: string
     barMs: replay.barMs,
     stopAt: replay.endTime,
     meta: replay.meta,
+    schedule: Array.from(replay.history.times, (t) => t + replay.barMs),
     ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
     ...(opts.host !== undefined ? { host: opts.host } : {}),
   });

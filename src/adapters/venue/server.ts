@@ -11,7 +11,9 @@
  *   `startTime` and saved at once.
  * - After every call, clock move or pushed bar, the state is serialised; when it differs from the
  *   last saved one it is written atomically (temp file + fsync + rename + fsync of the folder) BEFORE
- *   the reply is sent. A reply therefore never reports a state that a crash could lose.
+ *   the reply is sent. A reply therefore never reports a state that a crash could lose. Exception, for
+ *   speed: a read (fetch…, loadMarkets, /info, /state) on a venue without configured faults, with the
+ *   clock and the feed where they were at the last save, changes only call counters — not saved.
  * - If saving fails, the reply is ExchangeNotAvailable with outcomeUnknown (HTTP 503) and the venue
  *   refuses every later call until restarted from its last saved state.
  * - Calls are executed one at a time, in arrival order.
@@ -20,7 +22,7 @@
  * second of wall time; `/advance` moves it by hand (tests). The service reads the venue time from
  * every reply (`RemoteExchange.venueClock()`).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
@@ -31,6 +33,20 @@ import type { Bar, MarketFeed } from '../sim/feed.js';
 import { decode, encode, errorToPayload, isPortMethod, type RpcReply } from './protocol.js';
 
 export const STATE_FORMAT = 'ballast-venue';
+
+/** Another live process (or another server in this one) serves the same state file. */
+export class VenueStateInUseError extends Error {
+  override name = 'VenueStateInUseError';
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface VenueState {
   format: typeof STATE_FORMAT;
@@ -67,9 +83,29 @@ export interface VenueServerOptions {
   stopAt?: number;
   /** Saved with a new venue's state and reported by /info. */
   meta?: unknown;
+  /**
+   * Times (epoch ms, ascending) at which the venue's market data changes — a replay's bar closes. Served by
+   * GET /schedule so a client can step the clock bar by bar without reading the history itself. Not saved.
+   */
+  schedule?: readonly number[];
   /** Listen address. Default 127.0.0.1. */
   host?: string;
 }
+
+/** Port methods that read only (a fault-free venue changes nothing material answering them). */
+const READ_ONLY: ReadonlySet<string> = new Set([
+  'loadMarkets',
+  'fetchBalance',
+  'fetchPositions',
+  'fetchTicker',
+  'fetchTickers',
+  'fetchFundingRate',
+  'fetchFundingHistory',
+  'fetchOrder',
+  'fetchOpenOrders',
+  'fetchClosedOrders',
+  'fetchMyTrades',
+]);
 
 const MAX_BODY = 1 << 20;
 const TICK_MS = 100;
@@ -86,6 +122,8 @@ export class VenueServer {
   #timer: NodeJS.Timeout | null = null;
   #lastTick = 0;
   #saved = '';
+  /** Clock, simulator and feed times when the state was last saved (see #unchanged). */
+  #savedMark = '';
   #broken: string | null = null;
   /** Serialises calls: each runs after the previous one has been saved. */
   #chain: Promise<unknown> = Promise.resolve();
@@ -116,18 +154,28 @@ export class VenueServer {
     return `http://${this.#opts.host ?? '127.0.0.1'}:${this.port}`;
   }
 
-  /** Restores or creates the venue, then listens on `port` (0: any free port). Resolves with the port. */
+  /**
+   * Restores or creates the venue, then listens on `port` (0: any free port). Resolves with the port. The state
+   * file is locked (`<state>.lock` holding the pid) while the venue runs: a second venue on the same file is
+   * refused with VenueStateInUseError; a lock left by a killed process is taken over.
+   */
   async start(port = 0): Promise<number> {
     if (this.#server) throw new Error('VenueServer: already started');
-    this.#load();
+    this.#lock();
     const server = createServer((req, res) => this.#handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, this.#opts.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
+    try {
+      this.#load();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, this.#opts.host ?? '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (e) {
+      this.#unlock();
+      throw e;
+    }
     this.#server = server;
     if (this.#speed > 0) {
       this.#lastTick = performance.now();
@@ -136,7 +184,44 @@ export class VenueServer {
     return this.port;
   }
 
-  /** Stops the clock and the listener after the call in progress (its state is saved already). */
+  #locked = false;
+
+  #lock(): void {
+    const file = `${this.#opts.stateFile}.lock`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = openSync(file, 'wx', 0o600);
+        try {
+          writeSync(fd, String(process.pid));
+        } finally {
+          closeSync(fd);
+        }
+        this.#locked = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(file, 'utf8').trim());
+      } catch {
+        // vanished meanwhile: try again
+      }
+      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
+        throw new VenueStateInUseError(`venue state file ${this.#opts.stateFile} is in use by process ${pid}${pid === process.pid ? ' (this one)' : ''}; stop that venue first`);
+      }
+      rmSync(file, { force: true }); // left by a process that is gone
+    }
+    throw new VenueStateInUseError(`venue state file ${this.#opts.stateFile}: cannot take its lock file ${file}`);
+  }
+
+  #unlock(): void {
+    if (!this.#locked) return;
+    this.#locked = false;
+    rmSync(`${this.#opts.stateFile}.lock`, { force: true });
+  }
+
+  /** Stops the clock and the listener after the call in progress (its state is saved already), and unlocks the state file. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
@@ -146,6 +231,8 @@ export class VenueServer {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.#chain.catch(() => {});
+    this.#unlock();
   }
 
   // ---------------------------------------------------------------- state
@@ -168,6 +255,7 @@ export class VenueServer {
       this.#sim = SimExchange.fromJSON(state.sim, { feed: this.#feed, clock: this.#clock });
       this.#meta = state.meta ?? null;
       this.#saved = this.#serialise();
+      this.#savedMark = this.#mark();
       return;
     }
     this.#clock = new ManualClock(this.#opts.startTime);
@@ -208,13 +296,37 @@ export class VenueServer {
       // some platforms cannot fsync a directory; the rename is still atomic
     }
     this.#saved = text;
+    this.#savedMark = this.#mark();
   }
 
-  /** Runs `work`, then saves; a failed save breaks the venue (see the header). */
-  #enqueue<T>(work: () => T | Promise<T>): Promise<T> {
+  #mark(): string {
+    return `${this.#clock.now()}|${this.#sim.time}|${this.#feed.time}`;
+  }
+
+  /**
+   * A read on a venue without configured faults changes nothing but the fault injector's call counters when
+   * neither the clock nor the feed moved since the last save: saving (serialising the whole state) can be skipped.
+   */
+  #quiet(): boolean {
+    const f = this.#sim.faults.config;
+    const p = f.probability ?? {};
+    return (
+      !(f.script?.length) &&
+      !(f.maintenance?.length) &&
+      !(f.bans?.length) &&
+      f.rateLimit === undefined &&
+      !(f.notFoundLag ?? 0) &&
+      !(p.replyLost || p.reject || p.rateLimit || p.lateFill)
+    );
+  }
+
+  /** Runs `work`, then saves; a failed save breaks the venue (see the header). `readOnly`: see #quiet. */
+  #enqueue<T>(work: () => T | Promise<T>, readOnly = false): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.#broken !== null) throw new ExchangeNotAvailable(`venue: state cannot be saved (${this.#broken}); restart the venue`, { outcomeUnknown: true });
+      const skippable = readOnly && this.#savedMark === this.#mark() && this.#quiet();
       const out = await work();
+      if (skippable && this.#savedMark === this.#mark()) return out;
       try {
         this.#save();
       } catch (e) {
@@ -245,14 +357,18 @@ export class VenueServer {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/info') {
-      this.#enqueue(() => ({ id: this.#sim.id, time: this.#clock.now(), speed: this.#speed, barMs: this.#barMs, meta: this.#meta })).then(
+      this.#enqueue(() => ({ id: this.#sim.id, time: this.#clock.now(), speed: this.#speed, barMs: this.#barMs, meta: this.#meta }), true).then(
         (info) => send(res, 200, info),
         (e) => send(res, 503, { error: errorToPayload(e) }),
       );
       return;
     }
+    if (req.method === 'GET' && url === '/schedule') {
+      send(res, 200, { schedule: this.#opts.schedule ?? [] });
+      return;
+    }
     if (req.method === 'GET' && url === '/state') {
-      this.#enqueue(() => this.#saved).then(
+      this.#enqueue(() => this.#saved, true).then(
         (text) => sendText(res, 200, text),
         (e) => send(res, 503, { error: errorToPayload(e) }),
       );
@@ -298,7 +414,7 @@ export class VenueServer {
       } catch (e) {
         return [200, { error: errorToPayload(e), time: this.#clock.now() }];
       }
-    });
+    }, READ_ONLY.has(method));
   }
 
   #advance(body: unknown): Promise<[number, { time: number }]> {

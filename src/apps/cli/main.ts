@@ -18,11 +18,25 @@ import { runBacktest, writeReport, type BacktestResult } from '../../backtest/ru
 import { formatPolicyTable } from '../../backtest/table.js';
 import { standardPolicies } from '../../backtest/policies.js';
 import { createProgress } from './progress.js';
+import { UsageError } from './errors.js';
+import { KeyError, WithdrawalPermissionError } from '../../adapters/keys.js';
+import { AccountLockedError, JournalError } from '../../ports/journal.js';
+import { ReconcileMismatchError } from '../../execution/reconcile.js';
+import { DEFAULT_CAPITAL, DEFAULT_DB, DEFAULT_SPEED, resultLines, startRun, type RunHandle } from './run.js';
+import { startSimVenue } from './sim-venue.js';
+import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
+import { runSnapshot } from './snapshot.js';
+import { createLogger, scrubText } from '../../adapters/log.js';
+import { VenueStateInUseError } from '../../adapters/venue/server.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** Raised for problems the user can fix; printed without a stack trace, exit code 2. */
-export class UsageError extends Error {}
+export { UsageError };
+
+/** What an action reports back to `main` (exit code of long-running commands). */
+export interface CliContext {
+  code: number;
+}
 
 function parseState(v: string): TradingState {
   const s = v.toUpperCase();
@@ -75,7 +89,38 @@ export function exampleRuns(dir = join(ROOT, 'examples')): { config: string; sna
   return runs;
 }
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + '\n')) {
+function parseInterval(v: string): '1d' | '1h' {
+  if (v !== '1d' && v !== '1h') throw new InvalidArgumentError('expected 1d or 1h');
+  return v;
+}
+
+function parseLevel(v: string): 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' {
+  const l = v.toLowerCase();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(l)) throw new InvalidArgumentError('expected fatal, error, warn, info, debug, trace or silent');
+  return l as 'info';
+}
+
+/** Stop a long-running command on SIGINT / SIGTERM; a second signal exits at once (the journal is crash-safe). */
+function onSignals(stop: (sig: string) => void): () => void {
+  let seen = false;
+  const h = (sig: NodeJS.Signals) => {
+    if (seen) {
+      process.stderr.write(`ballast: second ${sig}: exiting now\n`);
+      process.exit(1);
+    }
+    seen = true;
+    process.stderr.write(`ballast: ${sig}: stopping after the current cycle (send it again to exit at once)\n`);
+    stop(sig);
+  };
+  process.on('SIGINT', h);
+  process.on('SIGTERM', h);
+  return () => {
+    process.off('SIGINT', h);
+    process.off('SIGTERM', h);
+  };
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + '\n'), ctx: CliContext = { code: 0 }) {
   const program = new Command()
     .name('ballast')
     .description('Keeps a crypto portfolio on its target allocation: valuation, tolerance bands, spot and futures-hedge rebalancing under hard risk limits.')
@@ -195,14 +240,203 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
       await program.parseAsync(['backtest', '--config', join(ROOT, 'examples', 'backtest', 'portfolio.yaml'), '--report', o.report], { from: 'user' });
     });
 
+  program
+    .command('run')
+    .description('The long-running service: reconcile, snapshot, plan, execute — every cycle, journaled. Paper trading is the default.')
+    .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
+    .option('--paper', 'trade the simulated venue (the default)')
+    .option('--live', 'trade the real exchanges of the portfolio file (needs keys; keys that can withdraw are refused)')
+    .option('--replay [dir]', 'replay history through the simulated venue (default folder: the bundled data/)')
+    .option('--speed <n>', `replay: bars per second of wall time, 0 = as fast as possible (default ${DEFAULT_SPEED})`, parseNumber('speed', 0))
+    .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
+    .option('--from <date>', 'replay: first bar (open time), YYYY-MM-DD', parseDate)
+    .option('--until <date>', 'replay: stop after the last bar closing at or before this time, YYYY-MM-DD', parseDate)
+    .option('--db <file>', 'journal (SQLite); a restart with the same journal resumes', DEFAULT_DB)
+    .option('--venue <url>', 'trade a running `ballast sim-venue` instead of a venue in this process')
+    .option('--venue-state <file>', 'state file of the in-process simulated venue (default: <journal>.venue.json beside the journal)')
+    .option('--capital <n>', 'starting quote balance of a new simulated venue', parseNumber('capital', 1), DEFAULT_CAPITAL)
+    .option('--prices <venue>', 'paper on live prices: public price source (binance, bybit, okx)')
+    .option('--every <seconds>', 'live / live-price paper: seconds between cycles', parseNumber('every', 1), 60)
+    .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug, trace, silent)', parseLevel, 'info' as 'info')
+    .option('--progress', 'print a line per cycle even when stdout is not a terminal')
+    .option('--json', 'print the final summary as one JSON object (no progress lines)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ballast run --config examples/backtest/portfolio.yaml --replay --until 2021-01-01 --speed 0
+  ballast sim-venue --config examples/backtest/portfolio.yaml --state .ballast/venue.json --replay &
+  ballast run --config examples/backtest/portfolio.yaml --venue http://127.0.0.1:PORT --db .ballast/journal.db
+  ballast run --config my-portfolio.yaml --live            (keys: BALLAST_<ACCOUNT>_API_KEY / _API_SECRET)
+A restart with the same --db (and venue state) reconciles first and continues after the last processed bar.
+Logs: JSON lines on stderr (secrets redacted). SIGINT / SIGTERM stop after the current cycle.
+Exit codes: 0 done or stopped, 1 runtime failure (another instance holds the journal or venue state, the venue stopped
+answering, a journal mismatch or failure), 2 bad input (portfolio file, flags, keys, unreachable --venue).
+See docs/running.md.`,
+    )
+    .action(async (o) => {
+      if (o.paper && o.live) throw new UsageError('--paper and --live exclude each other');
+      const replay = o.replay === true ? join(ROOT, 'data') : typeof o.replay === 'string' ? o.replay : undefined;
+      let handle: RunHandle | null = null;
+      let pending: string | null = null;
+      const release = onSignals((sig) => {
+        pending = `signal ${sig}`;
+        void handle?.stop(pending);
+      });
+      try {
+        handle = await startRun({
+          config: o.config,
+          live: o.live === true,
+          ...(replay !== undefined ? { replay } : {}),
+          ...(o.speed !== undefined ? { speed: o.speed } : {}),
+          interval: o.interval,
+          ...(o.from !== undefined ? { from: o.from } : {}),
+          ...(o.until !== undefined ? { until: o.until } : {}),
+          db: o.db,
+          ...(o.venue !== undefined ? { venue: o.venue } : {}),
+          ...(o.venueState !== undefined ? { venueState: o.venueState } : {}),
+          capital: o.capital,
+          ...(o.prices !== undefined ? { prices: o.prices } : {}),
+          intervalMs: o.every * 1000,
+          logLevel: o.logLevel,
+          out,
+          progress: o.json ? false : o.progress === true || process.stdout.isTTY === true,
+        });
+        if (pending !== null) void handle.stop(pending);
+        const r = await handle.done;
+        if (o.json) out(JSON.stringify(r, null, 2));
+        else for (const l of resultLines(r, handle.portfolio.quote)) out(l);
+        ctx.code = r.code;
+      } finally {
+        release();
+      }
+    });
+
+  program
+    .command('sim-venue')
+    .description('The simulated exchange as its own process (JSON-RPC on 127.0.0.1), state in its own file: what `run --venue` trades on.')
+    .requiredOption('-c, --config <file>', 'portfolio file: the venue lists the markets it needs')
+    .requiredOption('--state <file>', 'venue state file (restored when it exists)')
+    .option('--port <n>', 'TCP port on 127.0.0.1 (default: any free port)', parseNumber('port', 0, 65535))
+    .option('--replay [dir]', 'prices from replayed history (default folder: the bundled data/); without it: live public prices')
+    .option('--speed <n>', 'replay: bars per second of wall time; 0 = the clock moves only when a client advances it', parseNumber('speed', 0), 0)
+    .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
+    .option('--from <date>', 'replay: first bar (open time), YYYY-MM-DD', parseDate)
+    .option('--to <date>', 'replay: last bar (exclusive), YYYY-MM-DD', parseDate)
+    .option('--capital <n>', 'starting quote balance of a new venue', parseNumber('capital', 1), DEFAULT_CAPITAL)
+    .option('--prices <venue>', 'live prices: public price source (binance, bybit, okx)')
+    .addHelpText(
+      'after',
+      `
+Prints "listening <url>" once it serves. SIGINT / SIGTERM stop it; every acknowledged call is already saved.
+Example:
+  ballast sim-venue --config examples/backtest/portfolio.yaml --state .ballast/venue.json --replay --port 7070`,
+    )
+    .action(async (o) => {
+      const replay = o.replay === true ? join(ROOT, 'data') : typeof o.replay === 'string' ? o.replay : undefined;
+      const logger = createLogger({ level: 'info' });
+      const v = await startSimVenue({
+        config: o.config,
+        state: o.state,
+        ...(o.port !== undefined ? { port: o.port } : {}),
+        ...(replay !== undefined ? { replay } : {}),
+        speed: o.speed,
+        interval: o.interval,
+        ...(o.from !== undefined ? { from: o.from } : {}),
+        ...(o.to !== undefined ? { to: o.to } : {}),
+        capital: o.capital,
+        ...(o.prices !== undefined ? { prices: o.prices } : {}),
+        logger,
+      });
+      out(`listening ${v.url}`);
+      for (const n of v.notes) logger.info({ note: n }, 'venue note');
+      await new Promise<void>((resolveStop) => {
+        const release = onSignals(() => {
+          release();
+          resolveStop();
+        });
+      });
+      await v.stop();
+    });
+
+  program
+    .command('snapshot')
+    .description('Write a snapshot file (the `plan` format) from the configured accounts.')
+    .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
+    .option('--out <file>', 'write here (default: stdout)')
+    .option('--venue <url>', 'read a running `ballast sim-venue`')
+    .option('--live', 'read the real accounts of the portfolio file (needs keys)')
+    .option('--replay <dir>', 'history of the default simulated venue', join(ROOT, 'data'))
+    .option('--at <date>', 'time on the replayed history (default: its first bar)', parseTime)
+    .option('--capital <n>', 'quote balance of the default simulated venue', parseNumber('capital', 1), DEFAULT_CAPITAL)
+    .addHelpText(
+      'after',
+      `
+Without --venue or --live: the simulated venue on the bundled history (offline, no keys).
+Example:
+  ballast snapshot --config examples/backtest/portfolio.yaml --at 2021-01-01 --out snapshot.json
+  ballast plan --config examples/backtest/portfolio.yaml --snapshot snapshot.json`,
+    )
+    .action(async (o) => {
+      const text = await runSnapshot({
+        config: o.config,
+        live: o.live === true,
+        ...(o.venue !== undefined ? { venue: o.venue } : {}),
+        replay: o.replay,
+        ...(o.at !== undefined ? { at: o.at } : {}),
+        capital: o.capital,
+        ...(o.out !== undefined ? { out: o.out } : {}),
+      });
+      if (o.out === undefined) out(text.trimEnd());
+      else out(`snapshot written to ${o.out}`);
+    });
+
+  program
+    .command('journal')
+    .description('Print the trading state, a summary and the latest decisions (with their explanation), orders, fills and state changes.')
+    .option('--db <file>', 'journal file', DEFAULT_DB)
+    .option('--limit <n>', 'number of events', parseNumber('limit', 1, 100_000), 40)
+    .option('--all', 'every event type (snapshots, reconciliations, executions too)')
+    .option('--json', 'print one JSON object')
+    .action((o) => {
+      const j = openExistingJournal(o.db);
+      try {
+        out(journalReport(j, { limit: o.limit, json: o.json === true, all: o.all === true }));
+      } finally {
+        j.close();
+      }
+    });
+
+  const killSwitch = (name: string, state: TradingState, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .option('--db <file>', 'journal of the service', DEFAULT_DB)
+      .option('--reason <text>', 'why (journaled)', `${name} from the command line`)
+      .option('--by <name>', 'who (journaled)', `cli:${process.env['USER'] ?? 'operator'}`)
+      .addHelpText('after', `\nA running service picks the state up before its next cycle and before every order.`)
+      .action((o) => {
+        const j = openExistingJournal(o.db);
+        try {
+          const r = setTradingStateCommand(j, state, o.by, o.reason);
+          out(`trading state ${r.previous.state} → ${r.current.state} (by ${r.current.by}: ${r.current.reason})`);
+        } finally {
+          j.close();
+        }
+      });
+  killSwitch('halt', 'HALTED', 'Kill switch: no new orders (an order working now is cancelled at its next check).');
+  killSwitch('reduce-only', 'REDUCING', 'Only reduce-only legs may trade.');
+  killSwitch('resume', 'ACTIVE', 'Trade normally again.');
+
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const ctx: CliContext = { code: 0 };
+  const program = buildProgram(undefined, ctx);
   try {
     await program.parseAsync(argv);
-    return 0;
+    return ctx.code;
   } catch (err) {
     return reportError(err);
   }
@@ -214,11 +448,15 @@ export function reportError(err: unknown): number {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     return 2; // commander already printed the problem
   }
-  if (err instanceof InputErrors || err instanceof InputError || err instanceof UsageError || err instanceof HistoryError) {
-    process.stderr.write(`ballast: ${err.message}\n`);
+  if (err instanceof InputErrors || err instanceof InputError || err instanceof UsageError || err instanceof HistoryError || err instanceof KeyError || err instanceof WithdrawalPermissionError) {
+    process.stderr.write(scrubText(`ballast: ${err.message}\n`));
     return 2;
   }
-  process.stderr.write(`ballast: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  if (err instanceof AccountLockedError || err instanceof ReconcileMismatchError || err instanceof JournalError || err instanceof VenueStateInUseError) {
+    process.stderr.write(scrubText(`ballast: ${err.message}\n`));
+    return 1;
+  }
+  process.stderr.write(scrubText(`ballast: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
   return 1;
 }
 

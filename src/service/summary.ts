@@ -1,0 +1,124 @@
+/**
+ * What a journal says about a run, in numbers: first and last TPV, decisions, rebalances, orders by state,
+ * fills and fees, funding, hedges and the trading state. Read-only; used by the final summary of
+ * `ballast run` and by `ballast journal`.
+ */
+import type { Journal, OrderState, RebalanceStatus, TradingStateRecord } from '../ports/journal.js';
+
+export interface RunSummary {
+  journal: string;
+  /** Time of the first and last decision (epoch ms), null without decisions. */
+  firstDecision: number | null;
+  lastDecision: number | null;
+  /** TPV at the first and last decision that could value the portfolio. */
+  tpvStart: number | null;
+  tpvEnd: number | null;
+  decisions: number;
+  /** Decisions by plan status (ok, nothing-to-do, not-due, stale, halted, paused …). */
+  decisionsByStatus: Record<string, number>;
+  rebalances: number;
+  rebalancesByStatus: Partial<Record<RebalanceStatus, number>>;
+  /** Order intents (every order ballast decided to send), by state. */
+  orders: number;
+  ordersByState: Partial<Record<OrderState, number>>;
+  /** Intents that reached the venue (have a venue order id). */
+  ordersSent: number;
+  fills: number;
+  externalFills: number;
+  /** Fees by currency. */
+  fees: Record<string, number>;
+  fundingPayments: number;
+  /** Net funding by currency (negative = paid). */
+  funding: Record<string, number>;
+  hedgesOpen: number;
+  hedgesClosed: number;
+  tradingState: TradingStateRecord;
+}
+
+const add = <K extends string>(m: Partial<Record<K, number>>, k: K, x = 1): void => {
+  m[k] = (m[k] ?? 0) + x;
+};
+
+export function summarizeJournal(j: Journal): RunSummary {
+  const decisions = j.events({ type: 'decision' });
+  const byStatus: Record<string, number> = {};
+  let tpvStart: number | null = null;
+  let tpvEnd: number | null = null;
+  for (const d of decisions) {
+    const p = (d.payload ?? {}) as { status?: string; tpv?: number };
+    add(byStatus, p.status ?? 'unknown');
+    if (typeof p.tpv === 'number' && Number.isFinite(p.tpv)) {
+      tpvStart ??= p.tpv;
+      tpvEnd = p.tpv;
+    }
+  }
+  const rebalances = j.rebalances();
+  const rbByStatus: Partial<Record<RebalanceStatus, number>> = {};
+  for (const r of rebalances) add(rbByStatus, r.status);
+  const intents = j.intents();
+  const byState: Partial<Record<OrderState, number>> = {};
+  for (const o of intents) add(byState, o.state);
+  const fills = j.fills();
+  const fees: Record<string, number> = {};
+  for (const f of fills) if (f.fee !== 0) add(fees, f.feeCurrency, f.fee);
+  const funding = j.funding();
+  const net: Record<string, number> = {};
+  for (const f of funding) add(net, f.currency, f.amount);
+  const hedges = j.hedges();
+  return {
+    journal: j.location,
+    firstDecision: decisions[0]?.time ?? null,
+    lastDecision: decisions[decisions.length - 1]?.time ?? null,
+    tpvStart,
+    tpvEnd,
+    decisions: decisions.length,
+    decisionsByStatus: byStatus,
+    rebalances: rebalances.length,
+    rebalancesByStatus: rbByStatus,
+    orders: intents.length,
+    ordersByState: byState,
+    ordersSent: intents.filter((o) => o.venueOrderId !== null).length,
+    fills: fills.length,
+    externalFills: fills.filter((f) => f.external).length,
+    fees,
+    fundingPayments: funding.length,
+    funding: net,
+    hedgesOpen: hedges.filter((h) => h.closedAt === null).length,
+    hedgesClosed: hedges.filter((h) => h.closedAt !== null).length,
+    tradingState: j.tradingState(),
+  };
+}
+
+const money = (x: number): string => x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const counts = (m: Record<string, number | undefined>): string =>
+  Object.entries(m)
+    .filter(([, n]) => n)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ') || 'none';
+const perCurrency = (m: Record<string, number>): string =>
+  Object.entries(m)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([c, x]) => `${money(x)} ${c}`)
+    .join(' + ') || '0.00';
+const iso = (t: number | null): string => (t === null ? '—' : new Date(t).toISOString().replace('.000Z', 'Z'));
+
+/** The summary as aligned text lines. */
+export function summaryLines(s: RunSummary, quote: string): string[] {
+  const tpv =
+    s.tpvStart === null
+      ? '—'
+      : `${money(s.tpvStart)} → ${money(s.tpvEnd ?? s.tpvStart)} ${quote} (${s.tpvEnd !== null && s.tpvStart > 0 ? `${(((s.tpvEnd - s.tpvStart) / s.tpvStart) * 100).toFixed(2)}%` : '—'})`;
+  return [
+    `  journal     ${s.journal}`,
+    `  period      ${iso(s.firstDecision)} → ${iso(s.lastDecision)}`,
+    `  TPV         ${tpv}`,
+    `  decisions   ${s.decisions} (${counts(s.decisionsByStatus)})`,
+    `  rebalances  ${s.rebalances} (${counts(s.rebalancesByStatus)})`,
+    `  orders      ${s.orders} intents, ${s.ordersSent} sent (${counts(s.ordersByState)})`,
+    `  fills       ${s.fills}${s.externalFills ? ` (${s.externalFills} external)` : ''}, fees ${perCurrency(s.fees)}`,
+    `  funding     ${s.fundingPayments} payments, net ${perCurrency(s.funding)}`,
+    `  hedges      ${s.hedgesOpen} open, ${s.hedgesClosed} closed`,
+    `  trading     ${s.tradingState.state} (by ${s.tradingState.by}: ${s.tradingState.reason})`,
+  ];
+}
