@@ -350,19 +350,28 @@ export function runPolicy(
    * arithmetic), the equity of a rebalance made at this bar, and the series if i is a recorded point.
    */
   const endBar = (i: number, equity: number) => {
-    weightsOf(equity);
-    accountBar(i, equity);
-  };
-
-  /** wBar = the class weights at `equity` (cash: the rest). */
-  const weightsOf = (equity: number) => {
+    // weightsOf and accountBar's class loop in one pass: the cash weight (the rest) first, from the
+    // non-cash values summed in class order as weightsOf sums them.
+    const cash = cashClass;
+    const classes = nC;
+    const val = classValue;
     let nonCash = 0;
-    for (let c = 0; c < nC; c++) {
-      if (c === cashClass) continue;
-      nonCash += classValue[c]!;
-      wBar[c] = classValue[c]! / equity;
+    for (let c = 0; c < classes; c++) if (c !== cash) nonCash += val[c]!;
+    const cashWeight = (equity - nonCash) / equity;
+    const w8 = wBar;
+    const lo = lowerEps;
+    const hi = upperEps;
+    const tg = targetArr;
+    let inside = 1;
+    let track = st[ST_TRACK]!;
+    for (let c = 0; c < classes; c++) {
+      const w = c === cash ? cashWeight : val[c]! / equity;
+      w8[c] = w;
+      if (!(w >= lo[c]! && w <= hi[c]!)) inside = 0;
+      track += (w - tg[c]!) ** 2;
     }
-    if (cashClass >= 0) wBar[cashClass] = (equity - nonCash) / equity;
+    st[ST_TRACK] = track;
+    finishBar(i, equity, inside);
   };
 
   /** Bar i's metrics and recorded point, from `equity` and the weights in wBar. */
@@ -380,6 +389,11 @@ export function runPolicy(
       track += (w - tg[c]!) ** 2;
     }
     st[ST_TRACK] = track;
+    finishBar(i, equity, inside);
+  };
+
+  /** The rest of bar i's metrics (time in band, returns, drawdown), a rebalance's equity, the recorded point. */
+  const finishBar = (i: number, equity: number, inside: number) => {
     st[ST_INBAND] += inside;
     if (i > 0) {
       const prev = st[ST_PREV]!;
@@ -467,6 +481,8 @@ export function runPolicy(
     let slip = acc[SLIPPAGE]!;
     let turnover = acc[TURNOVER]!;
     let orders = acc[ORDERS]!;
+    let spotFees = ledger.spotFees;
+    let lastFee = ledger.lastFee;
     let traded = false;
     for (let j = 0; j < count; j++) {
       const li = orderAsset[j]!;
@@ -483,8 +499,15 @@ export function runPolicy(
         }
       } else if (qty > bal[li]!) qty = bal[li]!;
       if (qty <= 0) continue;
-      ledger.applySpotFill(li, buy ? qty : -qty, px, feeRate);
-      fees += ledger.lastFee;
+      // ledger.applySpotFill(li, ±qty, px, feeRate), inline (its spotFees and lastFee stored below).
+      const signed = buy ? qty : -qty;
+      const value = signed * px;
+      const fee = (value < 0 ? -value : value) * feeRate;
+      bal[li] = bal[li]! + signed;
+      bal[0] = bal[0]! - (value + fee);
+      spotFees += fee;
+      lastFee = fee;
+      fees += fee;
       slip += Math.abs(px - ref) * qty;
       turnover += qty * px;
       orders++;
@@ -494,6 +517,8 @@ export function runPolicy(
     acc[SLIPPAGE] = slip;
     acc[TURNOVER] = turnover;
     acc[ORDERS] = orders;
+    ledger.spotFees = spotFees;
+    ledger.lastFee = lastFee;
     if (traded) markRebalance(i);
   };
 
@@ -790,7 +815,7 @@ export function runPolicy(
       const e = eq[k]!;
       // The per-bar path asks for a decision when decides, i > 0, equity > 0 and mayAct.
       if (calendar && times[i]! >= due && e > 0 && i > 0) return i;
-      // weightsOf's arithmetic, on the block's class values.
+      // endBar's weights (cash: the rest), on the block's class values.
       let nonCash = 0;
       for (let c = 0; c < classes; c++) {
         if (c === cash) continue;

@@ -173,11 +173,9 @@ export class SpotKernel {
   readonly buyAsset: Int32Array;
   readonly buyClass: Int32Array;
   readonly buyValue: Float64Array;
-  /** Legs of the last decision, class order: asset, class, value, 1 = sell. */
-  readonly legAsset: Int32Array;
-  readonly legClass: Int32Array;
-  readonly legValue: Float64Array;
-  readonly legSell: Uint8Array;
+  /** Buys queued by the last decision (class order), and the sum of their values in that order. */
+  nBuy = 0;
+  wanted = 0;
 
   // output of the last `plan` call
   /** Orders: sells first, then buys. Side +1 buy, −1 sell. */
@@ -282,10 +280,6 @@ export class SpotKernel {
     this.buyAsset = new Int32Array(cap1);
     this.buyClass = new Int32Array(cap1);
     this.buyValue = new Float64Array(cap1);
-    this.legAsset = new Int32Array(cap1);
-    this.legClass = new Int32Array(cap1);
-    this.legValue = new Float64Array(cap1);
-    this.legSell = new Uint8Array(cap1);
     this.orderAsset = new Int32Array(cap1);
     this.orderClass = new Int32Array(cap1);
     this.orderSide = new Int8Array(cap1);
@@ -311,21 +305,24 @@ export class SpotKernel {
     const bal = this.bal;
     this.count = 0;
     this.acted = false;
+    this.nBuy = 0;
+    this.wanted = 0;
 
-    // ---- valuation (valuePortfolio's order of operations)
-    for (let a = 0; a < nA; a++) {
-      const b = balances[a]!;
-      if (b > 0) {
-        bal[a] = b;
-        value[a] = b * prices[a]!;
-      } else {
-        bal[a] = 0;
-        value[a] = 0;
-      }
-    }
+    // ---- valuation (valuePortfolio's order of operations): each asset's value, and TPV summed over the
+    // assets in name order — one pass in that order (a value does not depend on the order it is computed in).
     const order = this.valueOrder;
     let spotValue = 0;
-    for (let k = 0; k < nA; k++) spotValue += value[order[k]!]!;
+    for (let k = 0; k < nA; k++) {
+      const a = order[k]!;
+      const b = balances[a]!;
+      let v = 0;
+      if (b > 0) {
+        bal[a] = b;
+        v = b * prices[a]!;
+      } else bal[a] = 0;
+      value[a] = v;
+      spotValue += v;
+    }
     const tpv = spotValue + 0;
     this.tpv = tpv;
     if (!(tpv > 0)) return 0;
@@ -337,18 +334,38 @@ export class SpotKernel {
     const upper = this.upper;
     const isCash = this.isCash;
     const cash = this.cash;
-    let nonCashNet = 0;
-    let anyBreach = false;
     const spotStart = this.spotStart;
     const spotAssets = this.spotAssets;
-    // Every class to target (calendar, scope all, no cash class): allToTarget's adjustments, computed in
-    // this same pass (read only if the trigger fires).
     const mode = this.mode;
-    const allTarget = mode === MODE_CALENDAR || this.scopeAll || cash < 0;
     const target = this.target;
+    const noiseTpv = NOISE * tpv;
+
+    if (mode === MODE_CALENDAR) {
+      // The trigger is `due` alone, and every non-cash class goes to target: each class's adjustment,
+      // legs and sells in one pass, in class order (legs read `value` only; sells write `bal` only).
+      if (!due) return 0;
+      this.acted = true;
+      for (let c = 0; c < nC; c++) {
+        if (isCash[c] === 1) continue;
+        let s = 0;
+        const end = spotStart[c + 1]!;
+        for (let j = spotStart[c]!; j < end; j++) s += value[spotAssets[j]!]!;
+        const w = (s + 0) / tpv;
+        const d = (target[c]! - w) * tpv;
+        if ((d < 0 ? -d : d) <= noiseTpv) continue;
+        this.legs(c, d, noiseTpv, prices);
+      }
+      if (this.nBuy > 0) this.settleBuys(this.nBuy, prices, this.fee);
+      return this.count;
+    }
+
+    let nonCashNet = 0;
+    let anyBreach = false;
+    // Every class to target (scope all, no cash class): allToTarget's adjustments, computed in this same
+    // pass (read only if the trigger fires).
+    const allTarget = this.scopeAll || cash < 0;
     const delta = this.delta;
     const adjust = this.adjust;
-    const noiseTpv = NOISE * tpv;
     for (let c = 0; c < nC; c++) {
       if (isCash[c] === 1) continue;
       let s = 0;
@@ -384,7 +401,7 @@ export class SpotKernel {
     }
 
     // ---- trigger
-    const act = mode === MODE_THRESHOLD ? anyBreach : mode === MODE_CALENDAR ? due : due && anyBreach;
+    const act = mode === MODE_THRESHOLD ? anyBreach : due && anyBreach;
     if (!act) return 0;
     this.acted = true;
 
@@ -410,129 +427,114 @@ export class SpotKernel {
       if (cw > upper[cash]! + 1e-9 || cw < lower[cash]! - 1e-9) this.allToTarget(tpv);
     }
 
-    // ---- legs (class order): the value to sell or buy of each asset. Computing them reads `value` only,
-    // so the sells can run after every leg is known, in the same order: sells (class order), then buys.
-    const fee = this.fee;
-    const tradeStart = this.tradeStart;
-    const tradeAssets = this.tradeAssets;
-    const tradeWeight = this.tradeWeight;
-    const hasWeights = this.hasWeights;
-    const capStart = this.capStart;
-    const capAssets = this.capAssets;
-    const legAsset = this.legAsset;
-    const legClass = this.legClass;
-    const legValue = this.legValue;
-    const legSell = this.legSell;
-    const noise = NOISE * tpv;
-    let nLeg = 0;
+    // ---- legs, sells (class order), then buys.
     for (let c = 0; c < nC; c++) {
       if (adjust[c] === 0) continue;
-      const d = delta[c]!;
-      const ad = d < 0 ? -d : d;
-      if (ad <= noise || ad < 0.01) continue;
-      const sell = d < 0 ? 1 : 0;
-      let n = ad;
-      if (sell === 1) {
-        let capacity = 0;
-        const end = capStart[c + 1]!;
-        for (let j = capStart[c]!; j < end; j++) capacity += value[capAssets[j]!]!;
-        if (n > capacity + 1e-9) n = capacity;
-      }
-      const start = tradeStart[c]!;
-      const end = tradeStart[c + 1]!;
-      if (hasWeights[c] === 1) {
-        for (let j = start; j < end; j++) {
-          const v = n * tradeWeight[j]!;
-          if (!(v > 0)) continue;
-          legAsset[nLeg] = tradeAssets[j]!;
-          legClass[nLeg] = c;
-          legValue[nLeg] = v;
-          legSell[nLeg++] = sell;
-        }
-      } else if (end - start === 1) {
-        // One asset: its pro-rata share value / held is exactly 1 (or the equal split n / 1): v = n.
-        const a = tradeAssets[start]!;
-        if (!(n > 0) && value[a]! > 0) continue;
-        legAsset[nLeg] = a;
-        legClass[nLeg] = c;
-        legValue[nLeg] = n;
-        legSell[nLeg++] = sell;
-      } else {
-        let held = 0;
-        for (let j = start; j < end; j++) held += value[tradeAssets[j]!]!;
-        if (held > 0) {
-          for (let j = start; j < end; j++) {
-            const a = tradeAssets[j]!;
-            const v = n * (value[a]! / held);
-            if (!(v > 0)) continue;
-            legAsset[nLeg] = a;
-            legClass[nLeg] = c;
-            legValue[nLeg] = v;
-            legSell[nLeg++] = sell;
-          }
-        } else {
-          const count = end - start;
-          for (let j = start; j < end; j++) {
-            legAsset[nLeg] = tradeAssets[j]!;
-            legClass[nLeg] = c;
-            legValue[nLeg] = n / count;
-            legSell[nLeg++] = sell;
-          }
-        }
-      }
+      this.legs(c, delta[c]!, noiseTpv, prices);
     }
-
-    // ---- sells (leg order): amount = floor(min(value / price, holding)) to the lot step — rounding to
-    // the lot step is monotone, so min(floor(want), floor(holding)) = floor(min(want, holding)).
-    const minNotional = this.minNotional;
-    const minAmount = this.minAmount;
-    const stepInv = this.stepInv;
-    const stepNum = this.stepNum;
-    const stepDiv = this.stepDiv;
-    const stepMax = this.stepMax;
-    let nBuy = 0;
-    for (let j = 0; j < nLeg; j++) {
-      const a = legAsset[j]!;
-      if (legSell[j] === 0) {
-        this.buyAsset[nBuy] = a;
-        this.buyClass[nBuy] = legClass[j]!;
-        this.buyValue[nBuy++] = legValue[j]!;
-        continue;
-      }
-      const q = bal[a]!;
-      if (!(q > 0)) continue;
-      const price = prices[a]!;
-      const want = legValue[j]! / price;
-      const x = want < q ? want : q;
-      // this.floor(x, a), its fast path inline (no call, no boxed double); the rest by floorStepFast.
-      let amount = -1;
-      if (!(x > 0)) amount = 0;
-      else if (stepDiv[a]! > 0) {
-        const r = x * stepInv[a]!;
-        if (r < stepMax[a]!) {
-          const k = Math.floor(r);
-          const f = r - k;
-          const margin = 1e-9 + r * 1e-15;
-          if (f > margin && f < 1 - margin) amount = (k * stepNum[a]!) / stepDiv[a]!;
-        }
-      }
-      if (amount < 0) amount = +this.floor(x, a);
-      const notional = amount * price;
-      if (amount <= 0 || notional < minNotional[a]! || amount < minAmount[a]!) continue;
-      bal[a] = q - amount;
-      bal[0] = bal[0]! + notional * (1 - fee);
-      // this.emit(class, a, −1, amount, price, notional), inline.
-      const o = this.count;
-      this.orderAsset[o] = a;
-      this.orderClass[o] = legClass[j]!;
-      this.orderSide[o] = -1;
-      this.orderAmount[o] = amount;
-      this.orderPrice[o] = price;
-      this.orderNotional[o] = notional;
-      this.count = o + 1;
-    }
-    if (nBuy > 0) this.settleBuys(nBuy, prices, fee);
+    if (this.nBuy > 0) this.settleBuys(this.nBuy, prices, this.fee);
     return this.count;
+  }
+
+  /**
+   * Class c's legs for the adjustment d (in class order): the value to sell or buy of each asset.
+   * Computing a leg reads `value` only, so each sell is made at once — the same sells in the same order
+   * as making them after every leg is known: sells (class order), then buys. Buys are queued (with
+   * `wanted`, their sum in queue order) for `settleBuys`.
+   */
+  private legs(c: number, d: number, noise: number, prices: Float64Array): void {
+    const ad = d < 0 ? -d : d;
+    if (ad <= noise || ad < 0.01) return;
+    const value = this.value;
+    const sell = d < 0;
+    let n = ad;
+    if (sell) {
+      let capacity = 0;
+      const capStart = this.capStart;
+      const capAssets = this.capAssets;
+      const end = capStart[c + 1]!;
+      for (let j = capStart[c]!; j < end; j++) capacity += value[capAssets[j]!]!;
+      if (n > capacity + 1e-9) n = capacity;
+    }
+    const tradeAssets = this.tradeAssets;
+    const start = this.tradeStart[c]!;
+    const end = this.tradeStart[c + 1]!;
+    if (this.hasWeights[c] === 1) {
+      const tradeWeight = this.tradeWeight;
+      for (let j = start; j < end; j++) {
+        const v = n * tradeWeight[j]!;
+        if (!(v > 0)) continue;
+        this.leg(tradeAssets[j]!, c, v, sell, prices);
+      }
+    } else if (end - start === 1) {
+      // One asset: its pro-rata share value / held is exactly 1 (or the equal split n / 1): v = n.
+      const a = tradeAssets[start]!;
+      if (!(n > 0) && value[a]! > 0) return;
+      this.leg(a, c, n, sell, prices);
+    } else {
+      let held = 0;
+      for (let j = start; j < end; j++) held += value[tradeAssets[j]!]!;
+      if (held > 0) {
+        for (let j = start; j < end; j++) {
+          const a = tradeAssets[j]!;
+          const v = n * (value[a]! / held);
+          if (!(v > 0)) continue;
+          this.leg(a, c, v, sell, prices);
+        }
+      } else {
+        const count = end - start;
+        for (let j = start; j < end; j++) this.leg(tradeAssets[j]!, c, n / count, sell, prices);
+      }
+    }
+  }
+
+  /**
+   * One leg: a buy is queued; a sell of value v is made now: amount = floor(min(v / price, holding)) to
+   * the lot step — rounding to the lot step is monotone, so min(floor(want), floor(holding)) =
+   * floor(min(want, holding)) — dropped below the minimum notional or amount; it credits value × (1 − fee).
+   */
+  private leg(a: number, c: number, v: number, sell: boolean, prices: Float64Array): void {
+    if (!sell) {
+      const j = this.nBuy;
+      this.buyAsset[j] = a;
+      this.buyClass[j] = c;
+      this.buyValue[j] = v;
+      this.nBuy = j + 1;
+      this.wanted += v;
+      return;
+    }
+    const bal = this.bal;
+    const q = bal[a]!;
+    if (!(q > 0)) return;
+    const price = prices[a]!;
+    const want = v / price;
+    const x = want < q ? want : q;
+    // this.floor(x, a), its fast path inline (no call, no boxed double); the rest by floorStepFast.
+    let amount = -1;
+    if (!(x > 0)) amount = 0;
+    else if (this.stepDiv[a]! > 0) {
+      const r = x * this.stepInv[a]!;
+      if (r < this.stepMax[a]!) {
+        const k = Math.floor(r);
+        const f = r - k;
+        const margin = 1e-9 + r * 1e-15;
+        if (f > margin && f < 1 - margin) amount = (k * this.stepNum[a]!) / this.stepDiv[a]!;
+      }
+    }
+    if (amount < 0) amount = +this.floor(x, a);
+    const notional = amount * price;
+    if (amount <= 0 || notional < this.minNotional[a]! || amount < this.minAmount[a]!) return;
+    bal[a] = q - amount;
+    bal[0] = bal[0]! + notional * (1 - this.fee);
+    // this.emit(class, a, −1, amount, price, notional), inline.
+    const o = this.count;
+    this.orderAsset[o] = a;
+    this.orderClass[o] = c;
+    this.orderSide[o] = -1;
+    this.orderAmount[o] = amount;
+    this.orderPrice[o] = price;
+    this.orderNotional[o] = notional;
+    this.count = o + 1;
   }
 
   private allToTarget(tpv: number): void {
@@ -558,8 +560,8 @@ export class SpotKernel {
     const bal = this.bal;
     const spendable = Math.max(0, bal[0]! - 0);
     const total = 0 + spendable;
-    let wanted = 0;
-    for (let j = 0; j < nBuy; j++) wanted += this.buyValue[j]!;
+    // Σ buy values in queue order (accumulated as the legs queued them).
+    const wanted = this.wanted;
     if (wanted <= 0) return;
     const scale = wanted * (1 + fee) > total ? total / (wanted * (1 + fee)) : 1;
     const share = total > 0 ? spendable / total : 0;
