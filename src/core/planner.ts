@@ -225,6 +225,10 @@ function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: strin
         ? `hybrid: ${portfolio.rebalance.schedule} check due and ${breached.map((r) => `${r.name} ${r.breach}`).join(', ')}`
         : `hybrid: ${portfolio.rebalance.schedule} check due; every class inside its band`;
   }
+  if (ctx.force === true) {
+    act = true;
+    trigger = 'manual: rebalance requested; every class moves to target';
+  }
 
   const adjustments = new Map<string, Adjustment>();
   const classOf = (name: string) => portfolio.classes.find((c) => c.name === name)!;
@@ -243,7 +247,9 @@ function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: strin
   };
 
   if (act) {
-    if (mode === 'calendar') {
+    if (ctx.force === true) {
+      allToTarget('manual rebalance');
+    } else if (mode === 'calendar') {
       allToTarget('calendar rebalance');
     } else if (portfolio.rebalance.scope === 'all' || cashIdx < 0) {
       allToTarget(cashIdx < 0 ? 'no cash class, so every class moves to target' : 'scope all');

@@ -342,4 +342,9 @@ export type TradingState = 'ACTIVE' | 'REDUCING' | 'HALTED';
 export interface PlanContext {
   now: number;
   state: TradingState;
+  /**
+   * A rebalance asked for by a person ("rebalance now"): every class moves to target whatever the
+   * trigger mode says, through the same sizing, cost and risk rules. Stale data and HALTED still win.
+   */
+  force?: boolean;
 }

@@ -108,6 +108,8 @@ export class Service {
   #status: ServiceStatus = 'stopped';
   /** Set when the journal failed: nothing may be sent any more. */
   #fatal: string | null = null;
+  /** Who asked for a manual rebalance that the next cycle will carry out (null: none pending). */
+  #forceNext: string | null = null;
   #reconciled = false;
   #lastReconcile = -Infinity;
   #reconcileDue = true;
@@ -209,6 +211,20 @@ export class Service {
 
   resume(who: string, why: string): TradingStateRecord {
     return this.#command('ACTIVE', who, why, 'resume');
+  }
+
+  /**
+   * "Rebalance now": the next cycle moves every class to target whatever the trigger mode says, through the
+   * same sizing, cost and risk rules (stale data and HALTED still stop it). Journaled by the caller.
+   */
+  requestRebalance(who: string): void {
+    this.#forceNext = who;
+    this.#log.warn({ by: who }, 'manual rebalance requested for the next cycle');
+  }
+
+  /** A manual rebalance is waiting for the next cycle. */
+  get rebalancePending(): boolean {
+    return this.#forceNext !== null;
   }
 
   /** Operator: accept the venue's holdings as the journal's book after a mismatch was investigated. */
@@ -383,7 +399,9 @@ export class Service {
       const state = this.#tradingState();
       let plan: Plan;
       try {
-        plan = makePlan(this.config.portfolio, snapshot, { now: this.#now(), state });
+        const force = this.#forceNext !== null;
+        this.#forceNext = null;
+        plan = makePlan(this.config.portfolio, snapshot, { now: this.#now(), state, ...(force ? { force } : {}) });
       } catch (e) {
         if (e instanceof ValuationError) {
           const why = `cannot value the portfolio: ${e.message}`;

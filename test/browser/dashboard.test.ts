@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pct } from '../../src/core/format.js';
-import { ROOT } from './replay.js';
+import { ROOT } from '../../src/apps/cli/main.js';
 import { startServer, type RunningServer } from './server.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -61,7 +61,7 @@ describe('ballast run --replay (paper, bundled history, seed portfolio)', () => 
   const dir = join(scratch.dir, 'resume');
   const db = join(dir, 'journal.db');
   const state = join(dir, 'journal.venue.json');
-  const args = (until: string) => ['run', '--config', SEED_CONFIG, '--replay', DATA, '--until', until, '--speed', '0', '--db', db, '--json'];
+  const args = (until: string) => ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--until', until, '--speed', '0', '--db', db, '--json'];
 
   it('trades the seed portfolio through 60 bars, journal = venue', async () => {
     const r = await runCli(cli, args('2020-10-17'), { timeoutMs: 60_000 });
@@ -114,7 +114,7 @@ describe('ballast run --replay (paper, bundled history, seed portfolio)', () => 
 
   it('progress lines and the closing summary on stdout without --json', async () => {
     const d = join(scratch.dir, 'text');
-    const r = await runCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--until', '2020-08-25', '--speed', '0', '--db', join(d, 'j.db'), '--progress', '--log-level', 'warn']);
+    const r = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--until', '2020-08-25', '--speed', '0', '--db', join(d, 'j.db'), '--progress', '--log-level', 'warn']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^2020-08-19 {2}bar 1\/7 {2}traded/m);
     expect(r.stdout).toMatch(/TPV 100,000\.00 {2}BTC /);
@@ -128,7 +128,7 @@ describe('ballast run: signals, locks, bad input', () => {
   it('SIGTERM stops after the current cycle (exit 0, lock released); the next run resumes', async () => {
     const d = join(scratch.dir, 'signal');
     const db = join(d, 'journal.db');
-    const child = startCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '20', '--db', db, '--progress', '--log-level', 'warn']);
+    const child = startCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '20', '--db', db, '--progress', '--log-level', 'warn']);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no progress: ${child.output().stderr}`)), 30_000);
       child.stdout!.on('data', () => {
@@ -149,7 +149,7 @@ describe('ballast run: signals, locks, bad input', () => {
     j.close();
     expect(processed).toBeGreaterThanOrEqual(5);
 
-    const r = await runCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '0', '--until', '2020-09-30', '--db', db, '--json', '--log-level', 'warn']);
+    const r = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '0', '--until', '2020-09-30', '--db', db, '--json', '--log-level', 'warn']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as RunJson;
     expect(out.replay.cycles).toBe(43 - processed);
@@ -176,9 +176,9 @@ describe('ballast run: signals, locks, bad input', () => {
       });
 
     // in-process replay venues: the venue state file is taken
-    const first = startCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '20', '--db', db, '--progress', '--log-level', 'warn']);
+    const first = startCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '20', '--db', db, '--progress', '--log-level', 'warn']);
     await waitForBars(first, 2);
-    const second = await runCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '0', '--db', db, '--log-level', 'warn']);
+    const second = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--speed', '0', '--db', db, '--log-level', 'warn']);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(new RegExp(`venue state file .*journal\\.venue\\.json is in use by process ${first.pid}`));
     expect(await stop(first)).toBe(0);
@@ -187,9 +187,9 @@ describe('ballast run: signals, locks, bad input', () => {
     const venue = await startVenue(cli, ['--config', SEED_CONFIG, '--state', join(d, 'shared-venue.json'), '--replay', DATA, '--speed', '10']);
     try {
       const db2 = join(d, 'shared.db');
-      const a = startCli(cli, ['run', '--config', SEED_CONFIG, '--venue', venue.url, '--db', db2, '--progress', '--log-level', 'warn']);
+      const a = startCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--venue', venue.url, '--db', db2, '--progress', '--log-level', 'warn']);
       await waitForBars(a, 2);
-      const b = await runCli(cli, ['run', '--config', SEED_CONFIG, '--venue', venue.url, '--db', db2, '--log-level', 'warn']);
+      const b = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--venue', venue.url, '--db', db2, '--log-level', 'warn']);
       expect(b.code).toBe(1);
       expect(b.stderr).toMatch(new RegExp(`account paper is locked by another ballast instance \\(pid ${a.pid} `));
       expect(await stop(a)).toBe(0);
@@ -202,22 +202,22 @@ describe('ballast run: signals, locks, bad input', () => {
     const d = ensureDir(join(scratch.dir, 'bad'));
     const bad = join(d, 'bad.yaml');
     writeFileSync(bad, 'quote: USDT\nclasses:\n  - name: BTC\n    target: 120%\n');
-    const r1 = await runCli(cli, ['run', '--config', bad, '--replay', DATA, '--db', join(d, 'j.db')]);
+    const r1 = await runCli(cli, ['run', '--no-api', '--config', bad, '--replay', DATA, '--db', join(d, 'j.db')]);
     expect(r1.code).toBe(2);
     expect(r1.stderr).toMatch(/bad\.yaml:4/);
-    const r2 = await runCli(cli, ['run', '--config', SEED_CONFIG, '--speed', 'fast']);
+    const r2 = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--speed', 'fast']);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/speed must be a number/);
-    const r3 = await runCli(cli, ['run', '--config', SEED_CONFIG, '--live', '--replay', DATA]);
+    const r3 = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--live', '--replay', DATA]);
     expect(r3.code).toBe(2);
     expect(r3.stderr).toMatch(/--live trades real exchanges: it cannot be combined with --replay/);
-    const r4 = await runCli(cli, ['run', '--config', SEED_CONFIG, '--live', '--db', join(d, 'j4.db')]);
+    const r4 = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--live', '--db', join(d, 'j4.db')]);
     expect(r4.code).toBe(2);
     expect(r4.stderr).toMatch(/--live needs the exchange accounts/);
-    const r5 = await runCli(cli, ['run', '--config', SEED_CONFIG, '--venue', 'http://127.0.0.1:9', '--db', join(d, 'j5.db')]);
+    const r5 = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--venue', 'http://127.0.0.1:9', '--db', join(d, 'j5.db')]);
     expect(r5.code).toBe(2);
     expect(r5.stderr).toMatch(/cannot reach the simulated venue/);
-    const r6 = await runCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--db', join(d, 'j6.db')], { env: { BALLAST_CRASH_AT: 'somewhere:1' } });
+    const r6 = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--db', join(d, 'j6.db')], { env: { BALLAST_CRASH_AT: 'somewhere:1' } });
     expect(r6.code).toBe(2);
     expect(r6.stderr).toMatch(/BALLAST_CRASH_AT must be <point>:<n>/);
   }, 60_000);
@@ -235,7 +235,7 @@ describe('canary secret: never in logs, output, journal or venue state', () => {
   it('a paper run with canary keys in the environment', async () => {
     const d = join(scratch.dir, 'canary');
     const db = join(d, 'journal.db');
-    const r = await runCli(cli, ['run', '--config', SEED_CONFIG, '--replay', DATA, '--until', '2020-09-05', '--speed', '0', '--db', db, '--progress', '--log-level', 'trace'], {
+    const r = await runCli(cli, ['run', '--no-api', '--config', SEED_CONFIG, '--replay', DATA, '--until', '2020-09-05', '--speed', '0', '--db', db, '--progress', '--log-level', 'trace'], {
       env: { BALLAST_PAPER_API_KEY: KEY, BALLAST_PAPER_API_SECRET: SECRET },
     });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
@@ -255,19 +255,19 @@ describe('canary secret: never in logs, output, journal or venue state', () => {
     chmodSync(keys, 0o644);
     const cfg = join(d, 'live.yaml');
     writeFileSync(cfg, readFileSync(SEED_CONFIG, 'utf8') + `accounts:\n  - { name: main, exchange: binance, keys: { file: keys.json } }\n`);
-    const r1 = await runCli(cli, ['run', '--config', cfg, '--live', '--db', join(d, 'j.db')]);
+    const r1 = await runCli(cli, ['run', '--no-api', '--config', cfg, '--live', '--db', join(d, 'j.db')]);
     expect(r1.code).toBe(2);
     expect(r1.stderr).toMatch(/keys\.json has mode 0644: it must be 0600/);
     expectNoCanary('stderr (key file)', r1.stderr + r1.stdout);
 
     const cfg2 = join(d, 'live-env.yaml');
     writeFileSync(cfg2, readFileSync(SEED_CONFIG, 'utf8') + `accounts:\n  - { name: main, exchange: binance }\n`);
-    const r2 = await runCli(cli, ['run', '--config', cfg2, '--live', '--db', join(d, 'j2.db')], { env: { BALLAST_MAIN_API_KEY: KEY } });
+    const r2 = await runCli(cli, ['run', '--no-api', '--config', cfg2, '--live', '--db', join(d, 'j2.db')], { env: { BALLAST_MAIN_API_KEY: KEY } });
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/set both BALLAST_MAIN_API_KEY and BALLAST_MAIN_API_SECRET/);
     expectNoCanary('stderr (half-set keys)', r2.stderr + r2.stdout);
 
-    const r3 = await runCli(cli, ['run', '--config', cfg2, '--live', '--db', join(d, 'j3.db')]);
+    const r3 = await runCli(cli, ['run', '--no-api', '--config', cfg2, '--live', '--db', join(d, 'j3.db')]);
     expect(r3.code).toBe(2);
     expect(r3.stderr).toMatch(/account main: no API key: set BALLAST_MAIN_API_KEY and BALLAST_MAIN_API_SECRET/);
   }, 60_000);

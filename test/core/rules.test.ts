@@ -266,6 +266,21 @@ describe('planner rules', () => {
     expect(hybrid.actions).toEqual([]);
   });
 
+  it('a manual rebalance (force) moves every class to target whatever the mode; HALTED still wins', () => {
+    const monday = Date.UTC(2025, 2, 3);
+    // BTC 1 × 58,000 / USDT 42,000, targets 50/50 with bands ±5: a breach, but the weekly check is not due.
+    const s = { ...snap(), time: monday, lastRebalance: monday };
+    expect(plan(base({ rebalance: { mode: 'hybrid' } }), s, { now: monday, state: 'ACTIVE' }).status).toBe('not-due');
+    const forced = plan(base({ rebalance: { mode: 'hybrid' } }), s, { now: monday, state: 'ACTIVE', force: true });
+    expect(forced.trigger).toMatch(/^manual/);
+    expect(forced.actions.map((a) => `${a.symbol} ${a.side} ${a.amount}`)).toEqual(['BTC/USDT sell 0.137931']);
+    // inside every band, threshold mode: force still moves to target (here BTC 52% → 50%)
+    const inside = snap({ accounts: [{ name: 'a', balances: { BTC: 1, USDT: 53_538.46 }, positions: [] }] });
+    expect(plan(base(), inside, ctx).actions).toEqual([]);
+    expect(plan(base(), inside, { ...ctx, force: true }).actions.map((a) => `${a.symbol} ${a.side}`)).toEqual(['BTC/USDT sell']);
+    expect(plan(base(), inside, { ...ctx, state: 'HALTED', force: true }).actions).toEqual([]);
+  });
+
   it('the liquidation price after the trade must stay beyond the stress move', () => {
     // TPV 23,000, BTC 20,000 = 87%: short 8,500 backed by a 3,000 wallet (2.83x).
     // +30%: loss 2,550, equity 450 > maintenance 0.4% × 11,050 = 44.2 → ok. +50%: loss 4,250 > 3,000 → rejected.

@@ -61,7 +61,7 @@ async function chain(name: string, from: string, until: string, maxKills: number
   const tmp = scratchDir(`ballast-crash-${name}-`);
   const venue = await startVenue(cli, ['--config', CONFIG, '--state', join(tmp.dir, 'venue.json'), '--replay', DATA, '--from', from, '--speed', '0']);
   const db = join(tmp.dir, 'journal.db');
-  const args = ['run', '--config', CONFIG, '--venue', venue.url, '--db', db, '--until', until, '--log-level', 'warn', '--json'];
+  const args = ['run', '--no-api', '--config', CONFIG, '--venue', venue.url, '--db', db, '--until', until, '--log-level', 'warn', '--json'];
   const kills: Kill[] = [];
   let runs = 0;
   try {

@@ -266,6 +266,8 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
     const reason = body.reason ?? 'rebalance requested from the API';
     o.journal.appendEvent({ time: clock.now(), type: 'command', payload: { command: 'rebalance-now', by, reason } });
     log.warn({ path: '/api/rebalance-now', by, reason }, 'api: command');
+    // The next cycle (this one when the API runs it, else the loop's) moves every class to target.
+    o.service.requestRebalance(by);
     const report = await runCycle();
     if (!report) return reply.code(202).send({ ok: true, accepted: true, cycle: null, trading: o.service.state() });
     return { ok: true, accepted: true, cycle: cycleView(report), trading: o.service.state() };

@@ -4,8 +4,8 @@
  * never a stack trace.
  */
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { readdirSync, existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, InputErrors } from '../../core/errors.js';
 import { plan } from '../../core/planner.js';
@@ -24,6 +24,7 @@ import { AccountLockedError, JournalError } from '../../ports/journal.js';
 import { ReconcileMismatchError } from '../../execution/reconcile.js';
 import { DEFAULT_CAPITAL, DEFAULT_DB, DEFAULT_SPEED, resultLines, startRun, type RunHandle } from './run.js';
 import { startSimVenue } from './sim-venue.js';
+import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
 import { runSnapshot } from './snapshot.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
@@ -234,10 +235,27 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
 
   program
     .command('demo')
-    .description('What `npm start` runs: every policy on the seed four-class portfolio over the bundled daily history, table plus HTML report.')
+    .description(
+      'What `npm start` runs: every policy on the seed four-class portfolio over the bundled daily history (table plus HTML report), then the paper service replaying that history with its dashboard.',
+    )
     .option('--report <file>', 'where to write the report', join(ROOT, 'out', 'report.html'))
+    .option('--no-serve', 'only the backtest: no paper service, no dashboard')
+    .option('--speed <n>', 'paper service: bars (days) per second', parseNumber('speed', 0), 40)
+    .option('--api-port <n>', 'dashboard port (0 = any free port)', parseNumber('api-port', 0, 65535), 8787)
     .action(async (o) => {
       await program.parseAsync(['backtest', '--config', join(ROOT, 'examples', 'backtest', 'portfolio.yaml'), '--report', o.report], { from: 'user' });
+      if (!o.serve) return;
+      // A fresh paper account each time: the demo's own journal and venue state under out/demo/.
+      const dir = join(ROOT, 'out', 'demo');
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      out('');
+      out(`Paper service: examples/service/portfolio.yaml replayed over the bundled history at ${o.speed} days per second (journal ${relative(ROOT, dir)}/journal.db).`);
+      out('Open the dashboard URL below; Ctrl-C stops the service.');
+      await program.parseAsync(
+        ['run', '--config', join(ROOT, 'examples', 'service', 'portfolio.yaml'), '--replay', join(ROOT, 'data'), '--speed', String(o.speed), '--db', join(dir, 'journal.db'), '--api-port', String(o.apiPort), '--keep-serving', '--log-level', 'warn'],
+        { from: 'user' },
+      );
     });
 
   program
@@ -260,6 +278,12 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
     .option('--log-level <level>', 'structured log level on stderr (fatal, error, warn, info, debug, trace, silent)', parseLevel, 'info' as 'info')
     .option('--progress', 'print a line per cycle even when stdout is not a terminal')
     .option('--json', 'print the final summary as one JSON object (no progress lines)')
+    .option('--no-api', 'do not start the HTTP API and dashboard')
+    .option('--keep-serving', 'replay: when the history ends, keep the dashboard and API up until Ctrl-C')
+    .option('--api-port <n>', 'HTTP API and dashboard port (0 = any free port)', parseNumber('api-port', 0, 65535), 8787)
+    .option('--api-host <host>', 'address the API listens on; anything but loopback also needs --allow-remote', '127.0.0.1')
+    .option('--allow-remote', 'let the API listen on a non-loopback address (every request still needs the token)')
+    .option('--api-token-file <file>', 'bearer token file, created 0600 on first run (default: api-token beside the journal)')
     .addHelpText(
       'after',
       `
@@ -301,6 +325,19 @@ See docs/running.md.`,
           logLevel: o.logLevel,
           out,
           progress: o.json ? false : o.progress === true || process.stdout.isTTY === true,
+          ...(o.keepServing === true ? { keepServing: true } : {}),
+          ...(o.api
+            ? {
+                onStarted: (h: RunHandle) =>
+                  attachApi(h, {
+                    host: o.apiHost,
+                    port: o.apiPort,
+                    allowRemote: o.allowRemote === true,
+                    tokenFile: o.apiTokenFile ?? join(dirname(resolve(o.db)), 'api-token'),
+                    out: o.json ? (s: string) => void process.stderr.write(s + '\n') : out,
+                  }),
+              }
+            : {}),
         });
         if (pending !== null) void handle.stop(pending);
         const r = await handle.done;

@@ -37,7 +37,7 @@ import { LiveSnapshotSource } from '../../adapters/feed/live.js';
 import { RemoteExchange } from '../../adapters/venue/client.js';
 import { livePaperVenue, PricePump, type PriceSource } from '../../adapters/venue/live-prices.js';
 import { replayVenue, replayVenueServer } from '../../adapters/venue/replay.js';
-import { systemClock } from '../../ports/clock.js';
+import { systemClock, type Clock } from '../../ports/clock.js';
 import type { Exchange } from '../../ports/exchange.js';
 import type { Journal } from '../../ports/journal.js';
 import type { SnapshotSource } from '../../ports/snapshot-source.js';
@@ -96,6 +96,8 @@ export interface RunOptions {
   liveFactory?: LiveExchangeFactory;
   /** Tests: the price source of paper on live prices (no network). */
   priceSource?: PriceSource;
+  /** Replay: when the history ends, keep the process (and the HTTP API) up until stop() or a signal. */
+  keepServing?: boolean;
   /**
    * Called once the service has started (locks taken, reconciled), before the first cycle: the place to attach
    * the HTTP API. May return a cleanup, run after the service stopped and before the journal closes.
@@ -123,6 +125,12 @@ export interface RunHandle {
   readonly portfolio: Portfolio;
   readonly mode: RunMode;
   readonly logger: Logger;
+  /** The run's clock: the replay's virtual time in a replay, else the system clock. */
+  readonly clock: Clock;
+  /** Where the service's snapshots come from (a LiveSnapshotSource reports per-input freshness). */
+  readonly source: SnapshotSource;
+  /** Run the next cycle now instead of waiting for the interval (live loops; a replay runs bar by bar anyway). */
+  cycleNow(): void;
   /** End after the cycle in progress; resolves when everything is closed. Idempotent. */
   stop(reason?: string): Promise<RunResult>;
   readonly done: Promise<RunResult>;
@@ -407,6 +415,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
 
   let journal: SqliteJournal;
   let service: Service;
+  let source!: SnapshotSource;
   try {
     mkdirSync(dirname(db), { recursive: true });
     journal = new SqliteJournal(db, { clock: w.time.clock });
@@ -416,9 +425,10 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   }
   try {
     const guarded = Object.fromEntries(Object.entries(w.venues).map(([n, v]) => [n, guard(v, { clock: w.time.clock, sleep: w.time.sleep })]));
+    source = w.source(guarded);
     service = new Service(
       { portfolio, intervalMs: o.intervalMs ?? 60_000, execution: executorConfigFromOrders(cfg.orders), actor: 'service' },
-      { journal, venues: guarded, source: w.source(guarded), clock: w.time.clock, sleep: w.time.sleep, log: logger, ...(crash ? { crash } : {}) },
+      { journal, venues: guarded, source, clock: w.time.clock, sleep: w.time.sleep, log: logger, ...(crash ? { crash } : {}) },
     );
     const report = await service.start({ loop: false });
     logger.info({ mode: w.mode, journal: db, accounts: service.accounts, reconciled: report?.ok ?? null, trading: journal.tradingState() }, 'service started');
@@ -437,6 +447,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   let stopRequested: string | null = null;
   let driver: ReplayDriver | null = null;
   let wakeLive: (() => void) | null = null;
+  let releaseHold: (() => void) | null = null;
   let resolveDone!: (r: RunResult) => void;
   let rejectDone!: (e: unknown) => void;
   const done = new Promise<RunResult>((res, rej) => {
@@ -452,12 +463,16 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     portfolio,
     mode: w.mode,
     logger,
+    clock: w.time.clock,
+    source,
+    cycleNow: () => wakeLive?.(),
     stop: async (reason = 'stop requested') => {
       if (stopRequested === null) {
         stopRequested = reason;
         logger.info({ reason }, 'stopping after the cycle in progress');
         driver?.stop();
         wakeLive?.();
+        releaseHold?.();
       }
       return done;
     },
@@ -510,6 +525,15 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
             failed = true;
             logger.error({ mismatches: rec.mismatches }, 'final reconciliation: the journal does not match the venue');
           }
+        }
+        if (o.keepServing === true && stopRequested === null) {
+          // The replay is over; the dashboard and API stay up (read-only history, kill switch) until stopped.
+          for (const l of summaryLines(summarizeJournal(journal), portfolio.quote)) out(l);
+          out('replay finished; serving the dashboard until stopped (Ctrl-C)');
+          await new Promise<void>((r2) => {
+            releaseHold = r2;
+          });
+          releaseHold = null;
         }
       } else {
         while (stopRequested === null) {
