@@ -12,7 +12,7 @@
  * (true of Binance and Bybit linear USDT perps and of the simulated venue).
  */
 import { scrub } from '../../adapters/log.js';
-import { planToJson, planToText } from '../cli/plan-view.js';
+import { classJson, planToJson, planToText, positionJson } from '../cli/plan-view.js';
 import { valuePortfolio } from '../../core/valuation.js';
 import type { Breach, FundingRate, Plan, Portfolio, Snapshot, Valuation } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
@@ -296,22 +296,11 @@ export class ReadModel {
       spotValue: v.spotValue,
       unrealizedPnl: v.unrealizedPnl,
       classes: v.classes.map((c) => ({
-        name: c.name,
-        cash: c.cash,
-        target: c.target,
-        lower: c.lower,
-        upper: c.upper,
+        ...classJson(c),
         band: cfg.get(c.name)?.band ?? { kind: 'absolute', width: (c.upper - c.lower) / 2 },
-        spot: c.spot,
-        futures: c.futures,
-        net: c.net,
-        weight: c.weight,
-        drift: c.drift,
-        breach: c.breach,
-        deviation: c.deviation,
         driftValue: c.driftValue,
       })),
-      positions: v.positions.map((p) => ({ account: p.account, symbol: p.symbol, contracts: p.contracts, notional: p.notional, mark: p.mark, entryPrice: p.entryPrice, unrealizedPnl: p.unrealizedPnl, classes: p.classes })),
+      positions: v.positions.map(positionJson),
       breaches: v.classes.filter((c) => c.breach).map((c) => c.name),
     };
   }

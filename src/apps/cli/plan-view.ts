@@ -2,6 +2,41 @@
 import { money, num, pct } from '../../core/format.js';
 import type { Plan } from '../../core/types.js';
 
+type ClassRow = Plan['valuation']['classes'][number];
+type PositionRow = Plan['valuation']['positions'][number];
+
+/** One class of a valuation as `plan --json` (and the API) show it. */
+export function classJson(c: ClassRow) {
+  return {
+    name: c.name,
+    cash: c.cash,
+    target: c.target,
+    lower: c.lower,
+    upper: c.upper,
+    spot: c.spot,
+    futures: c.futures,
+    net: c.net,
+    weight: c.weight,
+    drift: c.drift,
+    breach: c.breach,
+    deviation: c.deviation,
+  };
+}
+
+/** One futures position of a valuation as `plan --json` (and the API) show it. */
+export function positionJson(p: PositionRow) {
+  return {
+    account: p.account,
+    symbol: p.symbol,
+    contracts: p.contracts,
+    notional: p.notional,
+    mark: p.mark,
+    entryPrice: p.entryPrice,
+    unrealizedPnl: p.unrealizedPnl,
+    classes: p.classes,
+  };
+}
+
 export function planToJson(plan: Plan): object {
   const v = plan.valuation;
   return {
@@ -12,30 +47,8 @@ export function planToJson(plan: Plan): object {
     tpv: v.tpv,
     spotValue: v.spotValue,
     unrealizedPnl: v.unrealizedPnl,
-    classes: v.classes.map((c) => ({
-      name: c.name,
-      cash: c.cash,
-      target: c.target,
-      lower: c.lower,
-      upper: c.upper,
-      spot: c.spot,
-      futures: c.futures,
-      net: c.net,
-      weight: c.weight,
-      drift: c.drift,
-      breach: c.breach,
-      deviation: c.deviation,
-    })),
-    positions: v.positions.map((p) => ({
-      account: p.account,
-      symbol: p.symbol,
-      contracts: p.contracts,
-      notional: p.notional,
-      mark: p.mark,
-      entryPrice: p.entryPrice,
-      unrealizedPnl: p.unrealizedPnl,
-      classes: p.classes,
-    })),
+    classes: v.classes.map(classJson),
+    positions: v.positions.map(positionJson),
     actions: plan.actions.map((a) => ({
       type: a.type,
       class: a.class,
