@@ -229,6 +229,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
       }
       out(formatPolicyTable(result.metrics, portfolio.quote));
       out('');
+      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets.`);
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
     });
@@ -500,6 +501,12 @@ export function reportError(err: unknown): number {
 const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
 const viaBin = process.argv[1] !== undefined && /bin[\\/]ballast(\.js)?$/.test(process.argv[1]);
 if (invokedDirectly || viaBin) {
+  // `ballast journal | head`: a reader that went away is not an error. Further output is dropped and the
+  // command finishes normally (a running service still closes its journal and releases its locks).
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });
