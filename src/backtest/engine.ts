@@ -664,6 +664,33 @@ export function runPolicy(
     return e;
   };
 
+  /**
+   * flatBar without the class values: close prices and equity only (the same arithmetic), for a bar where
+   * the kernel decides (the revalue after its fills recomputes the class values; `flatClasses` otherwise).
+   */
+  const flatPrices = (i: number): number => {
+    let e = balance[0]!;
+    for (let a = 0; a < nA; a++) {
+      const li = ledgerAsset[a]!;
+      const px = closeCol[a]![i]!;
+      prices[li] = px;
+      const b = balance[li]!;
+      if (li !== 0 && b !== 0) e += b * px;
+    }
+    return e;
+  };
+
+  /** flatBar's class values at the current prices (the balances unchanged since `flatPrices`). */
+  const flatClasses = () => {
+    classValue.fill(0);
+    for (let a = 0; a < nA; a++) {
+      const c = assetClass[a]!;
+      if (c < 0) continue;
+      const li = ledgerAsset[a]!;
+      classValue[c] += balance[li]! * prices[li]!;
+    }
+  };
+
   /** Equity and class values after fills, at the current prices (flatBar's arithmetic on a flat book). */
   const revalue = (): number => {
     if (openCount > 0) {
@@ -885,9 +912,15 @@ export function runPolicy(
       }
     }
     let equity: number;
+    // Class values still to compute for endBar (a calendar kernel bar that is due: the kernel decides, and
+    // when it trades, the revalue after the fills computes them).
+    let classesDue = false;
     if (kernel !== null && openCount === 0) {
       // Flat book, kernel policy: nothing to settle or liquidate; funding cursors catch up when needed.
-      equity = flatBar(i);
+      if (decides && i > 0 && mode === MODE_CALENDAR && !nextOpen && times[i]! >= nextDue) {
+        equity = flatPrices(i);
+        classesDue = true;
+      } else equity = flatBar(i);
       if (i >= nextFunding) fundingBehind = true;
     } else {
       equity = generalBar(i);
@@ -910,6 +943,7 @@ export function runPolicy(
             else {
               fillKernel(count, i);
               equity = revalue();
+              classesDue = false;
             }
           }
         } else {
@@ -927,6 +961,7 @@ export function runPolicy(
         }
       }
     }
+    if (classesDue) flatClasses();
     endBar(i, equity);
     if (--untilTick === 0) {
       untilTick = tick;

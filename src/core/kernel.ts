@@ -27,6 +27,11 @@
  *               fees exceed the quote balance, floored to the lot step, same minimums.
  *   ordering    sells (class order) before buys (class order), as `plan()` orders its legs.
  *
+ * Calendar fast path (`simple`): when every non-cash class is one asset without configured weights and
+ * every asset has the same lot rules, a class's legs reduce to one leg of value |delta| (a sell capped at
+ * the asset's value); the classes are split into sell and buy lists first, then the sells and the buys
+ * are made over those lists with the lot rules as scalars — the same arithmetic, in the same order.
+ *
  * Lot rounding gives the same numbers as `floorToStep` (exact decimal arithmetic): a float fast path is
  * taken only when the quotient is provably more than 1e-9 away from an integer, else `floorToStep` itself.
  *
@@ -173,6 +178,15 @@ export class SpotKernel {
   readonly buyAsset: Int32Array;
   readonly buyClass: Int32Array;
   readonly buyValue: Float64Array;
+  /**
+   * Every non-cash class has one asset (not the quote), no configured weights, and every tradable asset
+   * has the same lot rules: the calendar fast path.
+   */
+  readonly simple: boolean;
+  /** Per class: its one asset (simple classes), else −1. */
+  readonly soleAsset: Int32Array;
+  readonly sellClass: Int32Array;
+  readonly sellValue: Float64Array;
   /** Buys queued by the last decision (class order), and the sum of their values in that order. */
   nBuy = 0;
   wanted = 0;
@@ -286,6 +300,36 @@ export class SpotKernel {
     this.orderAmount = new Float64Array(cap1);
     this.orderPrice = new Float64Array(cap1);
     this.orderNotional = new Float64Array(cap1);
+    this.soleAsset = new Int32Array(nC).fill(-1);
+    let simple = true;
+    for (let c = 0; c < nC; c++) {
+      if (this.isCash[c] === 1) continue;
+      const one =
+        this.spotStart[c + 1]! - this.spotStart[c]! === 1 &&
+        this.capStart[c + 1]! - this.capStart[c]! === 1 &&
+        this.tradeStart[c + 1]! - this.tradeStart[c]! === 1 &&
+        this.hasWeights[c] === 0 &&
+        this.spotAssets[this.spotStart[c]!] === this.tradeAssets[this.tradeStart[c]!] &&
+        this.capAssets[this.capStart[c]!] === this.tradeAssets[this.tradeStart[c]!];
+      if (one) this.soleAsset[c] = this.tradeAssets[this.tradeStart[c]!]!;
+      else simple = false;
+    }
+    // Every tradable asset with the same lot rules (the backtester's case): the calendar fast path reads
+    // them as scalars.
+    let uniform = nA > 1;
+    for (let a = 2; a < nA && uniform; a++) {
+      uniform =
+        this.step[a] === this.step[1] &&
+        this.stepInv[a] === this.stepInv[1] &&
+        this.stepNum[a] === this.stepNum[1] &&
+        this.stepDiv[a] === this.stepDiv[1] &&
+        this.stepMax[a] === this.stepMax[1] &&
+        this.minNotional[a] === this.minNotional[1] &&
+        this.minAmount[a] === this.minAmount[1];
+    }
+    this.simple = simple && uniform;
+    this.sellClass = new Int32Array(Math.max(1, nC));
+    this.sellValue = new Float64Array(Math.max(1, nC));
   }
 
   /** floorToStep(x, lot step of asset a), exactly. */
@@ -345,6 +389,7 @@ export class SpotKernel {
       // legs and sells in one pass, in class order (legs read `value` only; sells write `bal` only).
       if (!due) return 0;
       this.acted = true;
+      if (this.simple) return this.calendarSimple(tpv, noiseTpv, prices);
       for (let c = 0; c < nC; c++) {
         if (isCash[c] === 1) continue;
         let s = 0;
@@ -434,6 +479,150 @@ export class SpotKernel {
     }
     if (this.nBuy > 0) this.settleBuys(this.nBuy, prices, this.fee);
     return this.count;
+  }
+
+  /**
+   * The calendar decision when every non-cash class is one asset without configured weights: `legs` for
+   * such a class reduces to one leg of value |d| (a sell capped at the asset's value, the class's sell
+   * capacity). The classes are split into sells and buys in class order first (no branch per class on
+   * the side), then the sells are made in class order and the buys queued in class order, as `legs` does.
+   */
+  private calendarSimple(tpv: number, noiseTpv: number, prices: Float64Array): number {
+    const nC = this.nClasses;
+    const value = this.value;
+    const target = this.target;
+    const sole = this.soleAsset;
+    const sellClass = this.sellClass;
+    const sellValue = this.sellValue;
+    const buyAsset = this.buyAsset;
+    const buyClass = this.buyClass;
+    const buyValue = this.buyValue;
+    let ns = 0;
+    let nb = 0;
+    let wanted = 0;
+    for (let c = 0; c < nC; c++) {
+      const a = sole[c]!;
+      if (a < 0) continue;
+      const v = value[a]!;
+      const w = (v + 0) / tpv;
+      const d = (target[c]! - w) * tpv;
+      const ad = d < 0 ? -d : d;
+      if (ad <= noiseTpv || ad < 0.01) continue;
+      // legs' one-asset case: no leg of value n ≤ 0 (here only NaN, a buy) when the asset holds value.
+      if (!(ad > 0) && v > 0) continue;
+      // A sell: at most the capacity (0 + the asset's value); a buy: |d|.
+      const cap = 0 + v;
+      const sellN = ad > cap + 1e-9 ? cap : ad;
+      sellClass[ns] = c;
+      sellValue[ns] = sellN;
+      buyAsset[nb] = a;
+      buyClass[nb] = c;
+      buyValue[nb] = ad;
+      const isSell = +(d < 0);
+      ns += isSell;
+      nb += 1 - isSell;
+    }
+    // Σ buy values in queue order, as `leg` accumulates them.
+    for (let j = 0; j < nb; j++) wanted += buyValue[j]!;
+    this.nBuy = nb;
+    this.wanted = wanted;
+    // The sells, in class order: `leg`'s sell, inline, over locals.
+    // The lot rules, the same for every asset (asset 1's).
+    const bal = this.bal;
+    const stepInv = this.stepInv[1]!;
+    const stepNum = this.stepNum[1]!;
+    const stepDiv = this.stepDiv[1]!;
+    const stepMax = this.stepMax[1]!;
+    const minNotional = this.minNotional[1]!;
+    const minAmount = this.minAmount[1]!;
+    const orderAsset = this.orderAsset;
+    const orderClass = this.orderClass;
+    const orderSide = this.orderSide;
+    const orderAmount = this.orderAmount;
+    const orderPrice = this.orderPrice;
+    const orderNotional = this.orderNotional;
+    const keep = 1 - this.fee;
+    let o = this.count;
+    let quote = bal[0]!;
+    for (let j = 0; j < ns; j++) {
+      const c = sellClass[j]!;
+      const a = sole[c]!;
+      const n = sellValue[j]!;
+      // legs' one-asset case: no leg when n ≤ 0 and the asset holds value.
+      if (!(n > 0) && value[a]! > 0) continue;
+      const q = bal[a]!;
+      if (!(q > 0)) continue;
+      const price = prices[a]!;
+      const want = n / price;
+      const x = want < q ? want : q;
+      let amount = -1;
+      if (!(x > 0)) amount = 0;
+      else if (stepDiv > 0) {
+        const r = x * stepInv;
+        if (r < stepMax) {
+          const k = Math.floor(r);
+          const f = r - k;
+          const margin = 1e-9 + r * 1e-15;
+          if (f > margin && f < 1 - margin) amount = (k * stepNum) / stepDiv;
+        }
+      }
+      if (amount < 0) amount = +this.floor(x, a);
+      const notional = amount * price;
+      if (amount <= 0 || notional < minNotional || amount < minAmount) continue;
+      bal[a] = q - amount;
+      quote = quote + notional * keep;
+      orderAsset[o] = a;
+      orderClass[o] = c;
+      orderSide[o] = -1;
+      orderAmount[o] = amount;
+      orderPrice[o] = price;
+      orderNotional[o] = notional;
+      o++;
+    }
+    bal[0] = quote;
+    this.count = o;
+    if (nb === 0) return o;
+
+    // The buys: settleBuys with the lot rules as scalars.
+    const fee = this.fee;
+    const spendable = Math.max(0, quote - 0);
+    const total = 0 + spendable;
+    if (wanted <= 0) return o;
+    const scale = wanted * (1 + fee) > total ? total / (wanted * (1 + fee)) : 1;
+    const share = total > 0 ? spendable / total : 0;
+    if (share <= 0) return o;
+    const costRate = 1 + fee;
+    for (let j = 0; j < nb; j++) {
+      const a = buyAsset[j]!;
+      const price = prices[a]!;
+      const x = ((buyValue[j]! * scale) / price) * share;
+      let amount = -1;
+      if (!(x > 0)) amount = 0;
+      else if (stepDiv > 0) {
+        const r = x * stepInv;
+        if (r < stepMax) {
+          const k = Math.floor(r);
+          const f = r - k;
+          const margin = 1e-9 + r * 1e-15;
+          if (f > margin && f < 1 - margin) amount = (k * stepNum) / stepDiv;
+        }
+      }
+      if (amount < 0) amount = +this.floor(x, a);
+      const notional = amount * price;
+      if (amount <= 0 || notional < minNotional || amount < minAmount) continue;
+      quote = quote - notional * costRate;
+      bal[a] = bal[a]! + amount;
+      orderAsset[o] = a;
+      orderClass[o] = buyClass[j]!;
+      orderSide[o] = 1;
+      orderAmount[o] = amount;
+      orderPrice[o] = price;
+      orderNotional[o] = notional;
+      o++;
+    }
+    bal[0] = quote;
+    this.count = o;
+    return o;
   }
 
   /**
