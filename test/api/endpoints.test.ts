@@ -3,7 +3,7 @@
  * breaches 55%; the cycle sells 0.137 BTC (≈ $8,000) at $58,000; the next cycle finds BTC back at ~50%.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { planToText } from '../../src/apps/cli/plan-view.js';
+import { planToText } from '../../src/apps/shared/plan-view.js';
 import { cls, portfolio as makePortfolio } from '../core/builders.js';
 import { ACCOUNT, PERP, quietly, SPOT } from '../execution/helpers.js';
 import { apiWorld, type ApiWorld } from './helpers.js';

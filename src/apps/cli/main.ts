@@ -11,7 +11,7 @@ import { InputError, InputErrors } from '../../core/errors.js';
 import { plan } from '../../core/planner.js';
 import type { TradingState } from '../../core/types.js';
 import { loadPlanInputs } from '../../adapters/files/inputs.js';
-import { planToJson, planToText } from './plan-view.js';
+import { planToJson, planToText } from '../shared/plan-view.js';
 import { loadPortfolio } from '../../adapters/files/portfolio.js';
 import { HistoryError } from '../../adapters/history/csv.js';
 import { runBacktest, writeReport, type BacktestResult } from '../../backtest/run.js';
