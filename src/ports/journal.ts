@@ -165,6 +165,17 @@ export interface TradingStateRecord {
   reason: string;
 }
 
+/** What `Journal.totals` counts. */
+export interface JournalTotals {
+  intents: number;
+  /** Intents in one of the states asked for. */
+  liveIntents: number;
+  fills: number;
+  openHedges: number;
+  /** Net funding over every journaled payment (+ received, − paid). */
+  fundingNet: number;
+}
+
 export interface IntentQuery {
   rebalanceId?: number;
   account?: string;
@@ -232,6 +243,8 @@ export interface Journal {
   fills(q?: FillQuery): FillRecord[];
   insertFunding(f: FundingRecord): boolean;
   funding(q?: { account?: string; symbol?: string; since?: number }): FundingRecord[];
+  /** Counts and sums over the whole journal without reading its rows (for monitoring). */
+  totals(liveStates: readonly OrderState[]): JournalTotals;
 
   // ---- the book: what the journal believes the venue holds (base assets and signed perp contracts)
   /** Null until a baseline was taken for the account. */

@@ -151,6 +151,24 @@ describe('records', () => {
     expect(j.events({ type: 'command', limit: 1 })).toHaveLength(1);
   });
 
+  it('totals count intents (all and in the states asked for), fills and open hedges, and sum funding, without reading rows', () => {
+    const j = journal();
+    expect(j.totals(['OPEN'])).toEqual({ intents: 0, liveIntents: 0, fills: 0, openHedges: 0, fundingNet: 0 });
+    j.insertIntent(intent());
+    j.insertIntent(intent({ clientOrderId: 'bl0000000100000001', leg: 1, state: 'OPEN' }));
+    j.insertIntent(intent({ clientOrderId: 'bl0000000100000002', leg: 2, state: 'FILLED' }));
+    j.insertFill(fill());
+    j.insertFill(fill({ tradeId: 't2' }));
+    j.insertFill(fill({ tradeId: 't2' }));
+    const hedge = { account: 'main', class: 'BTC', symbol: 'BTC/USDT:USDT', contracts: -0.1, entryPrice: 50_000, openedAt: T0, closedAt: null, openReason: 'over band', closeReason: null, fundingPaid: 0, realisedPnl: 0, fees: 0 };
+    j.insertHedge(hedge);
+    j.insertHedge({ ...hedge, closedAt: T0 + 1, closeReason: 'back inside' });
+    j.insertFunding({ account: 'main', id: 'f1', symbol: 'BTC/USDT:USDT', time: T0, amount: 1.25, currency: 'USDT', rate: 0.0002 });
+    j.insertFunding({ account: 'main', id: 'f2', symbol: 'BTC/USDT:USDT', time: T0 + 1, amount: -0.5, currency: 'USDT', rate: -0.0001 });
+    expect(j.totals(['NEW', 'OPEN'])).toEqual({ intents: 3, liveIntents: 2, fills: 2, openHedges: 1, fundingNet: 0.75 });
+    expect(j.totals([]).liveIntents).toBe(0);
+  });
+
   it('the book adds exactly (0.1 + 0.2 = 0.3) and is null before a baseline', () => {
     const j = journal();
     expect(j.book('main')).toBeNull();

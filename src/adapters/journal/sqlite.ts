@@ -30,6 +30,7 @@ import {
   type Journal,
   type JournalErrorKind,
   type JournalEvent,
+  type JournalTotals,
   type LockHolder,
   type NewEvent,
   type OrderIntent,
@@ -611,6 +612,20 @@ export class SqliteJournal implements Journal {
       if (q.since !== undefined) (where.push('time >= ?'), args.push(q.since));
       const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return this.#db.prepare(`SELECT * FROM funding ${w} ORDER BY time, rowid`).all(...args) as FundingRecord[];
+    });
+  }
+
+  totals(liveStates: readonly OrderState[]): JournalTotals {
+    return this.#run('count journal', () => {
+      const one = (sql: string, ...args: unknown[]) => Number((this.#db.prepare(sql).get(...args) as { n: number | null }).n ?? 0);
+      const live = liveStates.length === 0 ? 0 : one(`SELECT COUNT(*) AS n FROM intents WHERE state IN (${liveStates.map(() => '?').join(', ')})`, ...liveStates);
+      return {
+        intents: one('SELECT COUNT(*) AS n FROM intents'),
+        liveIntents: live,
+        fills: one('SELECT COUNT(*) AS n FROM fills'),
+        openHedges: one('SELECT COUNT(*) AS n FROM hedges WHERE closed_at IS NULL'),
+        fundingNet: one('SELECT TOTAL(amount) AS n FROM funding'),
+      };
     });
   }
 

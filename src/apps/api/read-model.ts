@@ -12,7 +12,7 @@
  * (true of Binance and Bybit linear USDT perps and of the simulated venue).
  */
 import { scrub } from '../../adapters/log.js';
-import { classJson, planToJson, planToText, positionJson } from '../cli/plan-view.js';
+import { classJson, planToJson, planToText, positionJson } from '../shared/plan-view.js';
 import { valuePortfolio } from '../../core/valuation.js';
 import type { Breach, FundingRate, Plan, Portfolio, Snapshot, Valuation } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
@@ -458,16 +458,8 @@ export class ReadModel {
 
   /** Counters and gauges for /metrics. */
   metrics(): { alerts: number; orders: number; liveOrders: number; fills: number; hedgesOpen: number; fundingTotal: number } {
-    const j = this.#o.journal;
-    const intents = j.intents();
-    return {
-      alerts: this.#alerts,
-      orders: intents.length,
-      liveOrders: intents.filter((i) => LIVE_STATES.includes(i.state)).length,
-      fills: j.fills().length,
-      hedgesOpen: j.hedges({ open: true }).length,
-      fundingTotal: j.funding().reduce((s, f) => s + f.amount, 0),
-    };
+    const t = this.#o.journal.totals(LIVE_STATES);
+    return { alerts: this.#alerts, orders: t.intents, liveOrders: t.liveIntents, fills: t.fills, hedgesOpen: t.openHedges, fundingTotal: t.fundingNet };
   }
 }
 
