@@ -152,7 +152,7 @@ export class RemoteExchange implements Exchange {
   }
 
   /** POSTs to a venue route; returns the decoded body. */
-  async post(path: '/rpc' | '/advance' | '/push-bar', payload: unknown, retryStale = true): Promise<RpcReply> {
+  async post(path: '/rpc' | '/advance' | '/push-bar' | '/push-funding', payload: unknown, retryStale = true): Promise<RpcReply> {
     const ans = await httpCall(this.url + path, 'POST', encode(payload), this.timeoutMs, this.id, retryStale);
     return this.#parse(ans) as RpcReply;
   }
@@ -222,6 +222,12 @@ export class RemoteExchange implements Exchange {
   /** Tests: makes `bar` the bar that has just closed on `symbol` (needs a venue whose feed accepts pushes). */
   async pushBar(symbol: string, bar: Omit<Bar, 'time'>, time?: number): Promise<number> {
     const r = (await this.post('/push-bar', { symbol, bar, ...(time !== undefined ? { time } : {}) })) as { time: number };
+    return r.time;
+  }
+
+  /** A funding settlement of `symbol` at `time` at `rate` (needs a venue whose feed accepts pushes). */
+  async pushFunding(symbol: string, time: number, rate: number): Promise<number> {
+    const r = (await this.post('/push-funding', { symbol, time, rate })) as { time: number };
     return r.time;
   }
 

@@ -5,15 +5,19 @@
  *   livePaperVenue(o)   the markets the portfolio needs, with the real venue's rules (lot, tick, minimums,
  *                       fees), as a new simulated venue — or the one restored from `stateFile`
  *   PricePump           every `everyMs`: moves the venue clock to now and pushes one bar per market from the
- *                       source's latest tickers (open = high = low = close = last price; perps: the mark)
+ *                       source's latest tickers (open = high = low = close = last price; perps: the mark),
+ *                       and the perps' funding settlements (below)
  *
  * The simulator fills marketable orders at the last price and resting limit orders only when a later
- * price crosses them; funding is not settled on this venue (the price source's funding rates are not
- * pushed). The network is only touched by the price source; tests pass a fake one.
+ * price crosses them. Funding: each round reads every perp's announced rate and next settlement time
+ * from the source; when the clock is about to pass a settlement time, that settlement is pushed to the
+ * venue with the last rate announced for it, and the venue settles it on its mark (positive rate: longs
+ * pay). A settlement that fell while the pump was not running (a restart) is not made up. The network
+ * is only touched by the price source; tests pass a fake one.
  */
 import type { Portfolio } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
-import type { Market, Ticker } from '../../ports/exchange.js';
+import type { FundingRateInfo, Market, Ticker } from '../../ports/exchange.js';
 import type { SimConfig, SimMarketConfig } from '../sim/exchange.js';
 import { ArrayFeed } from '../sim/feed.js';
 import type { SmallLogger } from '../log.js';
@@ -24,6 +28,8 @@ export interface PriceSource {
   readonly id: string;
   loadMarkets(): Promise<Record<string, Market>>;
   fetchTickers(symbols?: string[]): Promise<Record<string, Ticker>>;
+  /** Announced funding of a perp; without it, funding is not settled on the paper venue. */
+  fetchFundingRate?(symbol: string): Promise<FundingRateInfo>;
 }
 
 /** The part of RemoteExchange the pump drives. */
@@ -31,6 +37,7 @@ export interface PushTarget {
   info(): Promise<{ time: number }>;
   advance(by: { to: number }): Promise<number>;
   pushBar(symbol: string, bar: { open: number; high: number; low: number; close: number; volume: number }, time?: number): Promise<number>;
+  pushFunding(symbol: string, time: number, rate: number): Promise<number>;
 }
 
 /** Volume given to a pushed bar: the simulator's volume cap never binds on live prices. */
@@ -130,6 +137,10 @@ export class PricePump {
   readonly #o: PricePumpOptions;
   #timer: NodeJS.Timeout | null = null;
   #busy: Promise<number> | null = null;
+  /** Per perp: the next settlement announced by the source and its latest announced rate. */
+  readonly #due = new Map<string, { time: number; rate: number }>();
+  /** Funding settlements pushed to the venue so far. */
+  fundingPushed = 0;
 
   constructor(o: PricePumpOptions) {
     if (!(o.everyMs > 0)) throw new RangeError(`PricePump: everyMs must be > 0, got ${o.everyMs}`);
@@ -147,6 +158,7 @@ export class PricePump {
     const tickers = await source.fetchTickers(symbols);
     const venueNow = (await venue.info()).time;
     const now = Math.max(venueNow, clock.now());
+    await this.#funding(venueNow, now);
     if (now > venueNow) await venue.advance({ to: now });
     let n = 0;
     for (const s of symbols) {
@@ -157,6 +169,38 @@ export class PricePump {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Settlements due in (venueNow, now] go to the venue before its clock moves past them; then the
+   * source's announcements are read for the next round (a failed read keeps the last one).
+   */
+  async #funding(venueNow: number, now: number): Promise<void> {
+    const { venue, source, symbols, logger } = this.#o;
+    for (const [s, d] of this.#due) {
+      if (d.time > now) continue;
+      this.#due.delete(s);
+      if (d.time <= venueNow) {
+        logger?.warn({ symbol: s, settlement: new Date(d.time).toISOString() }, 'paper venue: a funding settlement passed while prices were not pumped; it is not made up');
+        continue;
+      }
+      await venue.pushFunding(s, d.time, d.rate);
+      this.fundingPushed++;
+    }
+    if (!source.fetchFundingRate) return;
+    const perps = symbols.filter((s) => s.includes(':'));
+    const infos = await Promise.allSettled(perps.map((s) => source.fetchFundingRate!(s)));
+    infos.forEach((r, k) => {
+      const s = perps[k]!;
+      if (r.status === 'rejected') {
+        logger?.warn({ err: r.reason, symbol: s, source: source.id }, 'paper venue: funding rate not read; the last one announced stands');
+        return;
+      }
+      const { fundingRate, fundingTimestamp } = r.value;
+      if (fundingTimestamp === null || !Number.isFinite(fundingTimestamp) || !Number.isFinite(fundingRate)) return;
+      // The next settlement strictly after the clock this round leaves the venue at.
+      if (fundingTimestamp > now) this.#due.set(s, { time: fundingTimestamp, rate: fundingRate });
+    });
   }
 
   start(): void {

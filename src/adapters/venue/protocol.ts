@@ -10,7 +10,9 @@
  *                                                               the venue could not save its state
  *   POST /advance    {"ms": N} | {"bars": N} | {"to": T}  → {"time": T}   move the venue clock
  *   POST /push-bar   {"symbol": S, "bar": {open, high, low, close, volume}, "time"?: T} → {"time": T}
- *                    (tests: a bar that has just closed; needs a feed that accepts pushes)
+ *                    (a bar that has just closed: paper on live prices, tests; needs a feed that accepts pushes)
+ *   POST /push-funding {"symbol": S, "time": T, "rate": R} → {"time": T}
+ *                    a funding settlement at T (≥ the venue clock), settled on the mark when the clock reaches T
  *   GET  /info       {"id", "time", "speed", "barMs", "meta"}
  *   GET  /state      the state file's content
  *   GET  /schedule   {"schedule": [T, ...]}  when the market data changes (a replay's bar closes; [] if unknown)

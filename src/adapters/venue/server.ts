@@ -61,6 +61,7 @@ export interface VenueState {
 /** A feed that accepts bars pushed at run time (ArrayFeed). */
 interface PushableFeed extends MarketFeed {
   pushBar(symbol: string, bar: Bar): void;
+  pushFunding(symbol: string, time: number, rate: number): void;
 }
 
 export interface VenueServerOptions {
@@ -374,7 +375,7 @@ export class VenueServer {
       );
       return;
     }
-    if (req.method !== 'POST' || !['/rpc', '/advance', '/push-bar'].includes(url)) {
+    if (req.method !== 'POST' || !['/rpc', '/advance', '/push-bar', '/push-funding'].includes(url)) {
       send(res, 404, { error: { name: 'BadRequest', message: `venue: no route ${req.method} ${url}` } });
       return;
     }
@@ -387,7 +388,8 @@ export class VenueServer {
           send(res, 400, { error: { name: 'BadRequest', message: 'venue: the request body is not JSON' } });
           return;
         }
-        const route = url === '/rpc' ? this.#rpc(body) : url === '/advance' ? this.#advance(body) : this.#pushBar(body);
+        const route =
+          url === '/rpc' ? this.#rpc(body) : url === '/advance' ? this.#advance(body) : url === '/push-funding' ? this.#pushFunding(body) : this.#pushBar(body);
         route.then(
           ([status, reply]) => send(res, status, reply),
           (e: unknown) => send(res, e instanceof ExchangeNotAvailable ? 503 : 400, { error: errorToPayload(e), time: this.#clock.now() }),
@@ -443,6 +445,23 @@ export class VenueServer {
       const { open, high, low, close, volume } = b.bar;
       try {
         feed.pushBar.call(this.#feed, b.symbol, { time, open: open!, high: high!, low: low!, close: close!, volume: volume! });
+      } catch (e) {
+        throw new BadRequest(`venue: ${(e as Error).message}`);
+      }
+      this.#sim.sync();
+      return [200, { time: this.#clock.now() }];
+    });
+  }
+
+  /** A funding settlement of `symbol` at `time` (not before the venue clock) at `rate`: settled when the clock reaches it. */
+  #pushFunding(body: unknown): Promise<[number, { time: number }]> {
+    const b = (body ?? {}) as { symbol?: unknown; time?: unknown; rate?: unknown };
+    return this.#enqueue((): [number, { time: number }] => {
+      const feed = this.#feed as Partial<PushableFeed>;
+      if (typeof feed.pushFunding !== 'function') throw new NotSupported('venue: this feed does not accept pushed funding');
+      if (typeof b.symbol !== 'string' || typeof b.time !== 'number' || typeof b.rate !== 'number') throw new BadRequest('venue: /push-funding needs {symbol, time, rate}');
+      try {
+        feed.pushFunding.call(this.#feed, b.symbol, b.time, b.rate);
       } catch (e) {
         throw new BadRequest(`venue: ${(e as Error).message}`);
       }
