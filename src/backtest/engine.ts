@@ -262,6 +262,11 @@ export function runPolicy(
   const lowerEps = lowerArr.map((x) => x - BAND_EPSILON);
   const upperEps = upperArr.map((x) => x + BAND_EPSILON);
   const wBar = new Float64Array(nC);
+  // Class weights at recorded points, WTILE points at a time (point-major: point k's row at
+  // (k mod WTILE) × nC), copied to the per-class series when the tile is full and at the last point: a
+  // point writes one contiguous row, and each series gets WTILE values per visit.
+  const WTILE = 8;
+  const wTile = new Float64Array(WTILE * nC);
   // Counters live in a typed array (a double written to an object field or a captured variable may box).
   const acc = new Float64Array(8);
   let plans = 0;
@@ -350,25 +355,49 @@ export function runPolicy(
    * arithmetic), the equity of a rebalance made at this bar, and the series if i is a recorded point.
    */
   const endBar = (i: number, equity: number) => {
-    // weightsOf and accountBar's class loop in one pass: the cash weight (the rest) first, from the
-    // non-cash values summed in class order as weightsOf sums them.
     const cash = cashClass;
     const classes = nC;
     const val = classValue;
-    let nonCash = 0;
-    for (let c = 0; c < classes; c++) if (c !== cash) nonCash += val[c]!;
-    const cashWeight = (equity - nonCash) / equity;
-    const w8 = wBar;
+    // The weights go to wBar, or at a recorded point straight to its row of the weight tile.
+    const rec = i === nextPoint;
+    const w8 = rec ? wTile : wBar;
+    const off = rec ? (point % WTILE) * classes : 0;
     const lo = lowerEps;
     const hi = upperEps;
     const tg = targetArr;
     let inside = 1;
     let track = st[ST_TRACK]!;
-    for (let c = 0; c < classes; c++) {
-      const w = c === cash ? cashWeight : val[c]! / equity;
-      w8[c] = w;
-      if (!(w >= lo[c]! && w <= hi[c]!)) inside = 0;
-      track += (w - tg[c]!) ** 2;
+    if (cash < 0 || cash === classes - 1) {
+      // The cash class (if any) comes last: one pass over the non-cash classes (their values summed in
+      // class order as weightsOf sums them), then the cash weight — the same values in the same order.
+      const last = cash < 0 ? classes : cash;
+      let nonCash = 0;
+      for (let c = 0; c < last; c++) {
+        const v = val[c]!;
+        nonCash += v;
+        const w = v / equity;
+        w8[off + c] = w;
+        if (!(w >= lo[c]! && w <= hi[c]!)) inside = 0;
+        track += (w - tg[c]!) ** 2;
+      }
+      if (cash >= 0) {
+        const w = (equity - nonCash) / equity;
+        w8[off + cash] = w;
+        if (!(w >= lo[cash]! && w <= hi[cash]!)) inside = 0;
+        track += (w - tg[cash]!) ** 2;
+      }
+    } else {
+      // weightsOf and accountBar's class loop in one pass: the cash weight (the rest) first, from the
+      // non-cash values summed in class order as weightsOf sums them.
+      let nonCash = 0;
+      for (let c = 0; c < classes; c++) if (c !== cash) nonCash += val[c]!;
+      const cashWeight = (equity - nonCash) / equity;
+      for (let c = 0; c < classes; c++) {
+        const w = c === cash ? cashWeight : val[c]! / equity;
+        w8[off + c] = w;
+        if (!(w >= lo[c]! && w <= hi[c]!)) inside = 0;
+        track += (w - tg[c]!) ** 2;
+      }
     }
     st[ST_TRACK] = track;
     finishBar(i, equity, inside);
@@ -389,6 +418,7 @@ export function runPolicy(
       track += (w - tg[c]!) ** 2;
     }
     st[ST_TRACK] = track;
+    if (i === nextPoint) wTile.set(w8, (point % WTILE) * classes);
     finishBar(i, equity, inside);
   };
 
@@ -421,7 +451,18 @@ export function runPolicy(
     if (i === nextPoint) {
       const k = point;
       equityOut[k] = equity;
-      for (let c = 0; c < nC; c++) weights[c]![k] = wBar[c]!;
+      // The point's weights are in its tile row (endBar, accountBar): the tile goes to the series when
+      // full and at the last point.
+      const r = k % WTILE;
+      if (r === WTILE - 1 || k === nPts - 1) {
+        const k0 = k - r;
+        const tile = wTile;
+        const classes = nC;
+        for (let c = 0; c < classes; c++) {
+          const col = weights[c]!;
+          for (let t = 0, x = c; t <= r; t++, x += classes) col[k0 + t] = tile[x]!;
+        }
+      }
       // Hedge notionals are zero (the arrays' initial value) while no position is open.
       if (openCount > 0) {
         hedgeNotional ??= u.classNames.map(() => new Float64Array(nPts));
@@ -475,7 +516,8 @@ export function runPolicy(
     const orderAmount = kernel!.orderAmount;
     const bal = balance;
     const px0 = prices;
-    const feeRate = spotFee;
+    // (+ 0: an unboxed double for the loop; the fee rate is ≥ 0.)
+    const feeRate = spotFee + 0;
     const costFactor = 1 + s;
     let fees = acc[FEES]!;
     let slip = acc[SLIPPAGE]!;
@@ -484,27 +526,29 @@ export function runPolicy(
     let spotFees = ledger.spotFees;
     let lastFee = ledger.lastFee;
     let traded = false;
+    // The quote wallet in a local (the kernel's orders never trade asset 0, the quote), stored once below.
+    let cash = bal[0]!;
     for (let j = 0; j < count; j++) {
       const li = orderAsset[j]!;
       const buy = orderSide[j]! > 0;
       const ref = px0[li]!;
       const px = buy ? ref * costFactor : ref * (1 - s);
       let qty = orderAmount[j]!;
+      const held = bal[li]!;
       if (buy) {
         const cost = px * (1 + feeRate);
-        const cash = bal[0]!;
         if (!(qty * cost < cash * (1 - 1e-15))) {
           const afford = cash / cost;
           if (qty > afford) qty = Math.max(0, afford);
         }
-      } else if (qty > bal[li]!) qty = bal[li]!;
+      } else if (qty > held) qty = held;
       if (qty <= 0) continue;
       // ledger.applySpotFill(li, ±qty, px, feeRate), inline (its spotFees and lastFee stored below).
       const signed = buy ? qty : -qty;
       const value = signed * px;
       const fee = (value < 0 ? -value : value) * feeRate;
-      bal[li] = bal[li]! + signed;
-      bal[0] = bal[0]! - (value + fee);
+      bal[li] = held + signed;
+      cash = cash - (value + fee);
       spotFees += fee;
       lastFee = fee;
       fees += fee;
@@ -513,6 +557,7 @@ export function runPolicy(
       orders++;
       traded = true;
     }
+    bal[0] = cash;
     acc[FEES] = fees;
     acc[SLIPPAGE] = slip;
     acc[TURNOVER] = turnover;
@@ -645,16 +690,43 @@ export function runPolicy(
   };
 
   /**
+   * The closes bar-major, CLOSE_ROWS bars at a time: closeRows[(i − rowsFrom) × nA + a] = close of history
+   * asset a at bar i, copied column by column (sequential reads) when the per-bar path reaches a bar past
+   * the block. A per-bar pass then reads one row, not one element of each of nA columns. A block that
+   * continues the previous one holds CLOSE_ROWS bars; one after a jump (flat blocks in between), 8.
+   */
+  const CLOSE_ROWS = 128;
+  const closeRows = new Float64Array(CLOSE_ROWS * nA);
+  let rowsFrom = -1;
+  let rowsTo = -1;
+  /** Offset of bar i's row in closeRows (refilled from bar i when i is outside the cached block). */
+  const closeRow = (i: number): number => {
+    if (i < rowsFrom || i >= rowsTo) {
+      const end = Math.min(n, i + (i === rowsTo ? CLOSE_ROWS : 8));
+      const rows = closeRows;
+      for (let a = 0; a < nA; a++) {
+        const col = closeCol[a]!;
+        for (let k = i, x = a; k < end; k++, x += nA) rows[x] = col[k]!;
+      }
+      rowsFrom = i;
+      rowsTo = end;
+    }
+    return (i - rowsFrom) * nA;
+  };
+
+  /**
    * The flat-book bar in one pass: close prices, equity and class values. Equity adds the spot terms in
    * the ledger's order (its assets are the history's, quote first), as ledger.equity does; with no
    * position open its perp terms are all zero. Class values add in history order, as valueClasses does.
    */
   const flatBar = (i: number): number => {
+    const rows = closeRows;
+    const x0 = closeRow(i);
     classValue.fill(0);
     let e = balance[0]!;
     for (let a = 0; a < nA; a++) {
       const li = ledgerAsset[a]!;
-      const px = closeCol[a]![i]!;
+      const px = rows[x0 + a]!;
       prices[li] = px;
       const v = balance[li]! * px;
       if (li !== 0 && balance[li] !== 0) e += v;
@@ -669,10 +741,12 @@ export function runPolicy(
    * the kernel decides (the revalue after its fills recomputes the class values; `flatClasses` otherwise).
    */
   const flatPrices = (i: number): number => {
+    const rows = closeRows;
+    const x0 = closeRow(i);
     let e = balance[0]!;
     for (let a = 0; a < nA; a++) {
       const li = ledgerAsset[a]!;
-      const px = closeCol[a]![i]!;
+      const px = rows[x0 + a]!;
       prices[li] = px;
       const b = balance[li]!;
       if (li !== 0 && b !== 0) e += b * px;
@@ -780,15 +854,20 @@ export function runPolicy(
   // threshold rule the block length adapts (a breach wastes the rest of the block).
   const MAX_BLOCK = 1024;
   const blockable = (kernel !== null && spotOnly) || !decides;
-  const eqBlock = new Float64Array(blockable ? MAX_BLOCK : 0);
+  // Block scratch, allocated by the first block (a run that decides every bar has none).
+  let eqBlock = new Float64Array(0);
   // Class values of the block, bar-major: valBlock[k × nC + c] (read bar by bar, the cash slot unused).
-  const valBlock = new Float64Array(blockable ? MAX_BLOCK * nC : 0);
+  let valBlock = new Float64Array(0);
   const assigned = new Uint8Array(nC);
   let blockLength = 64;
 
   /** Computes bars [i0, i1) as flat bars; returns the first bar in it where a decision is to be asked (else i1). */
   const flatBlock = (i0: number, i1: number): number => {
     const len = i1 - i0;
+    if (eqBlock.length === 0) {
+      eqBlock = new Float64Array(MAX_BLOCK);
+      valBlock = new Float64Array(MAX_BLOCK * nC);
+    }
     const eq = eqBlock;
     eq.fill(balance[0]!, 0, len);
     assigned.fill(0);

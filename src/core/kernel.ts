@@ -185,8 +185,9 @@ export class SpotKernel {
   readonly simple: boolean;
   /** Per class: its one asset (simple classes), else −1. */
   readonly soleAsset: Int32Array;
-  readonly sellClass: Int32Array;
-  readonly sellValue: Float64Array;
+  /** Calendar fast path: the classes to sell (from the front) and to buy (from the back), with |delta|. */
+  readonly sideClass: Int32Array;
+  readonly sideValue: Float64Array;
   /** Buys queued by the last decision (class order), and the sum of their values in that order. */
   nBuy = 0;
   wanted = 0;
@@ -328,8 +329,8 @@ export class SpotKernel {
         this.minAmount[a] === this.minAmount[1];
     }
     this.simple = simple && uniform;
-    this.sellClass = new Int32Array(Math.max(1, nC));
-    this.sellValue = new Float64Array(Math.max(1, nC));
+    this.sideClass = new Int32Array(Math.max(1, nC));
+    this.sideValue = new Float64Array(Math.max(1, nC));
   }
 
   /** floorToStep(x, lot step of asset a), exactly. */
@@ -487,16 +488,20 @@ export class SpotKernel {
    * capacity). The classes are split into sells and buys in class order first (no branch per class on
    * the side), then the sells are made in class order and the buys queued in class order, as `legs` does.
    */
-  private calendarSimple(tpv: number, noiseTpv: number, prices: Float64Array): number {
+  private calendarSimple(tpvArg: number, noiseArg: number, prices: Float64Array): number {
+    // tpv > 0 and noise ≥ 0 (+0 at the least): adding 0 leaves both unchanged, and makes them unboxed
+    // doubles computed once here, not converted from the arguments at every use in the loops.
+    const tpv = tpvArg + 0;
+    const noiseTpv = noiseArg + 0;
     const nC = this.nClasses;
     const value = this.value;
     const target = this.target;
     const sole = this.soleAsset;
-    const sellClass = this.sellClass;
-    const sellValue = this.sellValue;
-    const buyAsset = this.buyAsset;
-    const buyClass = this.buyClass;
-    const buyValue = this.buyValue;
+    // One list for both sides: sells from the front (class order), buys from the back (the j-th buy in
+    // class order at top − j). Each class writes its entry at the one index for its side.
+    const side = this.sideClass;
+    const sideValue = this.sideValue;
+    const top = nC - 1;
     let ns = 0;
     let nb = 0;
     let wanted = 0;
@@ -506,35 +511,34 @@ export class SpotKernel {
       const v = value[a]!;
       const w = (v + 0) / tpv;
       const d = (target[c]! - w) * tpv;
-      const ad = d < 0 ? -d : d;
+      // |d| without a branch on the side (sells and buys alternate unpredictably): the same value.
+      const ad = Math.abs(d);
       if (ad <= noiseTpv || ad < 0.01) continue;
       // legs' one-asset case: no leg of value n ≤ 0 (here only NaN, a buy) when the asset holds value.
       if (!(ad > 0) && v > 0) continue;
-      // A sell: at most the capacity (0 + the asset's value); a buy: |d|.
-      const cap = 0 + v;
-      const sellN = ad > cap + 1e-9 ? cap : ad;
-      sellClass[ns] = c;
-      sellValue[ns] = sellN;
-      buyAsset[nb] = a;
-      buyClass[nb] = c;
-      buyValue[nb] = ad;
       const isSell = +(d < 0);
-      ns += isSell;
-      nb += 1 - isSell;
+      // The entry's index, ns for a sell, top − nb for a buy: selected with a mask (−1 or 0), no branch.
+      const back = (top - nb) | 0;
+      const x = back ^ ((ns ^ back) & -isSell);
+      side[x] = c;
+      sideValue[x] = ad;
+      ns = (ns + isSell) | 0;
+      nb = (nb + 1 - isSell) | 0;
     }
     // Σ buy values in queue order, as `leg` accumulates them.
-    for (let j = 0; j < nb; j++) wanted += buyValue[j]!;
+    for (let j = 0; j < nb; j++) wanted += sideValue[top - j]!;
     this.nBuy = nb;
     this.wanted = wanted;
     // The sells, in class order: `leg`'s sell, inline, over locals.
     // The lot rules, the same for every asset (asset 1's).
     const bal = this.bal;
-    const stepInv = this.stepInv[1]!;
-    const stepNum = this.stepNum[1]!;
-    const stepDiv = this.stepDiv[1]!;
-    const stepMax = this.stepMax[1]!;
-    const minNotional = this.minNotional[1]!;
-    const minAmount = this.minAmount[1]!;
+    // (+ 0: unboxed doubles for the loops; every one is ≥ 0 and only compared or, as +0, multiplied.)
+    const stepInv = this.stepInv[1]! + 0;
+    const stepNum = this.stepNum[1]! + 0;
+    const stepDiv = this.stepDiv[1]! + 0;
+    const stepMax = this.stepMax[1]! + 0;
+    const minNotional = this.minNotional[1]! + 0;
+    const minAmount = this.minAmount[1]! + 0;
     const orderAsset = this.orderAsset;
     const orderClass = this.orderClass;
     const orderSide = this.orderSide;
@@ -545,11 +549,15 @@ export class SpotKernel {
     let o = this.count;
     let quote = bal[0]!;
     for (let j = 0; j < ns; j++) {
-      const c = sellClass[j]!;
+      const c = side[j]!;
       const a = sole[c]!;
-      const n = sellValue[j]!;
+      const v = value[a]!;
+      // A sell: at most the capacity (0 + the asset's value).
+      const ad = sideValue[j]!;
+      const cap = 0 + v;
+      const n = ad > cap + 1e-9 ? cap : ad;
       // legs' one-asset case: no leg when n ≤ 0 and the asset holds value.
-      if (!(n > 0) && value[a]! > 0) continue;
+      if (!(n > 0) && v > 0) continue;
       const q = bal[a]!;
       if (!(q > 0)) continue;
       const price = prices[a]!;
@@ -593,9 +601,10 @@ export class SpotKernel {
     if (share <= 0) return o;
     const costRate = 1 + fee;
     for (let j = 0; j < nb; j++) {
-      const a = buyAsset[j]!;
+      const c = side[top - j]!;
+      const a = sole[c]!;
       const price = prices[a]!;
-      const x = ((buyValue[j]! * scale) / price) * share;
+      const x = ((sideValue[top - j]! * scale) / price) * share;
       let amount = -1;
       if (!(x > 0)) amount = 0;
       else if (stepDiv > 0) {
@@ -613,7 +622,7 @@ export class SpotKernel {
       quote = quote - notional * costRate;
       bal[a] = bal[a]! + amount;
       orderAsset[o] = a;
-      orderClass[o] = buyClass[j]!;
+      orderClass[o] = c;
       orderSide[o] = 1;
       orderAmount[o] = amount;
       orderPrice[o] = price;
