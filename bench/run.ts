@@ -19,9 +19,15 @@
  * Under a spot policy no futures position is ever open, so funding events settle nothing and the
  * liquidation check finds nothing to check: the counters below say so rather than hide it.
  *
- * Usage: npm run bench [-- B1 B2 B0] [--reps N] [--hugepages]
+ * Usage: npm run bench [-- B1 B2 B0] [--reps N] [--hugepages] [--compiled]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
+ *   --compiled   runs the children on this file bundled to plain JavaScript by esbuild (out/bench-run.mjs),
+ *                with no module loader hooks. Under tsx (how `ballast` runs its TypeScript, and the
+ *                default here) Node 20's off-thread loader hooks invalidate V8's ArrayBufferDetaching
+ *                protector (`node --trace-protector-invalidation` shows it on the first hooked import),
+ *                after which optimized code checks every typed-array access for a detached buffer: the
+ *                engine and the plain sum both run slower. --compiled measures the same code without that.
  */
 import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
@@ -46,15 +52,29 @@ const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : 
 const reps = explicitReps ?? (want[0] === 'B0' ? 3 : 8);
 const hugepages = args.includes('--hugepages') || process.env.GLIBC_TUNABLES?.includes('hugetlb=1') === true;
 const child = args.includes('--child');
+const compiled = args.includes('--compiled');
 
 if (!child) {
   // Parent: one child process per workload, in order.
   const list = want.length > 0 ? want : ['B1', 'B2', 'B0'];
   const env = hugepages ? { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' } : process.env;
-  console.log(`node ${process.version}, ${explicitReps ?? '8 (B1, B2) / 3 (B0)'} run(s) per workload, best run reported${hugepages ? ', GLIBC_TUNABLES=glibc.malloc.hugetlb=1' : ''}`);
+  // --compiled: this file and what it imports as one ESM file under out/ (so that `../` is still the
+  // project root and bare imports resolve to its node_modules), run by plain node.
+  let script = fileURLToPath(import.meta.url);
+  let nodeArgs = process.execArgv;
+  if (compiled) {
+    const { buildSync } = await import('esbuild');
+    script = join(ROOT, 'out', 'bench-run.mjs');
+    buildSync({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', packages: 'external', target: 'node20', outfile: script, logLevel: 'warning' });
+    nodeArgs = [];
+  }
+  console.log(
+    `node ${process.version}, ${explicitReps ?? '8 (B1, B2) / 3 (B0)'} run(s) per workload, best run reported${hugepages ? ', GLIBC_TUNABLES=glibc.malloc.hugetlb=1' : ''}, ` +
+      (compiled ? 'compiled: plain node on out/bench-run.mjs (esbuild bundle, no loader hooks)' : 'TypeScript through tsx (as `ballast` runs; --compiled: plain JavaScript)'),
+  );
   let failed = false;
   for (const w of list) {
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), '--child'], { stdio: 'inherit', env });
+    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
   }
   process.exit(failed ? 1 : 0);
