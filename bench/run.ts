@@ -19,15 +19,17 @@
  * Under a spot policy no futures position is ever open, so funding events settle nothing and the
  * liquidation check finds nothing to check: the counters below say so rather than hide it.
  *
- * Usage: npm run bench [-- B1 B2 B0] [--reps N] [--hugepages] [--compiled]
+ * The children run this file bundled to plain JavaScript by esbuild (out/bench-run.mjs) on plain node,
+ * with no module loader hooks — as `bin/ballast.js` runs the CLI.
+ *
+ * Usage: npm run bench [-- B1 B2 B0] [--reps N] [--hugepages] [--tsx]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
- *   --compiled   runs the children on this file bundled to plain JavaScript by esbuild (out/bench-run.mjs),
- *                with no module loader hooks. Under tsx (how `ballast` runs its TypeScript, and the
- *                default here) Node 20's off-thread loader hooks invalidate V8's ArrayBufferDetaching
- *                protector (`node --trace-protector-invalidation` shows it on the first hooked import),
- *                after which optimized code checks every typed-array access for a detached buffer: the
- *                engine and the plain sum both run slower. --compiled measures the same code without that.
+ *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
+ *                loader hooks invalidate V8's ArrayBufferDetaching protector (`node
+ *                --trace-protector-invalidation` shows it at the first hooked import), after which
+ *                optimized code checks every typed-array access for a detached buffer: the engine and the
+ *                plain sum both run about a fifth slower. This is why `ballast` runs bundled JavaScript.
  */
 import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
@@ -52,14 +54,14 @@ const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : 
 const reps = explicitReps ?? (want[0] === 'B0' ? 3 : 8);
 const hugepages = args.includes('--hugepages') || process.env.GLIBC_TUNABLES?.includes('hugetlb=1') === true;
 const child = args.includes('--child');
-const compiled = args.includes('--compiled');
+const compiled = !args.includes('--tsx');
 
 if (!child) {
   // Parent: one child process per workload, in order.
   const list = want.length > 0 ? want : ['B1', 'B2', 'B0'];
   const env = hugepages ? { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' } : process.env;
-  // --compiled: this file and what it imports as one ESM file under out/ (so that `../` is still the
-  // project root and bare imports resolve to its node_modules), run by plain node.
+  // This file and what it imports as one ESM file under out/ (so that `../` is still the project root
+  // and bare imports resolve to its node_modules), run by plain node; --tsx: this file through tsx.
   let script = fileURLToPath(import.meta.url);
   let nodeArgs = process.execArgv;
   if (compiled) {
@@ -70,7 +72,7 @@ if (!child) {
   }
   console.log(
     `node ${process.version}, ${explicitReps ?? '8 (B1, B2) / 3 (B0)'} run(s) per workload, best run reported${hugepages ? ', GLIBC_TUNABLES=glibc.malloc.hugetlb=1' : ''}, ` +
-      (compiled ? 'compiled: plain node on out/bench-run.mjs (esbuild bundle, no loader hooks)' : 'TypeScript through tsx (as `ballast` runs; --compiled: plain JavaScript)'),
+      (compiled ? 'plain node on out/bench-run.mjs (esbuild bundle, no loader hooks, as `ballast` runs)' : 'TypeScript through tsx loader hooks (--tsx)'),
   );
   let failed = false;
   for (const w of list) {

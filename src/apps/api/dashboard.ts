@@ -9,14 +9,15 @@
  * These files hold no data: every number comes from /api/* with the bearer token.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join, sep } from 'node:path';
+import { projectRoot } from '../../adapters/files/root.js';
 
 export interface DashboardAsset {
   type: string;
   body: Buffer;
 }
 
-export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+export const WEB_DIR = join(projectRoot(import.meta.url), 'src', 'apps', 'web') + sep;
 
 export async function bundleDashboard(webDir = WEB_DIR): Promise<Map<string, DashboardAsset>> {
   const esbuild = await import('esbuild');

@@ -29,8 +29,9 @@ import { journalReport, openExistingJournal, setTradingStateCommand } from './jo
 import { runSnapshot } from './snapshot.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
+import { projectRoot } from '../../adapters/files/root.js';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ROOT = projectRoot(import.meta.url);
 
 export { UsageError };
 
