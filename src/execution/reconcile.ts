@@ -28,7 +28,7 @@ import { applyHedgeFunding } from './hedges.js';
 import { DEFAULT_PREFIX, isOurs } from './ids.js';
 import { isLive } from './orders.js';
 import { DEFAULT_READ_RETRY, withReadRetry, type RetryOptions, type Sleep } from './retry.js';
-import type { OrderTracker } from './tracker.js';
+import { fillRecord, type OrderTracker } from './tracker.js';
 
 export interface ReconcileConfig {
   clientIdPrefix: string;
@@ -172,22 +172,7 @@ export class Reconciler {
       const history = await this.#trades(account, v, now - this.config.overlapMs);
       j.transaction(() => {
         for (const t of history) {
-          j.insertFill({
-            account,
-            tradeId: t.id,
-            venueOrderId: t.order,
-            clientOrderId: t.clientOrderId,
-            symbol: t.symbol,
-            side: t.side,
-            amount: t.amount,
-            price: t.price,
-            cost: t.cost,
-            fee: t.fee.cost,
-            feeCurrency: t.fee.currency,
-            time: t.timestamp,
-            liquidation: t.liquidation,
-            external: !isOurs(t.clientOrderId, this.config.clientIdPrefix),
-          });
+          j.insertFill(fillRecord(account, t, t.clientOrderId, !isOurs(t.clientOrderId, this.config.clientIdPrefix)));
         }
         j.setBook(account, held, now);
         j.setMeta(`sweep:${account}`, String(now));

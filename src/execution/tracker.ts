@@ -48,6 +48,26 @@ export interface TrackerConfig {
   skewMs: number;
 }
 
+/** The journal row of venue trade `t` on `account`, under `clientOrderId`; `external`: not one of our intents. */
+export function fillRecord(account: string, t: Trade, clientOrderId: string | null, external: boolean): FillRecord {
+  return {
+    account,
+    tradeId: t.id,
+    venueOrderId: t.order,
+    clientOrderId,
+    symbol: t.symbol,
+    side: t.side,
+    amount: t.amount,
+    price: t.price,
+    cost: t.cost,
+    fee: t.fee.cost,
+    feeCurrency: t.fee.currency,
+    time: t.timestamp,
+    liquidation: t.liquidation,
+    external,
+  };
+}
+
 export const DEFAULT_TRACKER_CONFIG: TrackerConfig = {
   clientIdPrefix: DEFAULT_PREFIX,
   notFoundStrikes: 3,
@@ -428,22 +448,7 @@ export class OrderTracker {
     const ctx = { account, clientOrderId: t.clientOrderId ?? '', tradeId: t.id };
     const intent = (t.clientOrderId !== null ? j.intent(t.clientOrderId) : undefined) ?? j.intentByVenueOrder(account, t.order);
     const external = intent === undefined && !isOurs(t.clientOrderId, prefix);
-    const fill: FillRecord = {
-      account,
-      tradeId: t.id,
-      venueOrderId: t.order,
-      clientOrderId: intent?.clientOrderId ?? t.clientOrderId,
-      symbol: t.symbol,
-      side: t.side,
-      amount: t.amount,
-      price: t.price,
-      cost: t.cost,
-      fee: t.fee.cost,
-      feeCurrency: t.fee.currency,
-      time: t.timestamp,
-      liquidation: t.liquidation,
-      external,
-    };
+    const fill = fillRecord(account, t, intent?.clientOrderId ?? t.clientOrderId, external);
     // Crash points fire only for fills not yet recorded (a sweep re-reads known trades).
     const fresh = !j.hasFill(account, t.id);
     if (fresh) this.#crash('before-fill-recorded', ctx);
