@@ -14,7 +14,7 @@
  * - Returned objects are copies: mutating them never changes the venue's state.
  */
 
-import type { MarginMode, Side } from '../core/types.js';
+import type { MarginMode, MarketRules, Side } from '../core/types.js';
 
 export type { MarginMode, Side } from '../core/types.js';
 
@@ -223,4 +223,16 @@ export interface Exchange {
 
   setLeverage(leverage: number, symbol: string): Promise<void>;
   setMarginMode(marginMode: MarginMode, symbol: string): Promise<void>;
+}
+
+/** The lot, tick, minimum and margin rules of a venue market, as the core reads them (snapshot `markets`). */
+export function marketRules(m: Market): Partial<MarketRules> {
+  return {
+    amountStep: m.amountStep,
+    minAmount: m.minAmount,
+    minNotional: m.minNotional,
+    priceStep: m.priceStep,
+    contractSize: m.contractSize,
+    ...(m.swap ? { maintenanceMarginRate: m.maintenanceMarginRate } : {}),
+  };
 }

@@ -15,7 +15,7 @@
  */
 import type { Account, MarketRules, Portfolio, Position, Snapshot } from '../core/types.js';
 import type { Clock } from '../ports/clock.js';
-import type { Exchange, Market, Ticker } from '../ports/exchange.js';
+import { marketRules, type Exchange, type Market, type Ticker } from '../ports/exchange.js';
 import type { SnapshotSource } from '../ports/snapshot-source.js';
 
 export interface SourceAccount {
@@ -113,14 +113,7 @@ export class ExchangeSnapshotSource implements SnapshotSource {
       const tickers: Record<string, Ticker> = await a.exchange.fetchTickers(symbols);
       for (const s of symbols) {
         const m = ms[s]!;
-        markets[s] = {
-          amountStep: m.amountStep,
-          minAmount: m.minAmount,
-          minNotional: m.minNotional,
-          priceStep: m.priceStep,
-          contractSize: m.contractSize,
-          ...(m.swap ? { maintenanceMarginRate: m.maintenanceMarginRate } : {}),
-        };
+        markets[s] = marketRules(m);
         const t = tickers[s];
         if (!t) continue;
         if (m.spot) {

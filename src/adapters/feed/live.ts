@@ -28,7 +28,7 @@
 import type { Account, FundingRate, MarketRules, Portfolio, Position, Snapshot } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
 import { ExchangeError, NotSupported } from '../../ports/errors.js';
-import type { Balances, Exchange, FundingRateInfo, Market, PositionInfo, Ticker } from '../../ports/exchange.js';
+import { marketRules, type Balances, type Exchange, type FundingRateInfo, type Market, type PositionInfo, type Ticker } from '../../ports/exchange.js';
 import type { SnapshotSource } from '../../ports/snapshot-source.js';
 import type { SmallLogger } from '../log.js';
 
@@ -391,7 +391,7 @@ export class LiveSnapshotSource implements SnapshotSource {
       }
       for (const s of this.#tickerSymbols(a)) {
         const m = a.markets[s];
-        if (m && markets[s] === undefined) markets[s] = rulesOf(m);
+        if (m && markets[s] === undefined) markets[s] = marketRules(m);
       }
     }
 
@@ -497,13 +497,3 @@ function preferNewer(a: number, b: number, now: number): boolean {
   return a > b;
 }
 
-function rulesOf(m: Market): Partial<MarketRules> {
-  return {
-    amountStep: m.amountStep,
-    minAmount: m.minAmount,
-    minNotional: m.minNotional,
-    priceStep: m.priceStep,
-    contractSize: m.contractSize,
-    ...(m.swap ? { maintenanceMarginRate: m.maintenanceMarginRate } : {}),
-  };
-}

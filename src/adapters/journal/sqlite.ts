@@ -40,6 +40,7 @@ import {
   type TradingStateRecord,
 } from '../../ports/journal.js';
 import { MIGRATIONS } from './schema.js';
+import { pidAlive } from '../process.js';
 
 export interface SqliteJournalOptions {
   clock: Clock;
@@ -264,15 +265,6 @@ const lockFromRow = (r: LockRow): LockHolder => ({
   acquiredAt: r.acquired_at,
   heartbeatAt: r.heartbeat_at,
 });
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class SqliteJournal implements Journal {
   readonly location: string;

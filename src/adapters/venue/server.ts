@@ -31,21 +31,13 @@ import { BadRequest, ExchangeNotAvailable, NotSupported } from '../../ports/erro
 import { SimExchange, type SimConfig, type SimExchangeJSON } from '../sim/exchange.js';
 import type { Bar, MarketFeed } from '../sim/feed.js';
 import { decode, encode, errorToPayload, isPortMethod, type RpcReply } from './protocol.js';
+import { pidAlive } from '../process.js';
 
 export const STATE_FORMAT = 'ballast-venue';
 
 /** Another live process (or another server in this one) serves the same state file. */
 export class VenueStateInUseError extends Error {
   override name = 'VenueStateInUseError';
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface VenueState {
