@@ -1,17 +1,17 @@
 /**
  * Running the real `ballast` binary in tests.
  *
- * `bundleCli()` builds src/apps/cli/main.ts once into a temp folder with esbuild (the native and lazily loaded
- * packages stay external and resolve through a `node_modules` link to the repository's), so a process starts in
- * ~0.25 s instead of ~1 s through tsx — the crash test starts hundreds. `runCli` runs a command to its end; `startCli` keeps it running
- * (for `sim-venue`, or a run a test stops with a signal).
+ * `bundleCli()` starts the CLI's esbuild bundle directly (the one `bin/ballast.js` runs, from
+ * scripts/bundle-cli.js), skipping the binary's check of the sources: the crash test starts hundreds of
+ * processes. `runCli` runs a command to its end; `startCli` keeps it running (for `sim-venue`, or a run a
+ * test stops with a signal).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { cliBundle } from '../../scripts/bundle-cli.js';
 
 export const REPO = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 export const DATA = join(REPO, 'data');
@@ -31,28 +31,10 @@ export function scratchDir(prefix: string): { dir: string; remove: () => void } 
 }
 
 export async function bundleCli(): Promise<Cli> {
-  const dir = mkdtempSync(join(tmpdir(), 'ballast-cli-'));
-  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  // Packages are bundled too (resolving hundreds of ESM files is most of node's start-up), except the native
-  // better-sqlite3 and ccxt; code splitting keeps the lazily imported ccxt adapter (seconds to load) out of the
-  // entry chunk. CommonJS packages inside an ESM bundle need a `require`.
-  await build({
-    entryPoints: { ballast: join(REPO, 'src', 'apps', 'cli', 'main.ts') },
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['better-sqlite3', 'ccxt', 'pino-pretty'],
-    banner: { js: "import { createRequire as __ballastRequire } from 'node:module'; const require = __ballastRequire(import.meta.url);" },
-    outdir: dir,
-    outExtension: { '.js': '.mjs' },
-    logLevel: 'warning',
-  });
-  return { argv: [join(dir, 'ballast.mjs')], dispose: () => rmSync(dir, { recursive: true, force: true }) };
+  return { argv: [await cliBundle()], dispose: () => {} };
 }
 
-/** The CLI through its real binary (tsx loader): slower to start, exactly what users run. */
+/** The CLI through its real binary, exactly as users run it. */
 export const BIN: Cli = { argv: [join(REPO, 'bin', 'ballast.js')], dispose: () => {} };
 
 export interface CliResult {
