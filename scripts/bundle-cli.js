@@ -2,6 +2,7 @@
 // where <key> hashes the path, size and modification time of every file under src/ (and of this file,
 // which holds the build settings). The first call after a change bundles (a fraction of a second); later
 // calls find the bundle. `bin/ballast.js` runs it, and the tests that start the real binary run it too.
+// Files are .mjs: node then knows them for ES modules without looking for a package.json per file.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -34,7 +35,7 @@ function sourceKey() {
 export async function cliBundle() {
   const cache = join(ROOT, 'node_modules', '.cache', 'ballast');
   const dir = join(cache, sourceKey());
-  const main = join(dir, 'main.js');
+  const main = join(dir, 'main.mjs');
   if (existsSync(main)) return main;
   const { buildSync } = await import('esbuild');
   const tmp = `${dir}.${process.pid}.tmp`;
@@ -54,6 +55,7 @@ export async function cliBundle() {
     banner: { js: "import { createRequire as __ballastRequire } from 'node:module'; const require = __ballastRequire(import.meta.url);" },
     sourcemap: 'linked',
     outdir: tmp,
+    outExtension: { '.js': '.mjs' },
     write: false,
     logLevel: 'silent',
   });
