@@ -128,6 +128,38 @@ describe('perpetuals through the port', () => {
     expect(bal.free.USDT).toBeCloseTo(49.05, 9);
   });
 
+  it('a reduce-only close is accepted with no free quote left (the margin it frees pays its fee)', async () => {
+    const r = rig(baseConfig({ balances: { USDT: 1_000 }, leverage: 2 }));
+    r.bar(PERP, { close: 100 });
+    await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'sell', amount: 19, clientOrderId: 'short' });
+    // The price rises 5 %: unrealised loss 19 × 5 = 95 > the 49.05 left free, so nothing is free.
+    r.advance(60_000);
+    r.bar(PERP, { close: 105 });
+    expect((await r.sim.fetchBalance()).free.USDT).toBe(0);
+    // Opening more is refused; closing is not.
+    const e = await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'sell', amount: 1, clientOrderId: 'more' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InsufficientFunds);
+    const close = await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'buy', amount: 19, clientOrderId: 'close', reduceOnly: true });
+    expect(close).toMatchObject({ status: 'closed', filled: 19 });
+    expect(await r.sim.fetchPositions()).toEqual([]);
+    // Wallet 1,000 − 0.95 (open fee) − 95 (loss) − 19 × 105 × 0.05 % = 0.9975 (close fee) = 903.0525.
+    expect((await r.sim.fetchBalance()).total.USDT).toBeCloseTo(903.0525, 9);
+  });
+
+  it('keeps a position on the lot grid: 0.1 + 0.2 contracts is a position of 0.3, closable by a 0.3 order', async () => {
+    const r = rig();
+    r.bar(PERP, { close: 100 });
+    await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'buy', amount: 0.1, clientOrderId: 'a' });
+    await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'buy', amount: 0.2, clientOrderId: 'b' });
+    await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'sell', amount: 0.1, clientOrderId: 'c' });
+    await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'buy', amount: 0.1, clientOrderId: 'd' });
+    const [pos] = await r.sim.fetchPositions();
+    // In floats 0.1 + 0.2 = 0.30000000000000004: a close of the reported size would not be a lot multiple.
+    expect(pos!.contracts).toBe(0.3);
+    await r.sim.createOrder({ symbol: PERP, type: 'market', side: 'sell', amount: pos!.contracts, clientOrderId: 'close', reduceOnly: true });
+    expect(await r.sim.fetchPositions()).toEqual([]);
+  });
+
   it('expires a reduce-only order when the position it reduces is gone', async () => {
     const r = rig();
     r.bar(PERP, { close: 100 });

@@ -33,7 +33,8 @@
  * reduce-only orders are exempt so a position can always be closed). Funds: spot buy needs
  * amount × price × (1 + max fee rate) of free quote, spot sell needs amount of free base; a perp order
  * needs initial margin (opening part × contractSize × price / leverage) plus the taker fee of free
- * quote. Open orders reserve the same amounts (`used` in fetchBalance).
+ * quote, except a reduce-only order (a position can always be closed). Open orders reserve the same
+ * amounts (`used` in fetchBalance).
  *
  * Balances: quote total = wallet + isolated margins; quote used = isolated margins + Σ cross initial
  * margins + open-order reservations + unrealised LOSS of cross positions; free = total − used (≥ 0).
@@ -490,7 +491,11 @@ export class SimExchange implements Exchange {
     const signed = o.side === 'buy' ? qty : -qty;
     let fee: number;
     if (m.swap) {
+      const q0 = this.ledger.contracts[st.idx]!;
       this.ledger.applyPerpFill(st.idx, signed, price, feeRate);
+      // A venue's position is the exact decimal sum of its fills (lot multiples): 0.0073646 + 0.0073646 is
+      // 0.0147292, not the float 0.014729200000000001, which no lot-step order could close.
+      if (this.ledger.contracts[st.idx] !== 0) this.ledger.contracts[st.idx] = dec(q0).plus(signed).toNumber();
       fee = this.ledger.lastFee;
     } else {
       fee = this.ledger.applySpotFill(st.idx, signed, price, feeRate);
@@ -831,7 +836,9 @@ export class SimExchange implements Exchange {
       if (need.base > freeBase + 1e-12) {
         throw new InsufficientFunds(`sim: sell ${req.amount} ${m.base} needs ${need.base}, free ${freeBase}`, opts);
       }
-    } else {
+    } else if (!req.reduceOnly) {
+      // A reduce-only order is not refused for funds (as it is exempt from min-notional): a position can
+      // always be closed, and the margin it frees pays its fee.
       const free = this.#quoteBalance().free;
       if (!(need.quote <= free + 1e-9)) {
         throw new InsufficientFunds(`sim: ${sym} ${req.side} ${req.amount} needs ${need.quote} ${this.config.quote}, free ${free}`, opts);
