@@ -9,6 +9,9 @@ const HOUR = 3_600_000;
 const HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)> & \u2028';
 
 const counters: PolicyCounters = {
+  perpFees: 0,
+  perpSlippage: 0,
+  basisPnl: 0,
   rebalances: 12,
   turnover: 1_234_567.891,
   fees: 1_234.5,

@@ -4,7 +4,7 @@
  * never a stack trace.
  */
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, InputErrors } from '../../core/errors.js';
@@ -14,8 +14,9 @@ import { loadPlanInputs } from '../../adapters/files/inputs.js';
 import { planToJson, planToText } from '../shared/plan-view.js';
 import { loadPortfolio } from '../../adapters/files/portfolio.js';
 import { HistoryError } from '../../adapters/history/csv.js';
-import { runBacktest, writeReport, type BacktestResult } from '../../backtest/run.js';
-import { formatPolicyTable } from '../../backtest/table.js';
+import { runBacktest, seriesJson, tradeRow, TRADES_HEADER, writeReport, type BacktestResult } from '../../backtest/run.js';
+import type { BacktestFill } from '../../backtest/engine.js';
+import { activityColumns, formatPolicyTable } from '../../backtest/table.js';
 import { standardPolicies } from '../../backtest/policies.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
@@ -186,13 +187,18 @@ Exit codes: 0 plan printed, 2 bad input (each problem named by file, line and fi
     .option('--policy <name...>', 'policies to compare (default: all; see --list-policies)')
     .option('--list-policies', 'print the policies and exit')
     .option('--json', 'print one JSON object (no table, no progress bar)')
+    .option('--series', 'with --json: add each policy\'s equity, weight and hedge series')
+    .option('--trades <file>', 'write every fill to a CSV file: time, policy, account, symbol, side, qty, price, fee, reason')
     .option('--report <file>', 'write a self-contained HTML report with charts')
     .addHelpText(
       'after',
       `
 Example:
   ballast backtest --config examples/backtest/portfolio.yaml --from 2021-01-01 --report out/report.html
-Fees are paid in the quote currency. Bars missing for any asset are skipped, never filled.`,
+The policy "configured" runs the portfolio file as written (its rebalance, execution and hedges sections);
+the others are standard variants of it. Total cost = spot fees + perp fees + slippage − net funding + basis
++ tax (tax is not modelled yet). Fees are paid in the quote currency. Bars missing for any asset are
+skipped, never filled.`,
     )
     .action((o) => {
       const portfolio = loadPortfolio(o.config);
@@ -204,6 +210,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
       let progress: ReturnType<typeof createProgress> | null = null;
       let shown = 0;
       let result: BacktestResult;
+      const trades: string[] | null = o.trades ? [TRADES_HEADER] : null;
       try {
         result = runBacktest({
           portfolio,
@@ -214,6 +221,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
           ...(o.policy ? { policies: o.policy } : {}),
           ...(o.fee !== undefined ? { fee: o.fee } : {}),
           options: { capital: o.capital, slippage: o.slippage / 1e4, impact: o.impact, fill: o.fill },
+          ...(trades ? { onFill: (policy: string, f: BacktestFill) => void trades.push(tradeRow(policy, f)) } : {}),
           onProgress: (done, total) => {
             progress ??= createProgress({ total, label: 'backtest', enabled: !o.json });
             progress.tick(done - shown);
@@ -224,13 +232,22 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
         (progress as ReturnType<typeof createProgress> | null)?.stop();
       }
       if (o.report) writeReport(o.report, 'ballast backtest', result, portfolio.quote);
+      if (trades && o.trades) {
+        mkdirSync(dirname(resolve(o.trades)), { recursive: true });
+        writeFileSync(o.trades, trades.join('\n') + '\n');
+      }
       if (o.json) {
-        out(JSON.stringify({ notes: result.notes, options: result.options, policies: result.metrics, report: o.report ?? null }, null, 2));
+        const json: Record<string, unknown> = { notes: result.notes, options: result.options, policies: result.metrics, report: o.report ?? null, trades: o.trades ?? null };
+        if (o.series) json.series = seriesJson(result);
+        out(JSON.stringify(json, null, 2));
         return;
       }
       out(formatPolicyTable(result.metrics, portfolio.quote));
       out('');
-      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets.`);
+      out(formatPolicyTable(result.metrics, portfolio.quote, activityColumns(portfolio.quote)));
+      out('');
+      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). Basis: what hedges lost (+) against a perfect hedge of their class. Tax: — = not modelled (no tax lots yet). Total cost = spot fees + perp fees + slippage − net funding + basis + tax.`);
+      out(`  In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets. Life: median bars a hedge was open. Reopened: hedges opened the bar after one on the same perp closed.`);
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
     });
