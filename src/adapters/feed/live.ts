@@ -468,8 +468,9 @@ export class LiveSnapshotSource implements SnapshotSource {
         marks[symbol] = mark.price;
         timestamps[symbol] = mark.time;
       } else if (positionSymbols.has(symbol)) noteMissing(`mark of ${symbol} (open position)`);
-      if (rate && Number.isFinite(rate.value.fundingRate)) {
-        funding[symbol] = { rate: rate.value.fundingRate, intervalHours: rate.value.intervalMs > 0 ? rate.value.intervalMs / 3_600_000 : 8 };
+      const r = rate?.value.fundingRate;
+      if (rate && typeof r === 'number' && Number.isFinite(r)) {
+        funding[symbol] = { rate: r, intervalHours: rate.value.intervalMs > 0 ? rate.value.intervalMs / 3_600_000 : 8 };
         timestamps[`funding:${symbol}`] = rate.time;
       }
     }

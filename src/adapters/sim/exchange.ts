@@ -707,7 +707,7 @@ export class SimExchange implements Exchange {
     const mark = this.marks[st.idx]!;
     return this.#leave(a, 'fetchFundingRate', {
       symbol,
-      fundingRate: next?.rate ?? last?.rate ?? 0,
+      fundingRate: next?.rate ?? last?.rate ?? null,
       fundingTimestamp: next?.time ?? (last ? last.time + st.fundingIntervalMs : null),
       intervalMs: st.fundingIntervalMs,
       markPrice: Number.isFinite(mark) ? mark : null,
