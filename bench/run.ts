@@ -22,7 +22,11 @@
  * The children run this file bundled to plain JavaScript by esbuild (out/bench-run.mjs) on plain node,
  * with no module loader hooks — as `bin/ballast.js` runs the CLI.
  *
- * Usage: npm run bench [-- B1 B2 B0] [--reps N] [--hugepages] [--tsx]
+ *   Q1:        the quality benchmark (bench/quality.ts): does hedging pay on real history? Per policy, over
+ *              the whole range and per calendar year: time in band, tracking error and every cost line,
+ *              with each cost's ratio to spot threshold's. Not part of the default list.
+ *
+ * Usage: npm run bench [-- B1 B2 B0 Q1] [--reps N] [--hugepages] [--tsx]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
  *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
@@ -43,10 +47,11 @@ import { runBacktest } from '../src/backtest/run.js';
 import { randomHistory } from '../src/backtest/synthetic.js';
 import type { Portfolio } from '../src/core/types.js';
 import { cls, portfolio } from '../test/core/builders.js';
+import { q1 } from './quality.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);
-const want = args.filter((a) => /^B\d$/.test(a));
+const want = args.filter((a) => /^[BQ]\d$/.test(a));
 const repsAt = args.indexOf('--reps');
 const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : undefined;
 // B1/B2 runs take a fraction of a second: 8 runs reach the JIT's steady state on a busy machine. B0's
@@ -187,6 +192,8 @@ if (which === 'B1') {
     `B0 seed portfolio, ${r!.series.length} policies × ${r!.history.times.length} daily bars: ${fmt(best)} s wall (load + run; runs ${seconds.map((s) => fmt(s)).join(' / ')} s), ` +
       `${fmt(assetBars / best / 1e6, 3)} M asset-bars/s, ${r!.plans} decisions (${r!.kernelPlans} by the kernel), peak RSS ${fmt(peak / 2 ** 20, 0)} MiB`,
   );
+} else if (which === 'Q1') {
+  q1(ROOT);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1 or B2`);
+  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2 or Q1`);
 }
