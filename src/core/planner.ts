@@ -204,6 +204,11 @@ function explainValuation(w: Work): void {
       : `net ${f(c.net)} = spot ${f(c.spot)} + futures ${f(c.futures)}`;
     const state = c.breach === 'upper' ? `ABOVE upper trigger ${pct(c.upper)}` : c.breach === 'lower' ? `BELOW lower trigger ${pct(c.lower)}` : `inside ${pct(c.lower)}–${pct(c.upper)}`;
     w.explanation.push(`${c.name}: ${parts}; weight ${pct(c.weight)} (target ${pct(c.target)}), ${state}.`);
+    const weights = w.portfolio.classes.find((x) => x.name === c.name)?.weights;
+    if (weights && c.spot > 0) {
+      const shares = Object.entries(weights).map(([a, t]) => `${a} ${pct((v.assetValues[a] ?? 0) / c.spot)} (weight ${pct(t)})`);
+      w.explanation.push(`${c.name} inside the class: ${shares.join(', ')}.`);
+    }
   }
 }
 

@@ -203,6 +203,8 @@ describe('intra-class weights are targets inside the class', () => {
     const s = snapshot({ prices, accounts: [{ name: 'a', balances: { SOL: 30_000, XRP: 10_000, LINK: 12_000, DOGE: 8_000, USDT: 40_000 }, positions: [] }] });
     const pl = plan(p, s, { now: T0, state: 'ACTIVE' });
     expect(pl.actions.map((a) => `${a.side} ${a.symbol} ${Math.round(a.notional * 100) / 100}`)).toEqual(['sell SOL/USDT 6666.67', 'sell LINK/USDT 1333.33', 'sell DOGE/USDT 2000']);
+    // The class view shows each asset's share against its weight.
+    expect(pl.explanation).toContain('Alts inside the class: SOL 50.00% (weight 40.00%), XRP 16.67% (weight 30.00%), LINK 20.00% (weight 20.00%), DOGE 13.33% (weight 10.00%).');
     // Repeated rebalances (prices drifting the class up 25% each time) bring every asset toward its weight.
     let snap = s;
     const share = () => {
