@@ -659,8 +659,10 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   const f = w.fmt;
   const symbol = adj.cls.hedge;
   if (!symbol) return { ok: false, reason: `${adj.cls.name} has no hedge perp configured` };
+  // A hedge perp without a mark (not listed, no data) is an alternative the plan cannot price: refused, never
+  // priced at zero. (An open position without a mark is a valuation error.)
   const mark = snapshot.marks[symbol];
-  if (mark === undefined) throw new ValuationError(['marks', symbol], `no mark price for ${symbol}, the hedge of ${adj.cls.name}`);
+  if (mark === undefined) return { ok: false, reason: `no mark price for ${symbol}, the hedge of ${adj.cls.name}` };
   const rules = marketRules(snapshot, symbol);
   const ex = portfolio.execution;
   const side: 1 | -1 = adj.delta < 0 ? -1 : 1;
