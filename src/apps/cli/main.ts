@@ -266,6 +266,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
     .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
     .option('--paper', 'trade the simulated venue (the default)')
     .option('--live', 'trade the real exchanges of the portfolio file (needs keys; keys that can withdraw are refused)')
+    .option('--allow-unverified-keys', '--live: use a key even when the venue does not say whether it can withdraw (refused by default)')
     .option('--replay [dir]', 'replay history through the simulated venue (default folder: the bundled data/)')
     .option('--speed <n>', `replay: bars per second of wall time, 0 = as fast as possible (default ${DEFAULT_SPEED})`, parseNumber('speed', 0))
     .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
@@ -313,6 +314,7 @@ See docs/running.md.`,
         handle = await startRun({
           config: o.config,
           live: o.live === true,
+          ...(o.allowUnverifiedKeys === true ? { allowUnverifiedKeys: true } : {}),
           ...(replay !== undefined ? { replay } : {}),
           ...(o.speed !== undefined ? { speed: o.speed } : {}),
           interval: o.interval,
