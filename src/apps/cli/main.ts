@@ -401,6 +401,24 @@ Example:
     });
 
   program
+    .command('doctor')
+    .description('Check the live accounts of a portfolio file before a real-money start: keys and rights, position mode, clock, markets, balances, funding, rate limit. Never trades.')
+    .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON) with `accounts:`')
+    .option('--live', 'check the real exchange accounts (the only mode; required so the intent is explicit)')
+    .option('--allow-unverified-keys', 'accept a key whose withdrawal right the venue does not report (as `run --allow-unverified-keys`)')
+    .option('--json', 'print the checks as one JSON object')
+    .addHelpText('after', '\nExit codes: 0 ready, 1 not ready, 2 bad input. See docs/live.md for the first real-money checklist.')
+    .action(async (o) => {
+      if (o.live !== true) throw new UsageError('doctor checks live accounts: run `ballast doctor --config FILE --live`');
+      const { runDoctor, doctorLines } = await import('./doctor.js');
+      const { systemClock } = await import('../../ports/clock.js');
+      const r = await runDoctor({ config: o.config, clock: systemClock, ...(o.allowUnverifiedKeys === true ? { allowUnverifiedKeys: true } : {}) });
+      if (o.json) out(JSON.stringify(r, null, 2));
+      else for (const l of doctorLines(r)) out(l);
+      ctx.code = r.ready ? 0 : 1;
+    });
+
+  program
     .command('snapshot')
     .description('Write a snapshot file (the `plan` format) from the configured accounts.')
     .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
