@@ -76,7 +76,7 @@ describe('ballast doctor --live (recorded binance replies)', () => {
     expect(text).toMatch(/BTC\/USDT:USDT lot 0\.001 tick 0\.1 min notional 100 contract 1 tiers 4/);
     expect(text).toMatch(/balances +spot: LTC 0\.919741, ETH 0\.02229833; usdm-futures: USDT 31\.022612/);
     expect(text).toMatch(/funding +BTC\/USDT:USDT every 8 h/);
-    expect(text).toMatch(/rate limit +\d+ of \d+ request units free now/);
+    expect(text).toMatch(/rate limit +[\d.]+ of \d+ request units free now/);
     expect(lines.at(-1)).toMatch(/^READY/);
     expect(seen[0]!.requests.every((q) => q.method === 'GET')).toBe(true);
     expect(seen[0]!.unmatched).toEqual([]);
