@@ -107,3 +107,36 @@ describe('ballast doctor --live (recorded binance replies)', () => {
     expect(doctorLines(r)[0]).toMatch(/FAIL  main +keys +account main: no API key: set BALLAST_MAIN_API_KEY and BALLAST_MAIN_API_SECRET/);
   });
 });
+
+describe('the start of a live run (openLiveAccounts) on recorded binance replies', () => {
+  const config = join(scratch.dir, 'start.yaml');
+  writeFileSync(config, CONFIG);
+
+  it('refuses hedge mode with the setting to change, and measures the clock offset', async () => {
+    const { openLiveAccounts } = await import('../../src/apps/cli/live.js');
+    const { loadPortfolio } = await import('../../src/adapters/files/portfolio.js');
+    const { UsageError } = await import('../../src/apps/cli/errors.js');
+    const p = loadPortfolio(config);
+    const clock = { now: () => 1_718_000_000_000 };
+    const logs: string[] = [];
+    const log = { info: (_o: object, m?: string) => logs.push(m ?? ''), warn: (_o: object, m?: string) => logs.push(m ?? '') };
+    const e = await openLiveAccounts(p, { clock, env, factory: rigFactory(binanceRoutes({ 'GET /fapi/v1/positionSide/dual': rec('binance', 'positionSide-dual-hedge') }), []), log }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(UsageError);
+    expect(String(e)).toMatch(/account main \(binance\): position mode is hedge \(long\/short\) \(positionSide\/dual: dualSidePosition = true\); ballast trades one-way/);
+    const ok = await openLiveAccounts(p, { clock, env, factory: rigFactory(binanceRoutes(), []), log });
+    expect(ok.map((a) => a.permissions.verified)).toEqual([true]);
+    expect(logs).toContain('venue clock offset 40 ms (local − venue)');
+  });
+
+  it('fails closed when the key check cannot be read; --allow-unverified-keys lets it through', async () => {
+    const { openLiveAccounts } = await import('../../src/apps/cli/live.js');
+    const { loadPortfolio } = await import('../../src/adapters/files/portfolio.js');
+    const { UnverifiedKeyError } = await import('../../src/adapters/keys.js');
+    const p = loadPortfolio(config);
+    const clock = { now: () => 1_718_000_000_000 };
+    const routes = binanceRoutes({ 'GET /sapi/v1/account/apiRestrictions': { body: { ipRestrict: true } } });
+    expect(await openLiveAccounts(p, { clock, env, factory: rigFactory(routes, []) }).catch((x: unknown) => x)).toBeInstanceOf(UnverifiedKeyError);
+    const ok = await openLiveAccounts(p, { clock, env, factory: rigFactory(routes, []), allowUnverifiedKeys: true });
+    expect(ok[0]!.permissions).toMatchObject({ verified: false });
+  });
+});
