@@ -982,13 +982,14 @@ export class CcxtExchange implements Exchange {
   async #trade(t: ccxt.Trade): Promise<Trade> {
     const symbol = t.symbol!;
     const orderId = String(t.order ?? '');
+    const info = dict(t.info);
+    const bybitLiq = /BustTrade|AdlTrade/i.test(str(info['execType']) ?? '');
     let facts = this.#orders.get(`${symbol}\0${orderId}`);
-    if (!facts && orderId) {
+    // A liquidation / ADL fill is the venue's own order: nothing to look up.
+    if (!facts && orderId && !bybitLiq) {
       await this.fetchOrder({ id: orderId }, symbol);
       facts = this.#orders.get(`${symbol}\0${orderId}`);
     }
-    const info = dict(t.info);
-    const bybitLiq = /BustTrade|AdlTrade/i.test(str(info['execType']) ?? '');
     const liquidation = facts?.liquidation === true || bybitLiq;
     const known = facts?.order;
     const price = num(t.price) ?? NaN;
@@ -1078,11 +1079,13 @@ export class CcxtExchange implements Exchange {
     await this.#ensureMarkets();
     const setting = this.#q.positionMode.setting;
     if (this.#q.positionMode.read === 'fetchPositionMode') {
-      const r = await this.#call(() => this.#client.fetchPositionMode());
-      const info = dict(r.info);
-      const raw = this.venue === 'okx' ? `account config: posMode = ${str(dict(list(info['data'])[0])['posMode']) ?? '?'}` : `positionSide/dual: dualSidePosition = ${String(info['dualSidePosition'])}`;
-      const mode = r.hedged === true ? 'hedge' : r.hedged === false ? 'one-way' : 'unknown';
-      return { mode, detail: raw, setting };
+      const info = dict((await this.#call(() => this.#client.fetchPositionMode())).info);
+      // binance: { dualSidePosition: boolean }; okx: the account config, posMode net_mode | long_short_mode
+      const dual = info['dualSidePosition'];
+      const posMode = str(info['posMode']);
+      if (typeof dual === 'boolean') return { mode: dual ? 'hedge' : 'one-way', detail: `positionSide/dual: dualSidePosition = ${dual}`, setting };
+      if (posMode !== undefined) return { mode: posMode === 'net_mode' ? 'one-way' : posMode === 'long_short_mode' ? 'hedge' : 'unknown', detail: `account config: posMode = ${posMode}`, setting };
+      return { mode: 'unknown', detail: 'the venue reported no position mode', setting };
     }
     const raw = await this.#call(() => this.#client.fetchPositions(undefined, this.#q.positionsParams));
     const idx = raw.map((p) => str(dict(p.info)['positionIdx'])).filter((x): x is string => x !== undefined);
