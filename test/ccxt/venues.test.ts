@@ -36,6 +36,15 @@ describe('what already worked, on recorded replies', () => {
   });
 });
 
+describe('orders by client id, on a recorded reply', () => {
+  it('binance futures: our id is sent as newClientOrderId; the recorded NEW order comes back open', async () => {
+    const r = venueRig('binance', { 'POST /fapi/v1/order': rec('binance', 'order-futures-new') });
+    const o = await r.ex.createOrder({ symbol: 'BTC/USDT:USDT', type: 'limit', side: 'sell', amount: 0.2, price: 110_001, clientOrderId: 'reb1-L0-s0-a0' });
+    expect(r.replay.calls('/fapi/v1/order')[0]!.body).toMatchObject({ symbol: 'BTCUSDT', side: 'SELL', type: 'LIMIT', quantity: '0.2', price: '110001', newClientOrderId: 'reb1-L0-s0-a0' });
+    expect(o).toMatchObject({ id: '4087922044', status: 'open', amount: 0.2, price: 110_001, filled: 0, timestamp: 1739781831932 });
+  });
+});
+
 describe('2. hedge (long/short) position mode is read at start and refused', () => {
   it('binance: GET /fapi/v1/positionSide/dual', async () => {
     const r = venueRig('binance', { 'GET /fapi/v1/positionSide/dual': rec('binance', 'positionSide-dual-hedge') });
