@@ -7,26 +7,34 @@
  * the retry-after the venue gave (see limiter.ts: calls during a ban fail fast). Every ccxt error is
  * mapped to the typed port errors, scrubbed of credentials (errors.ts).
  *
+ * Venue differences are data, not branches: each venue's quirks object (quirks.ts) says which wallets
+ * to sum, which params to send, how the venue marks its own orders, its timestamp and position-mode
+ * error codes, and so on. This file reads those fields only.
+ *
  * Mapping decisions (where ccxt is looser than the port):
  * - Markets: amountStep / priceStep from ccxt precision (TICK_SIZE: the step itself; DECIMAL_PLACES:
  *   10^-p; SIGNIFICANT_DIGITS is refused). minNotional = limits.cost.min (0 if none). Perps get
  *   margin tiers from the venue (fetchLeverageTiers / fetchMarketLeverageTiers) for the markets in
  *   `options.symbols`; other perps carry `fallbackMaintenanceMarginRate` (default 1 %, above every
  *   first tier of these venues) and no tiers. With `options.symbols` set, loadMarkets returns only
- *   those markets.
+ *   those markets. OKX tiers are in contracts (`minSz`/`maxSz`): converted to notional at
+ *   contractSize × mark price when loaded.
  * - Orders are validated at the boundary BEFORE sending, with exact decimals: lot step, min amount,
  *   tick, min notional (limit price; reduce-only exempt), reduce-only only on perps, clientOrderId
  *   syntax per venue (binance `^[.A-Z:/a-z0-9_-]{1,36}$`, bybit `^[A-Za-z0-9_-]{1,36}$`, okx
  *   `^[A-Za-z0-9]{1,32}$`). ccxt would otherwise TRUNCATE a bad amount to the step and send it.
  * - Balances: wallet balance without unrealised PnL, summed over the wallets the venue separates
- *   (binance: spot + USDⓈ-M futures). free = min(available, wallet), used = total − free.
+ *   (binance: spot + USDⓈ-M futures); `walletBalances` keeps them apart (ballast doctor). free = min(available, wallet), used = total − free.
  *   `timestamp` is the adapter clock when the reply arrived (venue "updateTime" is the last change).
  * - Positions: contracts signed by side; notional = contracts × contractSize × mark (signed).
- *   Binance uses positionRisk V2 (it reports leverage and margin type).
+ *   Binance uses positionRisk V2 (it reports leverage and margin type), chosen through ccxt options.
+ *   A hedge-mode leg (positionSide LONG/SHORT, positionIdx 1/2, posSide long/short) is refused:
+ *   ballast trades one-way (net) accounts only; fetchPositionMode reads the mode at start.
  * - Tickers: a perp's mark from the ticker, else fetchMarkPrice(s); bid/ask from fetchBidsAsks when
  *   the ticker has none (binance futures). `timestamp` = oldest component time (clock if none).
- * - Funding: interval from ccxt `interval` ("4h"), else market info (bybit `fundingInterval`
- *   minutes), else 8 h. Funding history: rate / markPrice / contracts are NaN where the venue does
+ * - Funding: interval from ccxt `interval` ("4h"), else binance /fapi/v1/fundingInfo (cached 1 h),
+ *   else market info (bybit `fundingInterval` minutes), else 8 h. Bybit's funding `execFee` is a fee
+ *   (> 0 paid): its sign is flipped so that received > 0 as on the other venues. Funding history: rate / markPrice / contracts are NaN where the venue does
  *   not report them (binance income, okx bills).
  * - Orders: clientOrderId null for venue-initiated orders (binance `autoclose-`/`adl_autoclose`,
  *   bybit createType CreateByLiq/CreateByAdl, okx category liquidation/adl). Order.fee is
@@ -43,7 +51,15 @@
  *   asks once per wallet kind (spot, USDⓈ-M). cancelOrder / fetchOrder without a symbol use the
  *   symbol of an order seen before, or fail with BadRequest.
  * - Trades: clientOrderId and order type come from the order (cached, else one fetchOrder), since
- *   binance trade lists carry neither.
+ *   binance trade lists carry neither. Bybit: liquidation (BustTrade) and ADL (AdlTrade) fills are
+ *   asked for too (ccxt asks for execType=Trade only) and need no order look-up.
+ * - Errors beyond ccxt's tables: a venue timestamp refusal (binance -1021, bybit 10002, okx 50102)
+ *   re-measures the clock offset (syncClock) and is ExchangeNotAvailable "clock skew" (retryable);
+ *   "Filter failure: X" keeps its reason (NOTIONAL → min-notional); a position-side refusal
+ *   (-4061, 10001, 51000) is InvalidOrder naming the position-mode setting; a status the venue
+ *   documents as a block (bybit 403) bans the key's limiter for the documented time (10 min).
+ * - A spot market order is valued at the touch (one ticker read) and refused below the minimum
+ *   notional before it is sent.
  * - setMarginMode: bybit's unified account has one margin mode for the whole account: NotSupported
  *   (change it on the venue). OKX: nothing is sent; the mode is remembered and sent with every swap
  *   order (`tdMode`) and with setLeverage (`mgnMode`). Binance: POST marginType; "No need to change
