@@ -47,6 +47,7 @@ describe('Binance balance stream (item 1)', () => {
       'GET /api/v3/account': rec('binance', 'account-spot'),
       'GET /fapi/v3/account': rec('binance', 'account-futures'),
       'GET /api/v3/ticker/24hr': rec('binance', 'ticker-24hr-BTCUSDT'),
+      'GET /api/v3/time': { body: { serverTime: T0 + 250 } },
     }, { symbols: ['BTC/USDT'] });
     const watcher = new FakeWatcher(['balance']);
     const source = new LiveSnapshotSource({ portfolio: P, accounts: [{ name: 'main', exchange: r.ex, watcher }], clock: r.clock, restFallbackMs: 10_000, sleep: async () => {} });
@@ -68,6 +69,10 @@ describe('Binance balance stream (item 1)', () => {
     expect(r.replay.calls('/fapi/v3/account')).toHaveLength(2);
     expect(after.timestamps!['balances:main']).toBe(T0 + 1_000);
     expect(source.status().accounts[0]!.inputs).toEqual(expect.arrayContaining([{ key: 'balances:main', time: T0 + 1_000, via: 'rest' }]));
+    // the venue clock offset the adapter measured is in the feed status (→ /api/status feed.venues[].clockSkewMs)
+    expect(source.status().accounts[0]!.clockSkewMs).toBeNull();
+    await r.ex.syncClock();
+    expect(source.status().accounts[0]!.clockSkewMs).toBe(1_000 - 250);
   });
 });
 
