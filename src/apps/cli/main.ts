@@ -283,6 +283,7 @@ skipped, never filled.`,
     .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
     .option('--paper', 'trade the simulated venue (the default)')
     .option('--live', 'trade the real exchanges of the portfolio file (needs keys; keys that can withdraw are refused)')
+    .option('--allow-unverified-keys', '--live: use a key even when the venue does not say whether it can withdraw (refused by default)')
     .option('--replay [dir]', 'replay history through the simulated venue (default folder: the bundled data/)')
     .option('--speed <n>', `replay: bars per second of wall time, 0 = as fast as possible (default ${DEFAULT_SPEED})`, parseNumber('speed', 0))
     .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
@@ -330,6 +331,7 @@ See docs/running.md.`,
         handle = await startRun({
           config: o.config,
           live: o.live === true,
+          ...(o.allowUnverifiedKeys === true ? { allowUnverifiedKeys: true } : {}),
           ...(replay !== undefined ? { replay } : {}),
           ...(o.speed !== undefined ? { speed: o.speed } : {}),
           interval: o.interval,
@@ -413,6 +415,24 @@ Example:
         });
       });
       await v.stop();
+    });
+
+  program
+    .command('doctor')
+    .description('Check the live accounts of a portfolio file before a real-money start: keys and rights, position mode, clock, markets, balances, funding, rate limit. Never trades.')
+    .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON) with `accounts:`')
+    .option('--live', 'check the real exchange accounts (the only mode; required so the intent is explicit)')
+    .option('--allow-unverified-keys', 'accept a key whose withdrawal right the venue does not report (as `run --allow-unverified-keys`)')
+    .option('--json', 'print the checks as one JSON object')
+    .addHelpText('after', '\nExit codes: 0 ready, 1 not ready, 2 bad input. See docs/live.md for the first real-money checklist.')
+    .action(async (o) => {
+      if (o.live !== true) throw new UsageError('doctor checks live accounts: run `ballast doctor --config FILE --live`');
+      const { runDoctor, doctorLines } = await import('./doctor.js');
+      const { systemClock } = await import('../../ports/clock.js');
+      const r = await runDoctor({ config: o.config, clock: systemClock, ...(o.allowUnverifiedKeys === true ? { allowUnverifiedKeys: true } : {}) });
+      if (o.json) out(JSON.stringify(r, null, 2));
+      else for (const l of doctorLines(r)) out(l);
+      ctx.code = r.ready ? 0 : 1;
     });
 
   program
