@@ -62,8 +62,8 @@ export function parseObjective(spec: string): Objective {
     return { kind: 'min-cost', maxTrackingError: x };
   }
   if (what !== 'cost') throw new TuneSpecError(`--objective: min-tracking-error is constrained by cost<=X, not by "${what}"`);
+  // A negative bound is allowed: a configuration can earn more funding than it pays in fees and slippage.
   const x = parseFraction(value, '--objective cost');
-  if (!(x >= 0)) throw new TuneSpecError(`--objective: cost bound must be 0 or more, got ${value}`);
   return { kind: 'min-tracking-error', maxCost: x, costUnit: value.endsWith('%') ? 'capital' : 'money' };
 }
 

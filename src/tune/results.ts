@@ -37,8 +37,11 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** Version of what a line's figures mean: raised when `CellMetrics` changes meaning, so old lines are not reused. */
+const RESULTS_VERSION = 2;
+
 export function resultKey(parts: { portfolio: unknown; options: unknown; history: string; from: number; to: number }): string {
-  return createHash('sha256').update(canonicalJson({ v: 1, ...parts })).digest('hex').slice(0, 32);
+  return createHash('sha256').update(canonicalJson({ v: RESULTS_VERSION, ...parts })).digest('hex').slice(0, 32);
 }
 
 export class ResultsFile {

@@ -5,7 +5,7 @@
 import type { BacktestOptions } from '../backtest/engine.js';
 import type { MarketHistory } from '../adapters/history/history.js';
 import type { Portfolio } from '../core/types.js';
-import { evaluate, type CellMetrics } from './evaluate.js';
+import { evaluate, initialCost, type CellMetrics, type InitialCost } from './evaluate.js';
 import { applyCell, type Cell } from './grid.js';
 import { sliceHistory } from './shared-history.js';
 
@@ -31,7 +31,7 @@ export interface SweepContext {
 
 /** Runs tasks against one history, keeping each window's sliced view for the next task on it. */
 export class TaskRunner {
-  private readonly windows = new Map<string, MarketHistory>();
+  private readonly windows = new Map<string, { h: MarketHistory; initial: InitialCost }>();
   constructor(
     private readonly history: MarketHistory,
     private readonly ctx: SweepContext,
@@ -39,11 +39,12 @@ export class TaskRunner {
 
   run(t: Task): TaskResult {
     const key = `${t.from}:${t.to}`;
-    let h = this.windows.get(key);
-    if (!h) {
-      h = sliceHistory(this.history, t.from, t.to);
-      this.windows.set(key, h);
+    let w = this.windows.get(key);
+    if (!w) {
+      const h = sliceHistory(this.history, t.from, t.to);
+      w = { h, initial: initialCost(this.ctx.portfolio, h, this.ctx.options) };
+      this.windows.set(key, w);
     }
-    return { id: t.id, metrics: evaluate(applyCell(this.ctx.portfolio, t.cell), h, this.ctx.options) };
+    return { id: t.id, metrics: evaluate(applyCell(this.ctx.portfolio, t.cell), w.h, this.ctx.options, w.initial) };
   }
 }

@@ -173,14 +173,15 @@ export async function runTune(req: TuneRequest): Promise<TuneResult> {
 
   /** Runs the jobs not already known; returns false when interrupted. */
   const runJobs = async (phase: 'sweep' | 'test', jobs: Job[]): Promise<boolean> => {
+    // Equal keys are one run (the current configuration is often a cell of the grid too).
     const todo = new Map<string, Job>();
-    let known = 0;
+    const known = new Set<string>();
     for (const j of jobs) {
-      if (done.has(j.key)) known++;
+      if (done.has(j.key)) known.add(j.key);
       else todo.set(j.key, j);
     }
-    resumed += known;
-    req.onPhase?.(phase, todo.size, known);
+    resumed += known.size;
+    req.onPhase?.(phase, todo.size, known.size);
     if (todo.size === 0) return true;
     runner ??= req.workers > 0 ? await workerRunner(packed, { portfolio: req.portfolio, options: req.options }, req.workers) : inProcessRunner(packed, { portfolio: req.portfolio, options: req.options });
     const list = [...todo.values()];
