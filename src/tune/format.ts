@@ -45,20 +45,20 @@ export function resultLines(r: TuneResult, o: Objective, quote: string): string[
   const lines: string[] = [];
   const cur = r.current.metrics;
   lines.push(`Frontier: ${r.frontier.length} of ${r.cells.length} configurations that no other beats on both tracking error and total cost (${quote}):`);
-  lines.push(`  ${row(['track err', 'total cost', 'fees', 'slippage', 'net funding', 'rebalances', 'configuration'], widths)}`);
+  lines.push(`   ${row(['track err', 'total cost', 'fees', 'slippage', 'net funding', 'rebalances', 'configuration'], widths)}`);
   const curOnFrontier = r.frontier.some((i) => r.cells[i]!.metrics.trackingError === cur.trackingError && r.cells[i]!.metrics.totalCost === cur.totalCost);
   let curShown = false;
   for (const i of r.frontier) {
     const m = r.cells[i]!.metrics;
     if (!curShown && !curOnFrontier && cur.trackingError < m.trackingError) {
-      lines.push(`* ${row([...metricCols(cur), 'CURRENT (as configured; not on the frontier)'], widths)}`);
+      lines.push(`*  ${row([...metricCols(cur), 'CURRENT (as configured; not on the frontier)'], widths)}`);
       curShown = true;
     }
     const isCur = m.trackingError === cur.trackingError && m.totalCost === cur.totalCost;
-    const mark = i === r.chosen ? '>' : isCur ? '*' : ' ';
+    const mark = `${isCur ? '*' : ' '}${i === r.chosen ? '>' : ' '}`;
     lines.push(`${mark} ${row([...metricCols(m), `${r.cells[i]!.label}${isCur ? '   = CURRENT' : ''}${i === r.chosen ? '   <- recommended' : ''}`], widths)}`);
   }
-  if (!curShown && !curOnFrontier) lines.push(`* ${row([...metricCols(cur), 'CURRENT (as configured; not on the frontier)'], widths)}`);
+  if (!curShown && !curOnFrontier) lines.push(`*  ${row([...metricCols(cur), 'CURRENT (as configured; not on the frontier)'], widths)}`);
   lines.push('  (* current configuration, > recommended; net funding: received − paid)');
   lines.push('');
   if (r.chosen === null) {

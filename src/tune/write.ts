@@ -3,7 +3,7 @@
  * changes rewritten (through yaml's Document API, so every other field, its order and its comments stay
  * as written). The text written is parsed back and must give exactly the portfolio the sweep ran.
  */
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument } from 'yaml';
 import { parsePortfolio } from '../adapters/files/portfolio.js';
 import type { Band } from '../core/types.js';
 import { canonicalJson } from './results.js';
@@ -33,28 +33,55 @@ export function writePortfolio(originalText: string, fileName: string, cell: Cel
   const base = parsePortfolio(originalText, fileName);
   const want = applyCell(base, cell);
   const doc = parseDocument(originalText);
+  // The edits, as (path, value). A scalar replacing a scalar is spliced into the original text (nothing
+  // else moves); any other change (a missing key, a band that becomes a mapping, a deleted key) is made
+  // on the Document, which keeps fields and comments but may re-space flow collections.
+  const edits: { path: (string | number)[]; value: unknown }[] = [];
   want.classes.forEach((c, i) => {
-    if (!sameBand(c.band, base.classes[i]!.band)) doc.setIn(['classes', i, 'band'], doc.createNode(bandValue(c.band)));
+    if (!sameBand(c.band, base.classes[i]!.band)) edits.push({ path: ['classes', i, 'band'], value: bandValue(c.band) });
     // With an instrument set by the cell, every class runs on it (under futures, spot without a hedge perp).
-    if (c.instrument !== base.classes[i]!.instrument) {
-      if (c.instrument === undefined) doc.deleteIn(['classes', i, 'instrument']);
-      else doc.setIn(['classes', i, 'instrument'], c.instrument);
-    }
+    if (c.instrument !== base.classes[i]!.instrument) edits.push({ path: ['classes', i, 'instrument'], value: c.instrument });
   });
   const r = want.rebalance;
-  if (cell.mode !== undefined) doc.setIn(['rebalance', 'mode'], r.mode);
-  if (cell.schedule !== undefined) doc.setIn(['rebalance', 'schedule'], r.schedule);
-  if (cell.to !== undefined) doc.setIn(['rebalance', 'to'], r.to);
-  if (cell.instrument !== undefined) doc.setIn(['execution', 'instrument'], want.execution.instrument);
-  if (cell.hedgeRatio !== undefined) doc.setIn(['execution', 'hedgeRatio'], want.execution.hedgeRatio);
-  if (cell.maxFundingApr !== undefined) doc.setIn(['risk', 'maxFundingApr'], fmtPct(want.risk.maxFundingApr));
-  if (cell.instrument !== undefined && base.strategy.type === 'core-satellite') doc.setIn(['strategy'], doc.createNode({ type: 'targets' }));
+  if (cell.mode !== undefined) edits.push({ path: ['rebalance', 'mode'], value: r.mode });
+  if (cell.schedule !== undefined) edits.push({ path: ['rebalance', 'schedule'], value: r.schedule });
+  if (cell.to !== undefined) edits.push({ path: ['rebalance', 'to'], value: r.to });
+  if (cell.instrument !== undefined) edits.push({ path: ['execution', 'instrument'], value: want.execution.instrument });
+  if (cell.hedgeRatio !== undefined) edits.push({ path: ['execution', 'hedgeRatio'], value: want.execution.hedgeRatio });
+  if (cell.maxFundingApr !== undefined) edits.push({ path: ['risk', 'maxFundingApr'], value: fmtPct(want.risk.maxFundingApr) });
+  if (cell.instrument !== undefined && base.strategy.type === 'core-satellite') edits.push({ path: ['strategy'], value: { type: 'targets' } });
+
   const json = /\.json$/i.test(fileName) || originalText.trimStart().startsWith('{');
+  const splices: { start: number; end: number; text: string }[] = [];
+  let structural = false;
+  for (const e of edits) {
+    const node = doc.getIn(e.path, true);
+    const scalarValue = typeof e.value === 'string' || typeof e.value === 'number';
+    if (isScalar(node) && node.range && scalarValue && !json) {
+      // Plain scalars only: every value written here (a percentage, a mode, a number) needs no quotes.
+      splices.push({ start: node.range[0], end: node.range[1], text: String(e.value) });
+    } else {
+      structural = true;
+    }
+  }
   let text: string;
-  if (json) text = `${JSON.stringify(doc.toJS(), null, 2)}\n`;
-  else {
-    if (header) doc.commentBefore = doc.commentBefore ? `${header}\n${doc.commentBefore}` : header;
-    text = doc.toString({ flowCollectionPadding: false });
+  if (json) {
+    for (const e of edits) {
+      if (e.value === undefined) doc.deleteIn(e.path);
+      else doc.setIn(e.path, doc.createNode(e.value));
+    }
+    text = `${JSON.stringify(doc.toJS(), null, 2)}\n`;
+  } else if (!structural) {
+    text = originalText;
+    for (const s of splices.sort((a, b) => b.start - a.start)) text = text.slice(0, s.start) + s.text + text.slice(s.end);
+    if (header) text = `${header.split('\n').map((l) => `#${l}`).join('\n')}\n\n${text}`;
+  } else {
+    for (const e of edits) {
+      if (e.value === undefined) doc.deleteIn(e.path);
+      else doc.setIn(e.path, doc.createNode(e.value));
+    }
+    if (header) doc.commentBefore = doc.commentBefore ? `${header}\n\n${doc.commentBefore}` : header;
+    text = doc.toString();
   }
   const back = parsePortfolio(text, `${fileName} (as written by ballast tune)`);
   if (canonicalJson(rounded(back)) !== canonicalJson(rounded(want))) {
