@@ -13,7 +13,7 @@ import { DEFAULT_OPTIONS } from '../../src/backtest/engine.js';
 import { historyNeeds } from '../../src/backtest/run.js';
 import { evaluate, initialCost } from '../../src/tune/evaluate.js';
 import { applyCell, parseGrid } from '../../src/tune/grid.js';
-import { sliceHistory } from '../../src/tune/shared-history.js';
+import { packHistory, sliceHistory, unpackHistory } from '../../src/tune/shared-history.js';
 import { runTune, TuneInterrupted, type TuneRequest } from '../../src/tune/tune.js';
 import { scratchDir } from '../cli/helpers.js';
 
@@ -103,5 +103,19 @@ describe('tune sweep', () => {
     expect(s.close).toEqual(part.close);
     expect(s.perpClose).toEqual(part.perpClose);
     expect(s.funding.map((f) => [f.time, f.rate, f.bar])).toEqual(part.funding.map((f) => [f.time, f.rate, f.bar]));
+  });
+
+  it('packs the history into one SharedArrayBuffer; unpacked copies are views on that memory, equal to the original', () => {
+    const packed = packHistory(YEAR);
+    expect(packed.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const a = unpackHistory(packed);
+    const b = unpackHistory(structuredClone(packed));
+    expect(a).toEqual(YEAR);
+    expect(a.close[0]!.buffer).toBe(packed.buffer);
+    // Views on one memory: what one sees the other sees (a structured clone shares a SharedArrayBuffer, as postMessage does).
+    const before = a.close[0]![5]!;
+    a.close[0]![5] = -1;
+    expect(b.close[0]![5]).toBe(-1);
+    a.close[0]![5] = before;
   });
 });
