@@ -157,7 +157,12 @@ export async function runTune(req: TuneRequest): Promise<TuneResult> {
   const fingerprint = historyFingerprint(packed);
   const grid = gridCells(req.grid);
   const windows = req.walkForward ? walkForwardWindows(h, req.walkForward) : null;
-  const results = req.resultsFile ? new ResultsFile(req.resultsFile, req.fresh === true) : null;
+  let results: ResultsFile | null = null;
+  try {
+    if (req.resultsFile) results = new ResultsFile(req.resultsFile, req.fresh === true);
+  } catch (e) {
+    throw new TuneSpecError(`--results ${req.resultsFile}: cannot open (${(e as Error).message})`);
+  }
   const done = new Map<string, CellMetrics>();
   for (const [k, r] of results?.known ?? []) done.set(k, r.metrics);
   const job = (cell: Cell, from: number, to: number): Job => ({

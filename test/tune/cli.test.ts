@@ -28,6 +28,7 @@ describe('ballast tune', () => {
     [['--objective', 'min-cost tracking-error<=2.5'], /as a percentage/],
     [['--walk-forward', '5y/1y'], /shorter than one training plus one test window/],
     [['--workers', '-1'], /workers must be a number/],
+    [['--results', '/dev/null/r.jsonl'], /--results \/dev\/null\/r\.jsonl: cannot open/],
   ])('%j exits 2 naming the problem', async (args, msg) => {
     const r = await runCli(cli, ['tune', '--config', SEED_CONFIG, ...YEAR, '--results', join(scratch.dir, 'bad.jsonl'), ...args]);
     expect(r.code, r.stderr).toBe(2);

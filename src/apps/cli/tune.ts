@@ -35,6 +35,16 @@ function parseDate(v: string): number {
   return t;
 }
 
+/** Writes an output file; a path that cannot be written is a usage error naming the flag. */
+function writeOut(flag: string, file: string, text: string): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  } catch (e) {
+    throw new UsageError(`${flag} ${file}: cannot write (${(e as Error).message})`);
+  }
+}
+
 /** A spec error becomes a usage error (exit 2, no stack trace). */
 function spec<T>(f: () => T): T {
   try {
@@ -161,14 +171,12 @@ Exit codes: 0 done, 1 no configuration met the objective for --write, 2 bad inpu
           const m = result.cells[result.chosen]!.metrics;
           const header = ` Written by ballast tune from ${basename(o.config)}: ${cellLabel(cell)}\n (objective ${o.objective}; tracking error ${(m.trackingError * 100).toFixed(2)}%, total cost ${Math.round(m.totalCost)} ${portfolio.quote} over ${day(history.times[0]!)} → ${day(history.times[history.times.length - 1]!)})`;
           const text = writePortfolio(readFileSync(o.config, 'utf8'), o.config, cell, header);
-          mkdirSync(dirname(o.write), { recursive: true });
-          writeFileSync(o.write, text);
+          writeOut('--write', o.write, text);
           written = o.write;
         }
       }
       if (o.report !== undefined) {
-        mkdirSync(dirname(o.report), { recursive: true });
-        writeFileSync(o.report, renderTuneReport({ title: `ballast tune — ${basename(o.config)}`, quote: portfolio.quote, result, grid, objective, ...(wf ? { walkForward: wf } : {}) }));
+        writeOut('--report', o.report, renderTuneReport({ title: `ballast tune — ${basename(o.config)}`, quote: portfolio.quote, result, grid, objective, ...(wf ? { walkForward: wf } : {}) }));
       }
       if (o.json) {
         out(JSON.stringify(tuneJson(result, grid, objective, wf, { config: o.config, bars: history.times.length, from: day(history.times[0]!), to: day(history.times[history.times.length - 1]!), written, report: o.report ?? null, results: resultsFile }), null, 2));
