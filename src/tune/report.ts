@@ -44,6 +44,8 @@ const PAGE_JS = `
   var xs = pts.map(function (p) { return p.te; });
   function col(pred) { return pts.map(function (p) { return pred(p) ? p.cost : null; }); }
   var dots = function () { return null; };
+  // The hovered configuration's name and figures, in the legend.
+  var named = function (u, v, si, i) { return v == null || i == null ? '' : pts[i].label + ': ' + (pts[i].te * 100).toFixed(2) + '%, ' + Math.round(v).toLocaleString('en-US'); };
   var box = document.getElementById('frontier');
   new uPlot({
     width: width(box), height: 420, title: 'Tracking error vs total cost (' + D.quote + ')',
@@ -52,10 +54,10 @@ const PAGE_JS = `
            { label: 'total cost (' + D.quote + ')', size: 80, values: function (u, vs) { return vs.map(function (v) { return Math.round(v).toLocaleString('en-US'); }); } }],
     series: [
       { label: 'tracking error', value: fmtPct },
-      { label: 'configuration', stroke: '#9aa5b1', paths: dots, points: { show: true, size: 5, fill: '#9aa5b1' }, value: fmtMoney },
-      { label: 'frontier', stroke: '#1f6feb', width: 2, spanGaps: true, points: { show: true, size: 7, fill: '#1f6feb' }, value: fmtMoney },
-      { label: 'current', stroke: '#d1242f', paths: dots, points: { show: true, size: 12, fill: '#d1242f' }, value: fmtMoney },
-      { label: 'recommended', stroke: '#1a7f37', paths: dots, points: { show: true, size: 12, fill: '#1a7f37' }, value: fmtMoney }
+      { label: 'configuration', stroke: '#9aa5b1', paths: dots, points: { show: true, size: 5, fill: '#9aa5b1' }, value: named },
+      { label: 'frontier', stroke: '#1f6feb', width: 2, spanGaps: true, points: { show: true, size: 7, fill: '#1f6feb' }, value: function (u, v) { return v == null ? '' : 'on the frontier'; } },
+      { label: 'current', stroke: '#d1242f', paths: dots, points: { show: true, size: 12, fill: '#d1242f' }, value: function (u, v) { return v == null ? '' : 'this one'; } },
+      { label: 'recommended', stroke: '#1a7f37', paths: dots, points: { show: true, size: 12, fill: '#1a7f37' }, value: function (u, v) { return v == null ? '' : 'this one'; } }
     ]
   }, [xs, col(function (p) { return true; }), col(function (p) { return p.frontier; }), col(function (p) { return p.current; }), col(function (p) { return p.chosen; })], box);
   if (D.windows && D.windows.length) {
