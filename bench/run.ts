@@ -9,6 +9,7 @@
  *              liquidation check every bar.
  *   B0:        the seed four-class portfolio over all bundled daily history, every policy: wall time
  *              (load + run) and peak memory (the process's peak RSS, getrusage maxrss, after the first run).
+ *   T1:        `ballast tune` grid throughput on 1 and on N worker threads (bench/tune.ts; run only when named).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
  * one's peak), `--reps N` times (default 8 for B1 and B2, 3 for B0; each a full run from a fresh ledger and fresh output arrays).
@@ -26,7 +27,7 @@
  *              the whole range and per calendar year: time in band, tracking error and every cost line,
  *              with each cost's ratio to spot threshold's. Not part of the default list.
  *
- * Usage: npm run bench [-- B1 B2 B0 Q1] [--reps N] [--hugepages] [--tsx]
+ * Usage: npm run bench [-- B1 B2 B0 Q1 T1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (T1)]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
  *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
@@ -48,10 +49,11 @@ import { randomHistory } from '../src/backtest/synthetic.js';
 import type { Portfolio } from '../src/core/types.js';
 import { cls, portfolio } from '../test/core/builders.js';
 import { q1 } from './quality.js';
+import { t1 } from './tune.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);
-const want = args.filter((a) => /^[BQ]\d$/.test(a));
+const want = args.filter((a) => /^[BQT]\d$/.test(a));
 const repsAt = args.indexOf('--reps');
 const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : undefined;
 // B1/B2 runs take a fraction of a second: 8 runs reach the JIT's steady state on a busy machine. B0's
@@ -81,7 +83,8 @@ if (!child) {
   );
   let failed = false;
   for (const w of list) {
-    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), '--child'], { stdio: 'inherit', env });
+    const t1Args = w === 'T1' ? ['--cells', '--workers'].flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])) : [];
+    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...t1Args, '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
   }
   process.exit(failed ? 1 : 0);
@@ -194,6 +197,9 @@ if (which === 'B1') {
   );
 } else if (which === 'Q1') {
   q1(ROOT);
+} else if (which === 'T1') {
+  // `ballast tune` grid throughput on 1 and N worker threads (bench/tune.ts).
+  await t1(args);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2 or Q1`);
+  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, Q1 or T1`);
 }

@@ -28,6 +28,7 @@ import { startSimVenue } from './sim-venue.js';
 import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
 import { runSnapshot } from './snapshot.js';
+import { registerTune } from './tune.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
 import { projectRoot } from '../../adapters/files/root.js';
@@ -251,6 +252,8 @@ skipped, never filled.`,
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
     });
+
+  registerTune(program, out, ctx, ROOT);
 
   program
     .command('demo')
