@@ -183,7 +183,7 @@ export interface PolicyMetrics extends PolicyCounters {
 
 export function costLines(c: PolicyCounters, tax = 0): CostLines {
   const spotFees = c.fees - c.perpFees;
-  const basis = -c.basisPnl;
+  const basis = 0 - c.basisPnl; // never −0 (JSON would read it back as 0)
   const total = spotFees + c.perpFees + c.slippage + c.fundingPaid - c.fundingReceived + basis + tax;
   return { spotFees, perpFees: c.perpFees, slippage: c.slippage, fundingPaid: c.fundingPaid, fundingReceived: c.fundingReceived, basis, tax, total };
 }

@@ -22,8 +22,9 @@ describe('writePortfolio', () => {
     for (const l of keep) expect(lines).toContain(l);
     expect(out).toContain('    band: 5%\n'); // 4% × 1.25
     expect(out).toContain('    band: 2.5%\n'); // 2% × 1.25
-    expect(out).toMatch(/rebalance:\n {2}mode: hybrid\n {2}schedule: monthly\n {2}to: halfway\n {2}scope: breached/);
-    expect(out).toContain('  instrument: auto\n');
+    // Each value replaced in place; a comment at the end of a line stays.
+    expect(out).toMatch(/rebalance:\n {2}mode: hybrid *(#[^\n]*)?\n {2}schedule: monthly *(#[^\n]*)?\n {2}to: halfway *(#[^\n]*)?\n {2}scope: breached/);
+    expect(out).toMatch(/\n {2}instrument: auto *(#[^\n]*)?\n/);
     const back = parsePortfolio(out, 'written.yaml');
     expect(back).toEqual(applyCell(parsePortfolio(TEXT, FILE), cell));
     // Whatever the cell does not set is exactly the original.
