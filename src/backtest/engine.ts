@@ -1052,6 +1052,8 @@ export function runPolicy(
   /** Computes bars [i0, i1) as flat bars; returns the first bar in it where a decision is to be asked (else i1). */
   const flatBlock = (i0: number, i1: number): number => {
     const len = i1 - i0;
+    // No decision inside a block: a bar out of band here waits for its policy's next check.
+    barCause = OOB_NOT_DUE;
     if (eqBlock.length === 0) {
       eqBlock = new Float64Array(MAX_BLOCK);
       valBlock = new Float64Array(MAX_BLOCK * nC);

@@ -102,4 +102,15 @@ describe('cost lines and trades', () => {
     // hedge-bridge never opens a long hedge.
     expect(fills.filter((x) => x.policy === 'hedge-bridge' && x.f.reason === 'hedge-open' && x.f.side === 'buy')).toEqual([]);
   });
+
+  it('out-of-band bars by cause: a calendar policy between its checks is "not due", whichever engine path ran the bar', () => {
+    const p = loadPortfolio(join(ROOT, 'examples', 'backtest', 'portfolio.yaml'));
+    const r = runBacktest({ portfolio: p, dataDir: DATA, interval: '1d', from: Date.UTC(2021, 0, 1), to: Date.UTC(2022, 0, 1), policies: ['calendar-monthly', 'buy-and-hold'], options: {} });
+    for (const m of r.metrics) {
+      expect(m.outOfBandBars.total, m.name).toBeGreaterThan(0);
+      expect(m.outOfBandBars.byCause.notDue, m.name).toBe(m.outOfBandBars.total);
+      // time in band and the out-of-band count describe the same bars
+      expect(m.outOfBandBars.total, m.name).toBe(Math.round((1 - m.timeInBand) * 365));
+    }
+  });
 });
