@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPortfolio, parsePortfolio } from '../../src/adapters/files/portfolio.js';
-import type { Portfolio } from '../../src/core/types.js';
+import { DEFAULT_PRETRADE, type Portfolio } from '../../src/core/types.js';
 import { errorsOf, expectError, lineOf } from './helpers.js';
 
 const GOOD = 'test/fixtures/good/';
@@ -33,7 +33,7 @@ const DEFAULTS: Omit<Portfolio, 'quote' | 'classes'> = {
     expectedHoldingHours: 168,
     convertHedgesOnCalendar: false,
   },
-  risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 300_000 },
+  risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 300_000, ...DEFAULT_PRETRADE },
   strategy: { type: 'targets' },
 };
 
@@ -88,7 +88,7 @@ describe('good portfolio files', () => {
         expectedHoldingHours: 72,
         convertHedgesOnCalendar: true,
       },
-      risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 120_000 },
+      risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 120_000, ...DEFAULT_PRETRADE },
       strategy: { type: 'core-satellite', core: 'BTC' },
     });
   });

@@ -11,7 +11,8 @@
  * { threshold, weekly, to target, scope breached }; execution { instrument spot, hedgeRatio 1,
  * leverage 2, fees spotTaker 0.001 / futuresTaker 0.0005 (makers default to their takers),
  * slippage 0.0005, spotSalePenalty 0, expectedHoldingHours 168, convertHedgesOnCalendar false };
- * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300 }; strategy
+ * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300, and the pre-trade gate's
+ * maxOrderShare 25%, maxCycleTurnover 100%, priceCollar 2%, maxOrdersPerCycle 20, maxRefusals 3 }; strategy
  * { type: targets }; beta-neutral tolerance 0.1; class cash false. A bare band (4% or 0.04) is
  * absolute. Empty (null) optional sections count as absent. core-satellite sets the core class's
  * instrument to 'futures' unless the class sets one.
@@ -31,6 +32,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { InputError, InputErrors } from '../../core/errors.js';
 import {
+  DEFAULT_PRETRADE,
   NOTIFY_EVENT_TYPES,
   VENUE_IDS,
   type AccountConfig,
@@ -118,6 +120,12 @@ const riskSchema = strict({
   maxFundingApr: fraction({ min: 0, max: 100 }).optional(),
   /** At most ten years. */
   maxDataAgeSeconds: num({ gt: 0, max: 315_360_000 }).optional(),
+  // The pre-trade risk gate (src/execution/pretrade.ts).
+  maxOrderShare: fraction({ gt: 0, max: 1 }).optional(),
+  maxCycleTurnover: fraction({ gt: 0, max: 10 }).optional(),
+  priceCollar: fraction({ gt: 0, max: 0.5 }).optional(),
+  maxOrdersPerCycle: int({ min: 1, max: 10_000 }).optional(),
+  maxRefusals: int({ min: 1, max: 1000 }).optional(),
 });
 type RiskIn = z.output<typeof riskSchema>;
 
@@ -695,6 +703,11 @@ function build(d: PortfolioIn, fileName: string): Portfolio {
       stressMove: risk.stressMove ?? 0.3,
       maxFundingApr: risk.maxFundingApr ?? 0.25,
       maxDataAgeMs: risk.maxDataAgeSeconds !== undefined ? risk.maxDataAgeSeconds * 1000 : (feed?.maxAgeMs ?? 300_000),
+      maxOrderShare: risk.maxOrderShare ?? DEFAULT_PRETRADE.maxOrderShare,
+      maxCycleTurnover: risk.maxCycleTurnover ?? DEFAULT_PRETRADE.maxCycleTurnover,
+      priceCollar: risk.priceCollar ?? DEFAULT_PRETRADE.priceCollar,
+      maxOrdersPerCycle: risk.maxOrdersPerCycle ?? DEFAULT_PRETRADE.maxOrdersPerCycle,
+      maxRefusals: risk.maxRefusals ?? DEFAULT_PRETRADE.maxRefusals,
     },
     strategy,
   };
