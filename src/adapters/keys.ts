@@ -128,7 +128,7 @@ const modeString = (mode: number): string => '0' + (mode & 0o777).toString(8).pa
  * or the field, never a value.
  */
 export async function credentialsFromFile(path: string): Promise<ApiCredentials> {
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(path);
   } catch (err) {

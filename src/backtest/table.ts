@@ -97,6 +97,6 @@ export function formatPolicyTable(metrics: PolicyMetrics[], quote: string): stri
     (pad(truncate(name, nameWidth), nameWidth, false) + values.map((v, j) => sep + pad(v, widths[j]!, true)).join('')).trimEnd();
   const lines = [row('Policy', cols.map((c) => c.header))];
   lines.push('-'.repeat(nameWidth + numbersWidth));
-  metrics.forEach((_, i) => lines.push(row(names[i]!, cells[i]!)));
+  for (let i = 0; i < metrics.length; i++) lines.push(row(names[i]!, cells[i]!));
   return lines.join('\n');
 }

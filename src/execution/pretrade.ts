@@ -92,31 +92,38 @@ export function checkPlan(portfolio: Portfolio, snapshot: Snapshot, plan: Plan, 
   const spotAssets = new Set(portfolio.classes.flatMap((c) => c.assets).filter((a) => a !== q));
 
   // ---- shape and universe: an order that fails here is not checked further
-  const orders: Order[] = [];
-  plan.actions.forEach((a, leg) => {
-    if (a.type === 'wait') return;
+  const no = (...args: Parameters<typeof refuse>): null => {
+    refuse(...args);
+    return null;
+  };
+  const shape = (a: Action, leg: number): Order | null => {
     const at = { leg, account: a.account, symbol: a.symbol };
-    if (a.side !== 'buy' && a.side !== 'sell') return refuse('malformed', at, `leg ${leg}: side ${String(a.side)} is neither buy nor sell`, {});
-    if (!(Number.isFinite(a.amount) && a.amount > 0)) return refuse('malformed', at, `leg ${leg}: amount ${a.amount} is not a positive number`, { amount: a.amount });
-    if (!(Number.isFinite(a.price) && a.price > 0)) return refuse('malformed', at, `leg ${leg}: price ${a.price} is not a positive number`, { price: a.price });
-    if (a.account === null || !accounts.has(a.account)) return refuse('universe', at, `leg ${leg}: account ${String(a.account)} is not an account of the snapshot`, {});
-    if (a.symbol === null) return refuse('malformed', at, `leg ${leg}: no symbol`, {});
+    if (a.side !== 'buy' && a.side !== 'sell') return no('malformed', at, `leg ${leg}: side ${String(a.side)} is neither buy nor sell`, {});
+    if (!(Number.isFinite(a.amount) && a.amount > 0)) return no('malformed', at, `leg ${leg}: amount ${a.amount} is not a positive number`, { amount: a.amount });
+    if (!(Number.isFinite(a.price) && a.price > 0)) return no('malformed', at, `leg ${leg}: price ${a.price} is not a positive number`, { price: a.price });
+    if (a.account === null || !accounts.has(a.account)) return no('universe', at, `leg ${leg}: account ${String(a.account)} is not an account of the snapshot`, {});
+    if (a.symbol === null) return no('malformed', at, `leg ${leg}: no symbol`, {});
     const futures = a.type === 'futures';
     let touch: number | undefined;
     let base = '';
     if (futures) {
-      if (!a.symbol.includes(':') || perpClasses(portfolio, a.symbol) === null) return refuse('universe', at, `leg ${leg}: ${a.symbol} is not a perp of the portfolio (no class hedge, index perp or class asset)`, {});
+      if (!a.symbol.includes(':') || perpClasses(portfolio, a.symbol) === null) return no('universe', at, `leg ${leg}: ${a.symbol} is not a perp of the portfolio (no class hedge, index perp or class asset)`, {});
       touch = snapshot.marks[a.symbol];
     } else {
       base = baseOf(a.symbol);
-      if (a.symbol !== `${base}/${q}` || !spotAssets.has(base)) return refuse('universe', at, `leg ${leg}: ${a.symbol} is not a spot market of a portfolio asset against ${q}`, {});
+      if (a.symbol !== `${base}/${q}` || !spotAssets.has(base)) return no('universe', at, `leg ${leg}: ${a.symbol} is not a spot market of a portfolio asset against ${q}`, {});
       touch = snapshot.prices[base];
     }
-    if (touch === undefined || !(touch > 0)) return refuse('universe', at, `leg ${leg}: no ${futures ? 'mark' : 'price'} for ${a.symbol} in the snapshot`, {});
+    if (touch === undefined || !(touch > 0)) return no('universe', at, `leg ${leg}: no ${futures ? 'mark' : 'price'} for ${a.symbol} in the snapshot`, {});
     const contractSize = futures ? marketRules(snapshot, a.symbol).contractSize : 1;
-    orders.push({ leg, a, account: a.account, symbol: a.symbol, side: a.side, sign: a.side === 'buy' ? 1 : -1, futures, base, touch, contractSize, notional: a.amount * contractSize * touch });
-    return undefined;
-  });
+    return { leg, a, account: a.account, symbol: a.symbol, side: a.side, sign: a.side === 'buy' ? 1 : -1, futures, base, touch, contractSize, notional: a.amount * contractSize * touch };
+  };
+  const orders: Order[] = [];
+  for (const [leg, a] of plan.actions.entries()) {
+    if (a.type === 'wait') continue;
+    const o = shape(a, leg);
+    if (o) orders.push(o);
+  }
 
   // ---- cycle rules
   const count = plan.actions.filter((a) => a.type !== 'wait').length;

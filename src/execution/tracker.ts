@@ -19,7 +19,7 @@ import { Decimal } from 'decimal.js';
 import { baseOf } from '../core/valuation.js';
 import {
   DuplicateOrderId,
-  ExchangeError,
+  type ExchangeError,
   InsufficientFunds,
   InvalidOrder,
   OnMaintenance,

@@ -31,7 +31,7 @@ import type { CrashHook } from '../execution/crash.js';
 import { Executor, executorConfigFromOrders, type ExecutionReport, type ExecutorConfig } from '../execution/executor.js';
 import { ReconcileMismatchError, Reconciler, type ReconcileConfig, type ReconcileReport } from '../execution/reconcile.js';
 import { guard, realSleep, type Sleep } from '../execution/retry.js';
-import { OrderTracker } from '../execution/tracker.js';
+import type { OrderTracker } from '../execution/tracker.js';
 import { checkPlan, pretradeLimits, type PreviousFill } from '../execution/pretrade.js';
 
 export interface ServiceOptions {

@@ -70,8 +70,8 @@ describe('loadHistory on the bundled data', () => {
     // every aligned price is the file's own price at that time
     const sol = readBars(join(DATA, 'prices/1h/SOLUSDT.csv'));
     const bySol = new Map<number, number>();
-    sol.time.forEach((t, i) => bySol.set(t, sol.close[i]!));
-    h.times.forEach((t, i) => expect(h.close[1]![i]).toBe(bySol.get(t)));
+    for (const [i, t] of sol.time.entries()) bySol.set(t, sol.close[i]!);
+    for (const [i, t] of h.times.entries()) expect(h.close[1]![i]).toBe(bySol.get(t));
     // hourly perps: spot close everywhere
     expect(h.perpFromSpot).toEqual([h.times.length, h.times.length]);
     expect(Array.from(h.perpClose[1]!)).toEqual(Array.from(h.close[1]!));
