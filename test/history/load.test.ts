@@ -154,14 +154,11 @@ describe('loadHistory on the bundled data', () => {
     expect(h.funding[0]!.time[h.funding[0]!.time.length - 1]).toBe(Date.UTC(2024, 6, 1));
   });
 
-  it('1h with 10 assets loads fast', () => {
+  it('1h with 10 assets: the common grid (its speed is measured by `npm run bench:io`)', () => {
     const assets = ['BTC', 'ETH', 'BNB', 'SOL', 'XRP', 'ADA', 'DOGE', 'AVAX', 'LINK', 'LTC'];
-    const t0 = performance.now();
     const h = loadHistory({ dir: DATA, interval: '1h', assets, quote: 'USDT', perps: assets });
-    const dt = performance.now() - t0;
     expect(h.times.length).toBe(38265); // 38,266 grid hours, 2023-03-24 13:00 missing in every file
     expect(h.coverage.skippedBars).toBe(1);
-    expect(dt).toBeLessThan(2000);
   });
 });
 
