@@ -767,8 +767,3 @@ export class SqliteJournal implements Journal {
     });
   }
 }
-
-/** Open a SQLite journal at `path` (':memory:' for tests). */
-export function openSqliteJournal(path: string, options: SqliteJournalOptions): SqliteJournal {
-  return new SqliteJournal(path, options);
-}
