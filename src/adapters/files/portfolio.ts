@@ -45,7 +45,8 @@ import {
   type ServiceConfig,
   type Strategy,
 } from '../../core/types.js';
-import { assetName, fmtNum, fmtPct, fraction, forward, name, pushIssues, num, PERP, strict } from './fields.js';
+import { exactNum as fmtNum, exactPct as fmtPct } from '../../core/format.js';
+import { assetName, fraction, forward, name, pushIssues, num, PERP, strict } from './fields.js';
 import { isPlainObject, parseSource, readText, throwIfProblems, zodProblems, type Path, type Problem } from './source.js';
 
 const INSTRUMENTS = ['spot', 'futures', 'auto'] as const;
