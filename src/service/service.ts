@@ -154,7 +154,7 @@ export class Service {
       const c = perpClasses(p, symbol);
       return c ? Object.keys(c).sort().join('+') : null;
     };
-    const ex = { ...(p.orders ? executorConfigFromOrders(p.orders) : {}), ...config.execution };
+    const ex = { ...(p.orders ? executorConfigFromOrders(p.orders) : {}), priceCollar: pretradeLimits(p.risk).priceCollar, ...config.execution };
     this.executor = new Executor(
       {
         journal: deps.journal,

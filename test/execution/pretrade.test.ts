@@ -308,4 +308,18 @@ describe('pre-trade gate in the service', () => {
     expect(s.refusalsInARow).toBe(0);
     await s.stop();
   });
+
+  it('at the order: a limit price computed 3 % from the touch (offsetBps 300) is refused before its intent is written', async () => {
+    w = world();
+    const sends = countSends(w.sim);
+    const s = w.service({ execution: { offsetBps: 300 } });
+    await s.start({ loop: false });
+    const c = await s.runOnce();
+    expect(c.plan!.pretrade!.ok).toBe(true);
+    expect(c.execution!.legs).toMatchObject([{ symbol: SPOT, side: 'sell', status: 'rejected', filled: 0, orders: [] }]);
+    expect(c.execution!.legs[0]!.reasons[0]).toMatch(/^pre-trade gate \[price-collar\]: limit [\d.]+ is 3\.00% from the touch [\d.]+, outside the 2\.00% collar; no order$/);
+    expect(sends.size).toBe(0);
+    expect(s.journal.intents()).toEqual([]);
+    await s.stop();
+  });
 });
