@@ -3,22 +3,31 @@
 // bundled into node_modules/.cache/ballast/ (scripts/bundle-cli.js: rebuilt only after a file under src/
 // changes). No build step, and no module loader hooks at run time: on Node 20, loader hooks (tsx's) make
 // V8 check every typed-array access for a detached buffer, which slows the backtester by about a fifth.
-// If esbuild cannot bundle, the CLI runs through tsx's loader instead (BALLAST_DEBUG=1 says why).
+// If the bundle cannot be built, the binary says why and exits 1: it never runs the sources another way.
+// esbuild strips types without checking them; `npm run typecheck` (run by .ci/run) checks them.
 import { pathToFileURL } from 'node:url';
-import { CLI_ENTRY, cliBundle } from '../scripts/bundle-cli.js';
+import { cliBundle } from '../scripts/bundle-cli.js';
 
-let file = null;
+/** esbuild's errors (file:line:col: text), or the error's message. */
+function describe(e) {
+  const errors = e && typeof e === 'object' && Array.isArray(e.errors) ? e.errors : [];
+  if (errors.length === 0) return e instanceof Error ? e.message : String(e);
+  return errors
+    .slice(0, 5)
+    .map((x) => (x.location ? `${x.location.file}:${x.location.line}:${x.location.column + 1}: ${x.text}` : x.text))
+    .join('\n  ');
+}
+
+let file;
 try {
   file = await cliBundle();
 } catch (e) {
-  if (process.env.BALLAST_DEBUG) process.stderr.write(`ballast: bundling failed, running through tsx: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(
+    `ballast: cannot build the CLI from src/ (scripts/bundle-cli.js, esbuild):\n  ${describe(e)}\n` +
+      'Fix the source (`npm run typecheck` checks it) or reinstall the dependencies (`npm ci`).\n',
+  );
+  process.exit(1);
 }
-if (file !== null) {
-  // Stack traces of internal errors point into src/ (the bundle's source maps).
-  process.setSourceMapsEnabled(true);
-  await import(pathToFileURL(file).href);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(pathToFileURL(CLI_ENTRY).href);
-}
+// Stack traces of internal errors point into src/ (the bundle's source maps).
+process.setSourceMapsEnabled(true);
+await import(pathToFileURL(file).href);

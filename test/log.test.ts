@@ -66,9 +66,16 @@ describe('logger: registered secret values never appear, in any position', () =>
     expect(text()).toContain(REDACTED);
   });
 
-  it('a pino logger is a SmallLogger (what the feed and the notifier take)', () => {
-    const small: SmallLogger = createLogger({ stream: { write: () => {} } });
-    expect(typeof small.warn).toBe('function');
+  it('a pino logger is a SmallLogger (what the feed and the notifier take): warn and debug write JSON lines', () => {
+    const lines: string[] = [];
+    const small: SmallLogger = createLogger({ level: 'debug', stream: { write: (l: string) => lines.push(l) } });
+    small.warn({ symbol: 'BTC/USDT', ageMs: 1_500 }, 'stream silent, polling');
+    small.debug?.({ n: 2 }, 'detail');
+    const got = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(got).toMatchObject([
+      { level: 40, symbol: 'BTC/USDT', ageMs: 1_500, msg: 'stream silent, polling' },
+      { level: 20, n: 2, msg: 'detail' },
+    ]);
   });
 
   it('scrub and scrubText clean other outputs the same way', () => {

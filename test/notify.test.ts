@@ -117,11 +117,10 @@ describe('webhook notifications', () => {
     const hanging = await startHook(() => 'hang');
     hooks.push(hanging);
     const slow = new Notifier(cfg(hanging.url, { timeoutMs: 150 }), { logger: w.logger });
-    const t0 = Date.now();
+    // (a timeout that did not end the delivery would leave flush() waiting until the test's own timeout)
     const p = slow.notify({ type: 'order', time: T, summary: 'y' });
     await slow.flush();
     await expect(p).resolves.toBe(false);
-    expect(Date.now() - t0).toBeLessThan(2000);
 
     expect(w.lines).toHaveLength(3);
     expect(w.lines[1]!.msg).toContain('HTTP 500');

@@ -69,12 +69,6 @@ export interface ApiCredentials {
   source: string;
 }
 
-/** Every revealed value of a credential set (to scrub from error messages). */
-export function secretValues(c: ApiCredentials | undefined): string[] {
-  if (!c) return [];
-  return [c.apiKey, c.secret, c.password].filter((s): s is Secret => s !== undefined).map((s) => s.reveal());
-}
-
 /** A problem with a key source. The message names the file or variable, never a key value. */
 export class KeyError extends Error {
   override name = 'KeyError';
@@ -144,7 +138,7 @@ const modeString = (mode: number): string => '0' + (mode & 0o777).toString(8).pa
  * or the field, never a value.
  */
 export async function credentialsFromFile(path: string): Promise<ApiCredentials> {
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(path);
   } catch (err) {

@@ -209,7 +209,7 @@ ul.notes li { margin: 2px 0; overflow-wrap: anywhere; }
 `;
 
 /** Client script (plain ES2017, no template literals so it can live in this TS string). */
-const PAGE_JS = String.raw`
+const PAGE_JS = `
 (function () {
   'use strict';
   var D = JSON.parse(document.getElementById('ballast-data').textContent);

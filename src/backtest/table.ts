@@ -2,45 +2,10 @@
  * Fixed-width text table comparing backtested policies (one row per policy), at most 160 columns.
  * Money in whole quote units with thousands separators; percentages with 2 decimals.
  */
+import { tableCount as fmtCount, tableMoney as fmtMoney, tableNum2 as fmtNum2, tablePct as fmtPct } from '../core/format.js';
 import type { PolicyMetrics } from './metrics.js';
 
 export const TABLE_MAX_WIDTH = 160;
-
-const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const dec2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-/** Beyond the normal range a value is shown compactly (12.35B) so every column stays narrow. */
-const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 2 });
-
-function finite(x: number, f: (x: number) => string): string {
-  return Number.isFinite(x) ? f(x) : x > 0 ? '∞' : x < 0 ? '-∞' : 'n/a';
-}
-
-/** Money in whole quote units: 1,234,567 (compact from one billion: 1.23B). */
-export function fmtMoney(x: number): string {
-  return finite(x, (v) => {
-    const r = Math.round(v);
-    if (Math.abs(r) >= 1e9) return compact.format(v);
-    return int.format(r === 0 ? 0 : r);
-  });
-}
-
-/** Fraction as a percentage with 2 decimals and separators: 0.12345 → 12.35% (compact from 10,000%). */
-export function fmtPct(x: number): string {
-  return finite(x, (v) => {
-    const p = v * 100;
-    return `${Math.abs(p) >= 1e4 ? compact.format(p) : dec2.format(p)}%`;
-  });
-}
-
-/** Plain number with 2 decimals and separators (compact from 10,000). */
-export function fmtNum2(x: number): string {
-  return finite(x, (v) => (Math.abs(v) >= 1e4 ? compact.format(v) : dec2.format(v)));
-}
-
-/** Count with separators (compact from one million). */
-export function fmtCount(x: number): string {
-  return finite(x, (v) => (Math.abs(v) >= 1e6 ? compact.format(v) : int.format(v)));
-}
 
 export interface PolicyColumn {
   key: string;
@@ -128,6 +93,6 @@ export function formatPolicyTable(metrics: PolicyMetrics[], quote: string, cols:
     (pad(truncate(name, nameWidth), nameWidth, false) + values.map((v, j) => sep + pad(v, widths[j]!, right[j]!)).join('')).trimEnd();
   const lines = [row('Policy', cols.map((c) => c.header))];
   lines.push('-'.repeat(nameWidth + numbersWidth));
-  metrics.forEach((_, i) => lines.push(row(names[i]!, cells[i]!)));
+  for (let i = 0; i < metrics.length; i++) lines.push(row(names[i]!, cells[i]!));
   return lines.join('\n');
 }

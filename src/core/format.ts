@@ -1,6 +1,8 @@
 /**
- * Number formatting shared by explanations, tables and the CLI. Pure, and fast: the planner formats
- * its arithmetic on every call, so this avoids Intl (toLocaleString costs microseconds a number).
+ * Money, percent and number formatting: the one module every output uses (plan explanations and text, CLI
+ * and service summaries, the journal view, the backtest table, located input errors, the dashboard). Pure.
+ * The planner's formatters (money, pct, num, amount) avoid Intl: the planner formats its arithmetic on every
+ * call and toLocaleString costs microseconds a number. The table formatters use Intl's compact notation.
  */
 
 /** Thousands separators on the integer part of a non-negative decimal string. */
@@ -37,4 +39,59 @@ export function num(x: number, decimals = 6): string {
   if (!Number.isFinite(x)) return String(x);
   const s = x.toFixed(decimals);
   return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
+}
+
+/** Money without its currency, 2 decimals and separators: `1,234.56` (summaries, logs). */
+export function amount(x: number, decimals = 2): string {
+  if (!Number.isFinite(x)) return String(x);
+  const fixed = Math.abs(x).toFixed(decimals);
+  return `${x < 0 && Number(fixed) !== 0 ? '-' : ''}${group(fixed)}`;
+}
+
+/** A number as written in an input file (12 significant digits, no grouping): `0.3`, `1250000`. */
+export function exactNum(x: number): string {
+  return String(+x.toPrecision(12));
+}
+
+/** A fraction as written in an input file: 0.055 → `5.5%` (no rounding beyond float noise). */
+export function exactPct(x: number): string {
+  return `${+(x * 100).toPrecision(10)}%`;
+}
+
+// ---- table formatters (the backtest policy table): every column stays narrow
+
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const dec2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+/** Beyond the normal range a value is shown compactly (12.35B). */
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 2 });
+
+function finite(x: number, f: (x: number) => string): string {
+  return Number.isFinite(x) ? f(x) : x > 0 ? '∞' : x < 0 ? '-∞' : 'n/a';
+}
+
+/** Money in whole quote units: 1,234,567 (compact from one billion: 1.23B). */
+export function tableMoney(x: number): string {
+  return finite(x, (v) => {
+    const r = Math.round(v);
+    if (Math.abs(r) >= 1e9) return compact.format(v);
+    return int.format(r === 0 ? 0 : r);
+  });
+}
+
+/** Fraction as a percentage with 2 decimals and separators: 0.12345 → 12.35% (compact from 10,000%). */
+export function tablePct(x: number): string {
+  return finite(x, (v) => {
+    const p = v * 100;
+    return `${Math.abs(p) >= 1e4 ? compact.format(p) : dec2.format(p)}%`;
+  });
+}
+
+/** Plain number with 2 decimals and separators (compact from 10,000). */
+export function tableNum2(x: number): string {
+  return finite(x, (v) => (Math.abs(v) >= 1e4 ? compact.format(v) : dec2.format(v)));
+}
+
+/** Count with separators (compact from one million). */
+export function tableCount(x: number): string {
+  return finite(x, (v) => (Math.abs(v) >= 1e6 ? compact.format(v) : int.format(v)));
 }

@@ -27,14 +27,14 @@ export { perpClasses };
 
 /** The snapshot with `prices[quote] = 1` when the snapshot does not price the quote currency. */
 export function withQuotePrice(portfolio: Portfolio, snapshot: Snapshot): Snapshot {
-  if (Object.prototype.hasOwnProperty.call(snapshot.prices, portfolio.quote)) return snapshot;
+  if (Object.hasOwn(snapshot.prices, portfolio.quote)) return snapshot;
   return { ...snapshot, prices: { ...snapshot.prices, [portfolio.quote]: 1 } };
 }
 
 export function checkInputs(portfolio: Portfolio, snapshot: Snapshot): InputProblem[] {
   const out: InputProblem[] = [];
   const q = portfolio.quote;
-  const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+  const has = (o: object, k: string) => Object.hasOwn(o, k);
   const classOf = new Map<string, string>();
   for (const c of portfolio.classes) for (const a of c.assets) if (!classOf.has(a)) classOf.set(a, c.name);
 

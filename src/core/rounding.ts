@@ -14,12 +14,6 @@ export function floorToStep(x: number, step: number): number {
   return steps.mul(step).toNumber();
 }
 
-/** Round a price to the tick. */
-export function roundToTick(price: number, tick: number): number {
-  if (!(tick > 0)) return price;
-  return new Decimal(price).div(tick).toDecimalPlaces(0, Decimal.ROUND_HALF_UP).mul(tick).toNumber();
-}
-
 export function isMultipleOf(x: number, step: number): boolean {
   if (!(step > 0)) return true;
   return new Decimal(x).mod(step).isZero();

@@ -105,7 +105,35 @@ export interface RiskConfig {
   maxFundingApr: Fraction;
   /** Inputs older than this (ms) relative to the decision time make the plan empty with reason STALE. */
   maxDataAgeMs: number;
+  // Pre-trade risk gate (src/execution/pretrade.ts). Optional here; `pretradeLimits()` fills the defaults.
+  /** Largest order notional as a fraction of TPV. Default 0.25. */
+  maxOrderShare?: Fraction;
+  /** Largest total order notional per cycle as a fraction of TPV. Default 1. */
+  maxCycleTurnover?: Fraction;
+  /** A limit price may be at most this far from the touch. Default 0.02. */
+  priceCollar?: Fraction;
+  /** Most orders in one cycle. Default 20. */
+  maxOrdersPerCycle?: number;
+  /** This many refused plans in a row put the account in REDUCING. Default 3. */
+  maxRefusals?: number;
 }
+
+/** The pre-trade gate's limits with every default filled. */
+export interface PretradeLimits {
+  maxOrderShare: number;
+  maxCycleTurnover: number;
+  priceCollar: number;
+  maxOrdersPerCycle: number;
+  maxRefusals: number;
+}
+
+export const DEFAULT_PRETRADE: PretradeLimits = {
+  maxOrderShare: 0.25,
+  maxCycleTurnover: 1,
+  priceCollar: 0.02,
+  maxOrdersPerCycle: 20,
+  maxRefusals: 3,
+};
 
 export type Strategy =
   | { type: 'targets' }
@@ -385,6 +413,43 @@ export interface RiskSummary {
   maxLeverage: number;
 }
 
+/** A rule of the pre-trade risk gate (src/execution/pretrade.ts). */
+export type PretradeRule =
+  | 'malformed'
+  | 'universe'
+  | 'orders-per-cycle'
+  | 'order-size'
+  | 'cycle-turnover'
+  | 'price-collar'
+  | 'reduce-only'
+  | 'spot-funds'
+  | 'direction'
+  | 'leverage'
+  | 'margin'
+  | 'churn';
+
+export interface PretradeRefusal {
+  rule: PretradeRule;
+  /** Index of the action in `plan.actions` (null for a rule over the whole cycle). */
+  leg: number | null;
+  account: string | null;
+  symbol: string | null;
+  /** One sentence with the numbers, e.g. "notional 31,000.00 USDT is 31.00% of TPV, above the 25.00% limit". */
+  message: string;
+  /** The numbers the rule compared, by name. */
+  numbers: Record<string, number>;
+}
+
+/** What the pre-trade gate said about a plan. A plan with any refusal sends nothing. */
+export interface PretradeVerdict {
+  ok: boolean;
+  /** Orders checked (non-wait actions). */
+  orders: number;
+  /** Σ order notional at the touch. */
+  turnover: Money;
+  refusals: PretradeRefusal[];
+}
+
 export type PlanStatus = 'ok' | 'nothing-to-do' | 'not-due' | 'stale' | 'halted';
 
 export interface Plan {
@@ -397,6 +462,8 @@ export interface Plan {
   risk: RiskSummary;
   /** Lines of explanation in the order a beginner should read them. */
   explanation: string[];
+  /** The pre-trade risk gate's verdict, when the plan went through it (the service, `ballast plan`). */
+  pretrade?: PretradeVerdict;
 }
 
 export type TradingState = 'ACTIVE' | 'REDUCING' | 'HALTED';

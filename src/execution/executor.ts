@@ -15,6 +15,8 @@
  * - Venue unavailable (maintenance, repeated 5xx/429 on reads) → the rebalance PAUSES; nothing more is sent
  *   and the next cycle reconciles and replans from fresh data.
  * - Trading state is read before every order: HALTED stops; REDUCING lets only reduce-only futures legs on.
+ * - A limit price further than `priceCollar` from the touch it was computed from is refused before its intent
+ *   is written (the plan itself went through the pre-trade gate, src/execution/pretrade.ts, before this).
  */
 import { Decimal } from 'decimal.js';
 import { floorToStep } from '../core/rounding.js';
@@ -49,6 +51,11 @@ export interface ExecutorConfig {
   read: RetryOptions;
   /** Headroom on the price of market buys when checking free cash. */
   marketBuyBuffer: number;
+  /**
+   * Pre-trade gate at the order: a limit price further than this from the touch it was computed from is
+   * refused before its intent is written (the plan's prices were checked by src/execution/pretrade.ts).
+   */
+  priceCollar: number;
 }
 
 export const DEFAULT_EXECUTOR_CONFIG: ExecutorConfig = {
@@ -64,6 +71,7 @@ export const DEFAULT_EXECUTOR_CONFIG: ExecutorConfig = {
   submitAttempts: 3,
   read: DEFAULT_READ_RETRY,
   marketBuyBuffer: 0.01,
+  priceCollar: 0.02,
 };
 
 /**
@@ -310,6 +318,13 @@ export class Executor {
           leg.reasons.push(`no usable price for ${symbol} (bid ${ticker.bid}, ask ${ticker.ask}, last ${ticker.last})`);
           leg.status = 'skipped';
           return this.#finishLeg(leg, filledQty, filledCost, anyLost, anyRejected);
+        }
+        const touch = side === 'buy' ? bid : ask;
+        if (price !== null && Math.abs(price - touch) > this.config.priceCollar * touch * (1 + 1e-9)) {
+          const why = `pre-trade gate [price-collar]: limit ${price} is ${((Math.abs(price - touch) / touch) * 100).toFixed(2)}% from the touch ${touch}, outside the ${(this.config.priceCollar * 100).toFixed(2)}% collar; no order`;
+          leg.reasons.push(why);
+          this.#event(account, { leg: leg.leg, pretradeRefused: { rule: 'price-collar', symbol, side, price, touch, limit: this.config.priceCollar } });
+          return this.#finishLeg(leg, filledQty, filledCost, anyLost, true);
         }
         if (spot) {
           const fit = await this.#fitToBalance(account, m, side, remaining, checkPrice, leg);

@@ -41,8 +41,6 @@ const REENTRANT: ReadonlySet<OrderState> = new Set(['SUBMITTING', 'UNKNOWN', 'OP
 
 /** States in which the venue may hold a live order for the intent (or may have had one we do not know). */
 export const LIVE_STATES: readonly OrderState[] = ['SUBMITTING', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED', 'CANCELING'];
-/** Final states: nothing further can happen (LOST and CANCELED can still see fills, so they are not final). */
-export const FINAL_STATES: readonly OrderState[] = ['FILLED', 'REJECTED'];
 /** States in which a fill may be recorded. */
 export const FILL_STATES: readonly OrderState[] = ['SUBMITTING', 'UNKNOWN', 'OPEN', 'PARTIALLY_FILLED', 'CANCELING', 'CANCELED', 'LOST', 'FILLED'];
 

@@ -22,7 +22,7 @@ import { Decimal } from 'decimal.js';
 import type { TradingState } from '../core/types.js';
 import type { Clock } from '../ports/clock.js';
 import { NotSupported } from '../ports/errors.js';
-import type { Exchange, Order, Trade } from '../ports/exchange.js';
+import type { Exchange, FundingPayment, Order, Trade } from '../ports/exchange.js';
 import type { FillRecord, Journal, OrderIntent } from '../ports/journal.js';
 import { applyHedgeFunding } from './hedges.js';
 import { DEFAULT_PREFIX, isOurs } from './ids.js';
@@ -292,7 +292,7 @@ export class Reconciler {
     const j = this.#d.journal;
     const key = `funding:${account}`;
     const since = Number(j.getMeta(key) ?? '0') - this.config.overlapMs;
-    let payments;
+    let payments: FundingPayment[];
     try {
       payments = await this.#read(() => v.fetchFundingHistory(undefined, since));
     } catch (e) {

@@ -19,7 +19,7 @@ import { Decimal } from 'decimal.js';
 import { baseOf } from '../core/valuation.js';
 import {
   DuplicateOrderId,
-  ExchangeError,
+  type ExchangeError,
   InsufficientFunds,
   InvalidOrder,
   OnMaintenance,
@@ -29,7 +29,7 @@ import {
   retryable,
 } from '../ports/errors.js';
 import type { Clock } from '../ports/clock.js';
-import type { Exchange, Order, OrderRef, OrderType, Side, Trade } from '../ports/exchange.js';
+import type { Exchange, Order, OrderRef, Trade } from '../ports/exchange.js';
 import type { FillRecord, Journal, OrderIntent } from '../ports/journal.js';
 import { noCrash, type CrashHook } from './crash.js';
 import { applyHedgeFill } from './hedges.js';
@@ -89,20 +89,11 @@ export interface TrackerDeps {
   contractSizeOf?: (account: string, symbol: string) => number;
 }
 
-export interface IntentSpec {
-  rebalanceId: number;
-  leg: number;
-  slice: number;
-  attempt: number;
-  account: string;
-  symbol: string;
-  side: Side;
-  type: OrderType;
-  amount: number;
-  price: number | null;
-  reduceOnly: boolean;
-  purpose: string;
-}
+/** What a new order intent is made of: the OrderIntent fields a caller chooses (the rest start empty). */
+export type IntentSpec = Pick<
+  OrderIntent,
+  'rebalanceId' | 'leg' | 'slice' | 'attempt' | 'account' | 'symbol' | 'side' | 'type' | 'amount' | 'price' | 'reduceOnly' | 'purpose'
+>;
 
 export interface SubmitResult {
   intent: OrderIntent;

@@ -14,7 +14,7 @@
  * - Returned objects are copies: mutating them never changes the venue's state.
  */
 
-import type { MarginMode, MarketRules, Side } from '../core/types.js';
+import type { MarginMode, MarketRules, Position, Side } from '../core/types.js';
 
 export type { MarginMode, Side } from '../core/types.js';
 
@@ -237,5 +237,23 @@ export function marketRules(m: Market): Partial<MarketRules> {
     priceStep: m.priceStep,
     contractSize: m.contractSize,
     ...(m.swap ? { maintenanceMarginRate: m.maintenanceMarginRate } : {}),
+  };
+}
+
+/**
+ * A venue position as the core reads it (snapshot `positions`); null for a flat one. The isolated margin is
+ * taken only when the venue reported it (a finite collateral): an unknown one stays absent, and the core
+ * derives it from the entry notional and the leverage.
+ */
+export function positionFromPort(p: PositionInfo): Position | null {
+  if (p.contracts === 0) return null;
+  return {
+    symbol: p.symbol,
+    contracts: p.contracts,
+    contractSize: p.contractSize,
+    entryPrice: p.entryPrice,
+    leverage: p.leverage,
+    marginMode: p.marginMode,
+    ...(p.marginMode === 'isolated' && p.collateral !== null && Number.isFinite(p.collateral) ? { isolatedMargin: p.collateral } : {}),
   };
 }

@@ -4,7 +4,9 @@
  *   reconcile (at start, after every rebalance, and every `reconcileEveryMs`)
  *   → snapshot (SnapshotSource; each input stamped with its time)
  *   → plan (core `plan`; stale or future-dated inputs give status 'stale' and no orders)
- *   → journal the decision with its explanation
+ *   → pre-trade risk gate (src/execution/pretrade.ts: every order checked by rules of its own; one refusal
+ *     sends nothing, and `risk.maxRefusals` refused plans in a row put trading in REDUCING)
+ *   → journal the decision with its explanation and the gate's verdict
  *   → executor (intents committed before requests)
  *   → journal the outcome
  *
@@ -18,7 +20,7 @@
  * and halts a running service. One instance per account: `start()` takes each account's lock.
  */
 import { plan as makePlan } from '../core/planner.js';
-import type { Plan, Portfolio, Snapshot, TradingState } from '../core/types.js';
+import type { Plan, PlanContext, Portfolio, PretradeRefusal, PretradeRule, Snapshot, TradingState } from '../core/types.js';
 import { perpClasses, ValuationError } from '../core/valuation.js';
 import type { Clock } from '../ports/clock.js';
 import { ExchangeError } from '../ports/errors.js';
@@ -29,7 +31,8 @@ import type { CrashHook } from '../execution/crash.js';
 import { Executor, executorConfigFromOrders, type ExecutionReport, type ExecutorConfig } from '../execution/executor.js';
 import { ReconcileMismatchError, Reconciler, type ReconcileConfig, type ReconcileReport } from '../execution/reconcile.js';
 import { guard, realSleep, type Sleep } from '../execution/retry.js';
-import { OrderTracker } from '../execution/tracker.js';
+import type { OrderTracker } from '../execution/tracker.js';
+import { checkPlan, pretradeLimits, type PreviousFill } from '../execution/pretrade.js';
 
 export interface ServiceOptions {
   portfolio: Portfolio;
@@ -62,9 +65,11 @@ export interface ServiceDeps {
   sleep?: Sleep;
   crash?: CrashHook;
   log?: ServiceLog;
+  /** The planner (default: the core planner). Tests pass a faulty one to prove the pre-trade gate stops it. */
+  planner?: (portfolio: Portfolio, snapshot: Snapshot, ctx: PlanContext) => Plan;
 }
 
-export type CycleStatus = 'traded' | 'nothing-to-do' | 'not-due' | 'stale' | 'halted' | 'paused' | 'mismatch';
+export type CycleStatus = 'traded' | 'nothing-to-do' | 'not-due' | 'stale' | 'halted' | 'paused' | 'mismatch' | 'refused';
 
 export interface CycleReport {
   time: number;
@@ -78,6 +83,21 @@ export interface CycleReport {
 }
 
 export type ServiceStatus = 'stopped' | 'running' | 'paused' | 'halted';
+
+const REFUSALS_KEY = 'pretrade.refusalsInARow';
+
+/** What the previous rebalance filled (its execution report, as journaled), for the gate's churn guard. */
+function previousFills(summary: unknown): PreviousFill[] {
+  const legs = (summary as { legs?: unknown } | null)?.legs;
+  if (!Array.isArray(legs)) return [];
+  const out: PreviousFill[] = [];
+  for (const l of legs as Partial<{ account: string; symbol: string; side: string; filled: number }>[]) {
+    if (typeof l.account === 'string' && typeof l.symbol === 'string' && (l.side === 'buy' || l.side === 'sell') && typeof l.filled === 'number' && l.filled > 0) {
+      out.push({ account: l.account, symbol: l.symbol, side: l.side, amount: l.filled });
+    }
+  }
+  return out;
+}
 
 const quietLog: ServiceLog = { info() {}, warn() {}, error() {} };
 
@@ -137,6 +157,8 @@ export class Service {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #lastCycle: CycleReport | null = null;
+  /** Pre-trade refusals since start, by rule (for /metrics). */
+  readonly #refusals = new Map<PretradeRule, number>();
 
   constructor(config: ServiceOptions, deps: ServiceDeps) {
     this.config = config;
@@ -152,7 +174,7 @@ export class Service {
       const c = perpClasses(p, symbol);
       return c ? Object.keys(c).sort().join('+') : null;
     };
-    const ex = { ...(p.orders ? executorConfigFromOrders(p.orders) : {}), ...config.execution };
+    const ex = { ...(p.orders ? executorConfigFromOrders(p.orders) : {}), priceCollar: pretradeLimits(p.risk).priceCollar, ...config.execution };
     this.executor = new Executor(
       {
         journal: deps.journal,
@@ -181,6 +203,16 @@ export class Service {
 
   get lastCycle(): CycleReport | null {
     return this.#lastCycle;
+  }
+
+  /** Pre-trade refusals since this process started, by rule. */
+  get pretradeRefusals(): ReadonlyMap<PretradeRule, number> {
+    return this.#refusals;
+  }
+
+  /** Plans refused in a row (kept in the journal, so a restart does not reset it). */
+  get refusalsInARow(): number {
+    return Number(this.journal.getMeta(REFUSALS_KEY) ?? '0') || 0;
   }
 
   get accounts(): string[] {
@@ -422,7 +454,7 @@ export class Service {
       try {
         const force = this.#forceNext !== null;
         this.#forceNext = null;
-        plan = makePlan(this.config.portfolio, snapshot, { now: this.#now(), state, ...(force ? { force } : {}) });
+        plan = (this.#d.planner ?? makePlan)(this.config.portfolio, snapshot, { now: this.#now(), state, ...(force ? { force } : {}) });
       } catch (e) {
         if (e instanceof ValuationError) {
           const why = `cannot value the portfolio: ${e.message}`;
@@ -435,17 +467,37 @@ export class Service {
         }
         throw e;
       }
+      // The pre-trade gate: checks of its own on every order, before any intent is written.
+      if (plan.status === 'ok') {
+        // "The previous cycle": the last rebalance, if the last decision before this one started it.
+        const prev = this.journal.rebalances({ limit: 1 })[0];
+        const lastDecision = this.journal.events({ type: 'decision', limit: 1 })[0];
+        const fills = prev && lastDecision && prev.decisionEvent === lastDecision.id ? previousFills(prev.summary) : [];
+        plan = { ...plan, pretrade: checkPlan(this.config.portfolio, snapshot, plan, { previousFills: fills }) };
+      }
       const decision = this.journal.appendEvent({
         time: this.#now(),
         type: 'decision',
-        payload: { status: plan.status, trigger: plan.trigger, explanation: plan.explanation, actions: plan.actions, rejected: plan.rejected, risk: plan.risk, tpv: plan.valuation.tpv, state },
+        payload: {
+          status: plan.status,
+          trigger: plan.trigger,
+          explanation: plan.explanation,
+          actions: plan.actions,
+          rejected: plan.rejected,
+          risk: plan.risk,
+          tpv: plan.valuation.tpv,
+          state,
+          ...(plan.pretrade ? { pretrade: plan.pretrade } : {}),
+        },
       });
       const base = { time: now, plan, state, ...(reconcile ? { reconcile } : {}) };
+      if (plan.pretrade && !plan.pretrade.ok) return this.#refused(base, plan.pretrade.refusals);
       if (plan.status === 'stale') return { ...base, status: 'stale', reason: `STALE: ${plan.explanation.find((l) => l.startsWith('STALE')) ?? 'stale inputs'}` };
       if (plan.status === 'halted') return { ...base, status: 'halted', reason: 'HALTED: trading is halted (kill switch)' };
       if (plan.status === 'not-due') return { ...base, status: 'not-due', reason: plan.trigger };
       if (plan.status !== 'ok') return { ...base, status: 'nothing-to-do', reason: plan.trigger };
 
+      if (plan.pretrade && this.refusalsInARow > 0) this.journal.setMeta(REFUSALS_KEY, '0');
       const rebalanceId = this.journal.createRebalance({ time: this.#now(), trigger: plan.trigger, decisionEvent: decision });
       const execution = await this.executor.execute(plan, rebalanceId);
       const rbStatus = execution.status === 'done' ? 'done' : execution.status === 'paused' ? 'paused' : execution.status === 'halted' ? 'halted' : 'partial';
@@ -460,6 +512,28 @@ export class Service {
       }
       throw e;
     }
+  }
+
+  /**
+   * The gate refused the plan: nothing is sent. Journaled as an alert with every rule and its numbers;
+   * `risk.maxRefusals` refusals in a row put trading in REDUCING (only reduce-only legs may trade).
+   */
+  #refused(base: Omit<CycleReport, 'status' | 'reason'>, refusals: PretradeRefusal[]): CycleReport {
+    for (const r of refusals) this.#refusals.set(r.rule, (this.#refusals.get(r.rule) ?? 0) + 1);
+    const inARow = this.refusalsInARow + 1;
+    const limit = pretradeLimits(this.config.portfolio.risk).maxRefusals;
+    const rules = [...new Set(refusals.map((r) => r.rule))].join(', ');
+    this.journal.transaction(() => {
+      this.journal.setMeta(REFUSALS_KEY, String(inARow));
+      this.journal.appendEvent({ time: this.#now(), type: 'alert', payload: { pretradeRefused: refusals, inARow, limit } });
+    });
+    this.#log.warn({ refusals: refusals.map((r) => `[${r.rule}] ${r.message}`), inARow }, 'pre-trade gate refused the plan; nothing sent');
+    let state = base.state;
+    if (inARow >= limit && this.#tradingState() === 'ACTIVE') {
+      this.#command('REDUCING', 'risk-gate', `${inARow} plans in a row refused by the pre-trade gate (last: ${rules})`, 'reduce-only');
+      state = 'REDUCING';
+    }
+    return { ...base, state, status: 'refused', reason: `pre-trade gate refused the plan (${rules}): ${refusals[0]!.message}` };
   }
 
   #paused(now: number, reason: string, reconcile?: ReconcileReport): CycleReport {

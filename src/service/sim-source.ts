@@ -15,7 +15,7 @@
  */
 import type { Account, MarketRules, Portfolio, Position, Snapshot } from '../core/types.js';
 import type { Clock } from '../ports/clock.js';
-import { marketRules, type Exchange, type Market, type Ticker } from '../ports/exchange.js';
+import { marketRules, positionFromPort, type Exchange, type Market, type Ticker } from '../ports/exchange.js';
 import type { SnapshotSource } from '../ports/snapshot-source.js';
 
 export interface SourceAccount {
@@ -92,17 +92,7 @@ export class ExchangeSnapshotSource implements SnapshotSource {
       const positionsAt = clock.now();
       const balances: Record<string, number> = {};
       for (const [asset, total] of Object.entries(bal.total)) if (total !== EPS && Number.isFinite(total)) balances[asset] = total;
-      const positions: Position[] = posInfo
-        .filter((p) => p.contracts !== 0)
-        .map((p) => ({
-          symbol: p.symbol,
-          contracts: p.contracts,
-          contractSize: p.contractSize,
-          entryPrice: p.entryPrice,
-          leverage: p.leverage,
-          marginMode: p.marginMode,
-          ...(p.marginMode === 'isolated' && p.collateral !== null ? { isolatedMargin: p.collateral } : {}),
-        }));
+      const positions = posInfo.map(positionFromPort).filter((p): p is Position => p !== null);
       accounts.push({ name: a.name, balances, positions });
       timestamps[`balances:${a.name}`] = bal.timestamp;
       timestamps[`positions:${a.name}`] = positionsAt;

@@ -3,6 +3,7 @@
  * fills and fees, funding, hedges and the trading state. Read-only; used by the final summary of
  * `ballast run` and by `ballast journal`.
  */
+import { amount } from '../core/format.js';
 import type { Journal, OrderState, RebalanceStatus, TradingStateRecord } from '../ports/journal.js';
 
 export interface RunSummary {
@@ -89,7 +90,6 @@ export function summarizeJournal(j: Journal): RunSummary {
   };
 }
 
-const money = (x: number): string => x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const counts = (m: Record<string, number | undefined>): string =>
   Object.entries(m)
     .filter(([, n]) => n)
@@ -99,7 +99,7 @@ const counts = (m: Record<string, number | undefined>): string =>
 const perCurrency = (m: Record<string, number>): string =>
   Object.entries(m)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([c, x]) => `${money(x)} ${c}`)
+    .map(([c, x]) => `${amount(x)} ${c}`)
     .join(' + ') || '0.00';
 const iso = (t: number | null): string => (t === null ? '—' : new Date(t).toISOString().replace('.000Z', 'Z'));
 
@@ -108,7 +108,7 @@ export function summaryLines(s: RunSummary, quote: string): string[] {
   const tpv =
     s.tpvStart === null
       ? '—'
-      : `${money(s.tpvStart)} → ${money(s.tpvEnd ?? s.tpvStart)} ${quote} (${s.tpvEnd !== null && s.tpvStart > 0 ? `${(((s.tpvEnd - s.tpvStart) / s.tpvStart) * 100).toFixed(2)}%` : '—'})`;
+      : `${amount(s.tpvStart)} → ${amount(s.tpvEnd ?? s.tpvStart)} ${quote} (${s.tpvEnd !== null && s.tpvStart > 0 ? `${(((s.tpvEnd - s.tpvStart) / s.tpvStart) * 100).toFixed(2)}%` : '—'})`;
   return [
     `  journal     ${s.journal}`,
     `  period      ${iso(s.firstDecision)} → ${iso(s.lastDecision)}`,

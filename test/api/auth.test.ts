@@ -3,13 +3,20 @@
  * logged without the token); the token file is created 0600 with 32 random bytes and reused; a token file
  * others can read is refused; the API refuses to listen on a non-loopback address unless told to.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiConfigError, bearerOf, checkBind, isLoopback, loadOrCreateToken, MIN_TOKEN_LENGTH, tokenMatches } from '../../src/apps/api/auth.js';
 import { startApi } from '../../src/apps/api/server.js';
 import { apiWorld, READ_ENDPOINTS, type ApiWorld } from './helpers.js';
+
+// node:crypto with timingSafeEqual observed (it still compares): the token check must go through it.
+vi.mock('node:crypto', async (importOriginal) => {
+  const m = await importOriginal<typeof import('node:crypto')>();
+  return { ...m, timingSafeEqual: vi.fn(m.timingSafeEqual) };
+});
 
 let aw: ApiWorld | null = null;
 const dirs: string[] = [];
@@ -75,12 +82,25 @@ describe('bearer token on every request', () => {
     expect(all).not.toContain('token=');
   });
 
-  it('tokens are compared in constant time over digests (any length, no throw)', () => {
+  it('tokens are compared with crypto.timingSafeEqual over equal-length SHA-256 digests (any length, no throw)', () => {
     const t = 'a'.repeat(43);
-    expect(tokenMatches(t, t)).toBe(true);
-    expect(tokenMatches('a', t)).toBe(false);
-    expect(tokenMatches(t + 'a', t)).toBe(false);
-    expect(tokenMatches('', t)).toBe(false);
+    const spy = vi.mocked(timingSafeEqual);
+    const sha = (x: string) => createHash('sha256').update(x, 'utf8').digest();
+    for (const [presented, want] of [
+      [t, true],
+      ['a', false],
+      [t + 'a', false],
+      ['', false],
+    ] as const) {
+      spy.mockClear();
+      expect(tokenMatches(presented, t)).toBe(want);
+      // one constant-time comparison, of the two digests: 32 bytes each whatever the lengths presented
+      expect(spy).toHaveBeenCalledTimes(1);
+      const [a, b] = spy.mock.calls[0]! as [Buffer, Buffer];
+      expect([a.length, b.length]).toEqual([32, 32]);
+      expect(a.equals(sha(presented))).toBe(true);
+      expect(b.equals(sha(t))).toBe(true);
+    }
     expect(bearerOf('Bearer abc')).toBe('abc');
     expect(bearerOf('Bearer  abc ')).toBe('abc');
     expect(bearerOf('Basic abc')).toBeNull();

@@ -43,8 +43,8 @@ function expectSameRun(kernel: PolicyRun, planner: PolicyRun): void {
   expect(kernel.series.rebalanceBars).toEqual(planner.series.rebalanceBars);
   expect(Array.from(kernel.series.equity)).toEqual(Array.from(planner.series.equity));
   expect(Array.from(kernel.series.cumFunding)).toEqual(Array.from(planner.series.cumFunding));
-  kernel.series.weights.forEach((w, c) => expect(Array.from(w), kernel.series.classNames[c]).toEqual(Array.from(planner.series.weights[c]!)));
-  kernel.series.hedgeNotional.forEach((x, c) => expect(Array.from(x)).toEqual(Array.from(planner.series.hedgeNotional[c]!)));
+  for (const [c, w] of kernel.series.weights.entries()) expect(Array.from(w), kernel.series.classNames[c]).toEqual(Array.from(planner.series.weights[c]!));
+  for (const [c, x] of kernel.series.hedgeNotional.entries()) expect(Array.from(x)).toEqual(Array.from(planner.series.hedgeNotional[c]!));
 }
 
 describe('kernel path = planner path, bit for bit', () => {

@@ -69,8 +69,8 @@ describe('series resolution never changes a result', () => {
       expect(Array.from(coarse.series.times)).toEqual(at(h.times));
       expect(Array.from(coarse.series.equity)).toEqual(at(full.series.equity));
       expect(Array.from(coarse.series.cumFunding)).toEqual(at(full.series.cumFunding));
-      coarse.series.weights.forEach((w, c) => expect(Array.from(w)).toEqual(at(full.series.weights[c]!)));
-      coarse.series.hedgeNotional.forEach((x, c) => expect(Array.from(x)).toEqual(at(full.series.hedgeNotional[c]!)));
+      for (const [c, w] of coarse.series.weights.entries()) expect(Array.from(w)).toEqual(at(full.series.weights[c]!));
+      for (const [c, x] of coarse.series.hedgeNotional.entries()) expect(Array.from(x)).toEqual(at(full.series.hedgeNotional[c]!));
       expect(computeMetrics(coarse.series, coarse.counters)).toEqual(computeMetrics(full.series, full.counters));
 
       // Online metrics = the series-based definitions over every bar.
@@ -99,7 +99,7 @@ describe('series resolution never changes a result', () => {
     const data = JSON.parse(json) as { times: number[]; policies: { equity: number[]; rebalanceTimes: number[] }[] };
     expect(data.times.length).toBe(runs[0]!.series.times.length);
     expect(data.times[data.times.length - 1]).toBe(h.times[h.times.length - 1]! / 1000);
-    runs.forEach((r, i) => expect(data.policies[i]!.rebalanceTimes).toEqual(r.series.rebalanceBars.map((b) => h.times[b]! / 1000)));
+    for (const [i, r] of runs.entries()) expect(data.policies[i]!.rebalanceTimes).toEqual(r.series.rebalanceBars.map((b) => h.times[b]! / 1000));
     expect(html).toContain(`of ${h.times.length.toLocaleString('en-US')} bars (the backtest recorded every k-th bar and the last)`);
   });
 });

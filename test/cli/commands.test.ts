@@ -46,25 +46,25 @@ describe('kill switch on a running service', () => {
       const haltedAt = j.events({ type: 'command' }).at(-1)!;
       expect(haltedAt.payload).toEqual({ command: 'halt', by: 'tester', reason: 'operator test: stop trading' });
       // The cycle in progress when the command lands may still carry the old state; the next ones may not.
-      const after = (e: JournalEvent): JournalEvent[] => decisions().filter((d) => d.id > e.id).slice(1);
-      await waitFor('a cycle after the halt', () => after(haltedAt).length >= 1);
+      const since = (e: JournalEvent): JournalEvent[] => decisions().filter((d) => d.id > e.id).slice(1);
+      await waitFor('a cycle after the halt', () => since(haltedAt).length >= 1);
       const intentsAtHalt = j.intents().length;
-      await waitFor('3 cycles after the halt', () => after(haltedAt).length >= 3);
-      for (const d of after(haltedAt)) expect(d.payload).toMatchObject({ status: 'halted', state: 'HALTED' });
+      await waitFor('3 cycles after the halt', () => since(haltedAt).length >= 3);
+      for (const d of since(haltedAt)) expect(d.payload).toMatchObject({ status: 'halted', state: 'HALTED' });
       expect(j.intents().length).toBe(intentsAtHalt);
       expect(h.service.state()).toMatchObject({ state: 'HALTED', by: 'tester' });
 
       const reduce = await runCli(cli, ['reduce-only', '--db', db, '--reason', 'only reduce']);
       expect(reduce.code).toBe(0);
       const reducedAt = j.events({ type: 'command' }).at(-1)!;
-      await waitFor('2 cycles after reduce-only', () => after(reducedAt).length >= 2);
-      for (const d of after(reducedAt)) expect((d.payload as { state: string }).state).toBe('REDUCING');
+      await waitFor('2 cycles after reduce-only', () => since(reducedAt).length >= 2);
+      for (const d of since(reducedAt)) expect((d.payload as { state: string }).state).toBe('REDUCING');
 
       const resume = await runCli(cli, ['resume', '--db', db, '--reason', 'back to normal']);
       expect(resume.code).toBe(0);
       const resumedAt = j.events({ type: 'command' }).at(-1)!;
-      await waitFor('2 cycles after resume', () => after(resumedAt).length >= 2);
-      for (const d of after(resumedAt)) expect((d.payload as { state: string }).state).toBe('ACTIVE');
+      await waitFor('2 cycles after resume', () => since(resumedAt).length >= 2);
+      for (const d of since(resumedAt)) expect((d.payload as { state: string }).state).toBe('ACTIVE');
       const states = j.events({ type: 'state' }).map((e) => e.payload as { from?: string; to?: string; by?: string });
       expect(states.filter((s) => s.to).map((s) => `${s.from}→${s.to} ${s.by}`)).toEqual(['ACTIVE→HALTED tester', 'HALTED→REDUCING cli:' + (process.env['USER'] ?? 'operator'), 'REDUCING→ACTIVE cli:' + (process.env['USER'] ?? 'operator')]);
 
@@ -146,7 +146,7 @@ describe('help text', () => {
     const run = await runCli(BIN, ['run', '--help']);
     expect(run.code).toBe(0);
     for (const f of ['--paper', '--live', '--replay [dir]', '--speed <n>', '--db <file>', '--venue <url>', '--until <date>', '--log-level <level>']) expect(run.stdout).toContain(f);
-    expect(run.stdout).toMatch(/Exit codes: 0 done or stopped, 1 runtime failure [^]*, 2 bad input/);
+    expect(run.stdout).toMatch(/Exit codes: 0 done or stopped, 1 runtime failure [\s\S]*, 2 bad input/);
     expect(run.stdout).toContain('docs/running.md');
   }, 30_000);
 });

@@ -1,6 +1,7 @@
 /** The port-level vocabulary every adapter shares: the error taxonomy and the manual clock. */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/ports/clock.js';
+import { positionFromPort, type PositionInfo } from '../../src/ports/exchange.js';
 import {
   AuthenticationError,
   BadSymbol,
@@ -64,5 +65,36 @@ describe('ManualClock', () => {
     expect(c.now()).toBe(2_000);
     expect(() => c.set(1_999)).toThrow(RangeError);
     expect(() => c.advance(-1)).toThrow(RangeError);
+  });
+});
+
+describe('positionFromPort: a venue position as the core reads it', () => {
+  const base: PositionInfo = {
+    symbol: 'BTC/USDT:USDT',
+    side: 'short',
+    contracts: -0.5,
+    contractSize: 1,
+    entryPrice: 60_000,
+    markPrice: 61_000,
+    notional: -30_500,
+    unrealizedPnl: -500,
+    leverage: 5,
+    marginMode: 'isolated',
+    liquidationPrice: 70_000,
+    initialMargin: 6_100,
+    maintenanceMargin: 122,
+    collateral: 6_000,
+    timestamp: 0,
+  };
+
+  it('keeps the signed contracts, entry, leverage, margin mode and the isolated collateral', () => {
+    expect(positionFromPort(base)).toEqual({ symbol: 'BTC/USDT:USDT', contracts: -0.5, contractSize: 1, entryPrice: 60_000, leverage: 5, marginMode: 'isolated', isolatedMargin: 6_000 });
+  });
+
+  it('an unknown collateral (null) or a cross position has no isolatedMargin (never NaN); a flat one is null', () => {
+    expect(positionFromPort({ ...base, collateral: null })).not.toHaveProperty('isolatedMargin');
+    expect(positionFromPort({ ...base, collateral: Number.NaN })).not.toHaveProperty('isolatedMargin');
+    expect(positionFromPort({ ...base, marginMode: 'cross', collateral: null })).toEqual({ symbol: 'BTC/USDT:USDT', contracts: -0.5, contractSize: 1, entryPrice: 60_000, leverage: 5, marginMode: 'cross' });
+    expect(positionFromPort({ ...base, contracts: 0 })).toBeNull();
   });
 });

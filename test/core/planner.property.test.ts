@@ -108,20 +108,29 @@ describe('planner invariants (property tests)', () => {
   });
 
   it('2. replanning after applying a plan at the same prices gives nothing more to do', () => {
+    // A plan whose buys were cut for cash (a rejection starting 'cash') cannot reach target: such cases are
+    // counted and skipped, and their share is bounded so the assertion below runs on most cases.
+    let skipped = 0;
+    let checked = 0;
     fc.assert(
       fc.property(arbCase({ minNotional: false, fineLots: true }), ({ p, s }) => {
         const first = plan(p, s, ctx);
+        if (first.rejected.some((r) => r.reason.startsWith('cash'))) {
+          skipped++;
+          return;
+        }
         const applied = applyPlan(p, s, first);
         const second = plan(p, applied, ctx);
         // Lot rounding can leave dust; it must stay inside the band.
-        for (const c of valuePortfolio(p, applied).classes) {
-          if (first.rejected.some((r) => r.reason.startsWith('cash'))) return;
-          expect(c.breach, `${c.name} ${c.weight} vs ${c.lower}-${c.upper}`).toBeNull();
-        }
+        for (const c of valuePortfolio(p, applied).classes) expect(c.breach, `${c.name} ${c.weight} vs ${c.lower}-${c.upper}`).toBeNull();
         expect(orders(second)).toEqual([]);
+        checked++;
       }),
       { numRuns: 300, seed: 7 },
     );
+    expect(skipped + checked).toBe(300);
+    // Measured: 0 of 300 skipped with seed 7. A generator change that made most cases skip would fail here.
+    expect(skipped / 300).toBeLessThan(0.05);
   });
 
   it('2b. with to: band-edge and halfway, the result lands inside the band', () => {
@@ -236,8 +245,28 @@ describe('planner invariants (property tests)', () => {
     fc.assert(
       fc.property(arbCase({ instrument: 'futures' }), ({ p, s }) => {
         const pl = plan(p, s, ctx);
-        for (const r of Object.values(pl.risk.marginRatio)) expect(r.stressed).toBeLessThan(1);
         const after = applyPlan(p, s, pl);
+        // The stressed margin ratio computed here from the positions after the plan, not read from the
+        // planner's risk summary: every position cross, wallet = USDT, each mark moved against the position.
+        for (const acct of after.accounts) {
+          let equity = acct.balances.USDT ?? 0;
+          let maintenance = 0;
+          for (const pos of acct.positions) {
+            if (pos.contracts === 0) continue;
+            const qty = pos.contracts * pos.contractSize;
+            const mark = after.marks[pos.symbol]!;
+            const stressed = qty < 0 ? mark * (1 + p.risk.stressMove) : mark * (1 - p.risk.stressMove);
+            equity += qty * (stressed - pos.entryPrice);
+            maintenance += Math.abs(qty) * stressed * (after.markets[pos.symbol]?.maintenanceMarginRate ?? 0.005);
+          }
+          if (maintenance === 0) continue;
+          expect(equity, `${acct.name}: equity after a ${p.risk.stressMove} move`).toBeGreaterThan(0);
+          expect(maintenance / equity).toBeLessThan(1);
+          // and the planner reports about the same ratio: it plans before fees and slippage, which applyPlan takes
+          // from USDT (at most leverage × (fee + slippage) of equity, under 1 % here)
+          const reported = pl.risk.marginRatio[acct.name]!.stressed;
+          expect(Math.abs(reported - maintenance / equity) / (maintenance / equity)).toBeLessThan(1e-2);
+        }
         const v = valuePortfolio(p, after);
         for (const acct of after.accounts) {
           const notional = v.positions.filter((x) => x.account === acct.name).reduce((t, x) => t + Math.abs(x.notional), 0);

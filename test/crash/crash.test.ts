@@ -113,6 +113,5 @@ describe('crash test: kill -9 at named points, restart, journal = venue', () => 
     expect(mism, 'journal mismatches').toEqual([]);
     expect(kills.length).toBeGreaterThanOrEqual(MIN_CRASH_POINTS);
     for (const p of CRASH_POINTS) expect(kills.filter((k) => k.point === p).length, p).toBeGreaterThanOrEqual(MIN_CRASH_POINTS / CRASH_POINTS.length / 2);
-    expect(slowest).toBeLessThan(10_000);
   }, 300_000);
 });

@@ -288,7 +288,7 @@ describe('row 7: not-found lag; fills missed during a disconnect', () => {
     j
       .events({ type: 'order' })
       .map((e) => (e.payload as { note?: string }).note)
-      .filter((n): n is string => n !== undefined && n.startsWith('not found'));
+      .filter((n): n is string => n?.startsWith('not found') === true);
 
   it('the sim\'s read-side lag: fetchOrder by client id says "not found", the order lists show it — adopted, not LOST', async () => {
     const r = await rig({ faults: { notFoundLag: 2, script: [{ op: 'createOrder', nth: 1, fault: 'reply-lost' }] }, exec: { offsetBps: -10 } });

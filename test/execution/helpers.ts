@@ -20,7 +20,7 @@ import { isOurs } from '../../src/execution/ids.js';
 import type { ReconcileConfig } from '../../src/execution/reconcile.js';
 import { GuardedExchange } from '../../src/execution/retry.js';
 import { OrderTracker, type TrackerConfig } from '../../src/execution/tracker.js';
-import { Service } from '../../src/service/service.js';
+import { Service, type ServiceDeps } from '../../src/service/service.js';
 import { ExchangeSnapshotSource } from '../../src/service/sim-source.js';
 import type { SnapshotSource } from '../../src/ports/snapshot-source.js';
 import { cls, portfolio as makePortfolio } from '../core/builders.js';
@@ -69,6 +69,7 @@ export interface ServiceOptions {
   execution?: Partial<ExecutorConfig>;
   reconcile?: Partial<Omit<ReconcileConfig, 'clientIdPrefix'>>;
   source?: SnapshotSource;
+  planner?: ServiceDeps['planner'];
 }
 
 export function seedPortfolio(): Portfolio {
@@ -138,6 +139,7 @@ export function world(o: WorldOptions = {}): World {
           clock,
           sleep,
           ...(opts.crash ? { crash: opts.crash } : {}),
+          ...(opts.planner ? { planner: opts.planner } : {}),
         },
       ),
     tracker: (journal, opts = {}) =>

@@ -11,6 +11,14 @@
  *      SUBMITTING, before the venue saw the request;
  * and after every reconciliation:
  *   5. the journal equals the venue (fills, filled amounts and states, holdings).
+ *
+ * Reconciliation faults (after NautilusTrader's reconciliation property tests): a reconciliation whose
+ * fetchMyTrades answers are faulty —
+ *   - duplicate: every trade reported twice        → each fill is still recorded once; 5. holds;
+ *   - reordered: trades newest first               → nothing is missed or recorded twice; 5. holds;
+ *   - dropped:   the newest trade of every answer is missing (a venue publishing late) → the journal records
+ *                no fill the venue lacks and none twice (it may lag, and may report a mismatch: a missing report
+ *                is unknown, never flat); the next clean reconciliation restores 5.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -22,7 +30,7 @@ import { OrderTracker } from '../../src/execution/tracker.js';
 import { RequestTimeout } from '../../src/ports/errors.js';
 import type { Side } from '../../src/ports/exchange.js';
 import type { Journal, OrderIntent } from '../../src/ports/journal.js';
-import { ACCOUNT, expectLedgerEqualsVenue, MIN, SPOT, world, type World } from './helpers.js';
+import { ACCOUNT, expectLedgerEqualsVenue, MIN, quietly, SPOT, world, type World } from './helpers.js';
 
 interface Model {
   /** Client ids placed, in order. */
@@ -41,7 +49,11 @@ interface Real {
   violations: string[];
   /** The next request never reaches the venue, and times out (outcome unknown, but truly absent). */
   dropNext: boolean;
+  /** While set, fetchMyTrades answers are altered this way. */
+  tradesFault: TradesFault | null;
 }
+
+type TradesFault = 'duplicate' | 'reordered' | 'dropped';
 
 const TICK = 0.01;
 const px = (offset: number) => Math.round((58_000 * (1 + offset * 0.0005)) / TICK) * TICK;
@@ -173,6 +185,36 @@ class Reconcile implements fc.AsyncCommand<Model, Real> {
   }
 }
 
+class FaultyReconcile implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly fault: TradesFault) {}
+  check(): boolean {
+    return true;
+  }
+  async run(m: Model, r: Real): Promise<void> {
+    r.tradesFault = this.fault;
+    let mismatches: string[];
+    try {
+      mismatches = (await r.rec.reconcile()).mismatches;
+    } finally {
+      r.tradesFault = null;
+    }
+    checkInvariants(m, r);
+    if (this.fault !== 'dropped') {
+      expect(mismatches).toEqual([]);
+      await expectLedgerEqualsVenue(r.w.sim, r.journal);
+      return;
+    }
+    // dropped: no fill the venue lacks, none twice
+    const venue = new Map((await quietly(r.w.sim, () => r.w.sim.fetchMyTrades())).map((t) => [t.id, t]));
+    const fills = r.journal.fills({ account: ACCOUNT });
+    expect(new Set(fills.map((f) => f.tradeId)).size).toBe(fills.length);
+    for (const f of fills) expect(venue.has(f.tradeId), `journal fill ${f.tradeId} is not a venue trade`).toBe(true);
+  }
+  toString(): string {
+    return `reconcile(trades ${this.fault})`;
+  }
+}
+
 const commands = [
   fc
     .tuple(fc.constantFrom<Side>('buy', 'sell'), fc.integer({ min: 1, max: 60 }), fc.integer({ min: -6, max: 6 }), fc.constantFrom('none', 'none', 'none', 'reply-lost', 'reject', 'rate-limit', 'request-lost') as fc.Arbitrary<Place['fault']>)
@@ -181,16 +223,19 @@ const commands = [
   fc.nat(20).map((i) => new Poll(i)),
   fc.tuple(fc.nat(20), fc.constantFrom(0, 0, 0.5, 1)).map(([i, f]) => new Cancel(i, f)),
   fc.constant(new Reconcile()),
+  fc.constantFrom<TradesFault>('duplicate', 'reordered', 'dropped').map((f) => new FaultyReconcile(f)),
 ];
 
 describe('order state machine, model-based against the simulator', () => {
   it('keeps its invariants under random commands and faults', async () => {
+    /** Non-empty fetchMyTrades answers each fault altered, over all runs. */
+    const altered = new Map<TradesFault, number>();
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'large' }), async (cmds) => {
         const w = world({ volume: 0.02, balances: { USDT: 10_000_000, BTC: 100 }, faults: { notFoundLag: 1 } });
         const journal = new SqliteJournal(':memory:', { clock: w.clock });
         const violations: string[] = [];
-        const real: Real = { w, journal, tracker: undefined as unknown as OrderTracker, rec: undefined as unknown as Reconciler, violations, dropNext: false };
+        const real: Real = { w, journal, tracker: undefined as unknown as OrderTracker, rec: undefined as unknown as Reconciler, violations, dropNext: false, tradesFault: null };
         const createOrder = w.sim.createOrder.bind(w.sim);
         w.sim.createOrder = async (req) => {
           if (real.dropNext) {
@@ -204,6 +249,15 @@ describe('order state machine, model-based against the simulator', () => {
             if (clientOrderId(i) !== req.clientOrderId) violations.push(`${req.clientOrderId} is not derived from its intent`);
           }
           return createOrder(req);
+        };
+        const fetchMyTrades = w.sim.fetchMyTrades.bind(w.sim);
+        w.sim.fetchMyTrades = async (...a) => {
+          const t = await fetchMyTrades(...a);
+          if (real.tradesFault && t.length > 0) altered.set(real.tradesFault, (altered.get(real.tradesFault) ?? 0) + 1);
+          if (real.tradesFault === 'duplicate') return t.flatMap((x) => [x, { ...x }]);
+          if (real.tradesFault === 'reordered') return [...t].reverse();
+          if (real.tradesFault === 'dropped') return t.slice(0, -1);
+          return t;
         };
         const tracker = new OrderTracker({ journal, venues: { [ACCOUNT]: w.venue }, clock: w.clock, sleep: w.sleep });
         const rec = new Reconciler({ journal, venues: { [ACCOUNT]: w.venue }, tracker, clock: w.clock, sleep: w.sleep }, { orphans: 'adopt' });
@@ -220,7 +274,9 @@ describe('order state machine, model-based against the simulator', () => {
           w.cleanup();
         }
       }),
-      { numRuns: 80 },
+      { numRuns: 80, seed: 20_261_203 },
     );
+    // each reconciliation fault met real trades, so the runs above exercised it
+    for (const f of ['duplicate', 'reordered', 'dropped'] as const) expect(altered.get(f) ?? 0, f).toBeGreaterThan(5);
   });
 });

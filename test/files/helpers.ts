@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { InputError, InputErrors } from '../../src/core/errors.js';
+import { type InputError, InputErrors } from '../../src/core/errors.js';
 
 /** Runs `fn`, which must throw InputErrors, and returns the errors. */
 export function errorsOf(fn: () => unknown): InputError[] {

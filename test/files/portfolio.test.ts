@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPortfolio, parsePortfolio } from '../../src/adapters/files/portfolio.js';
-import type { Portfolio } from '../../src/core/types.js';
+import { DEFAULT_PRETRADE, type Portfolio } from '../../src/core/types.js';
 import { errorsOf, expectError, lineOf } from './helpers.js';
 
 const GOOD = 'test/fixtures/good/';
@@ -32,7 +32,7 @@ const DEFAULTS: Omit<Portfolio, 'quote' | 'classes'> = {
     spotSalePenalty: 0,
     expectedHoldingHours: 168,
   },
-  risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 300_000 },
+  risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 300_000, ...DEFAULT_PRETRADE },
   hedges: { exit: { kind: 'convert-on-schedule' }, unwindInside: 0.5, maxGross: 0.5, onRefused: 'spot', direction: 'both', fundingWhenUnknown: { kind: 'refuse' } },
   strategy: { type: 'targets' },
 };
@@ -87,7 +87,7 @@ describe('good portfolio files', () => {
         spotSalePenalty: 0.01,
         expectedHoldingHours: 72,
       },
-      risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 120_000 },
+      risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 120_000, ...DEFAULT_PRETRADE },
       hedges: { exit: { kind: 'unwind-only' }, unwindInside: 0.4, maxGross: 0.3, onRefused: 'wait', direction: 'short-only', fundingWhenUnknown: { kind: 'proxy', symbol: 'BTC/USDT:USDT' } },
       strategy: { type: 'core-satellite', core: 'BTC' },
     });

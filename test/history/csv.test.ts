@@ -39,18 +39,11 @@ describe('readBars on the bundled files', () => {
     for (let i = 1; i < b.time.length; i++) expect(b.time[i]! - b.time[i - 1]!).toBe(DAY);
   });
 
-  it('BTC 1h (57,368 rows) parses quickly', () => {
-    const f = join(DATA, 'prices/1h/BTCUSDT.csv');
-    const t0 = performance.now();
-    const b = readBars(f);
-    const first = performance.now() - t0;
+  it('BTC 1h: all 57,368 rows (its speed is measured by `npm run bench:io`)', () => {
+    const b = readBars(join(DATA, 'prices/1h/BTCUSDT.csv'));
     expect(b.time.length).toBe(57368);
     expect(b.time[0]).toBe(Date.UTC(2020, 0, 1));
-    const t1 = performance.now();
-    readBars(f);
-    const second = performance.now() - t1;
-    // Budget is 100 ms; generous bound here so a loaded CI machine does not flake.
-    expect(Math.min(first, second)).toBeLessThan(150);
+    expect(b.time[b.time.length - 1]! - b.time[0]!).toBeGreaterThanOrEqual((57368 - 1) * 3_600_000);
   });
 
   it('parses every field exactly like Number()', () => {

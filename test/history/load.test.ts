@@ -70,8 +70,8 @@ describe('loadHistory on the bundled data', () => {
     // every aligned price is the file's own price at that time
     const sol = readBars(join(DATA, 'prices/1h/SOLUSDT.csv'));
     const bySol = new Map<number, number>();
-    sol.time.forEach((t, i) => bySol.set(t, sol.close[i]!));
-    h.times.forEach((t, i) => expect(h.close[1]![i]).toBe(bySol.get(t)));
+    for (const [i, t] of sol.time.entries()) bySol.set(t, sol.close[i]!);
+    for (const [i, t] of h.times.entries()) expect(h.close[1]![i]).toBe(bySol.get(t));
     // hourly perps: spot close everywhere
     expect(h.perpFromSpot).toEqual([h.times.length, h.times.length]);
     expect(Array.from(h.perpClose[1]!)).toEqual(Array.from(h.close[1]!));
@@ -152,14 +152,11 @@ describe('loadHistory on the bundled data', () => {
     expect(h.funding[0]!.time[h.funding[0]!.time.length - 1]).toBe(Date.UTC(2024, 6, 1));
   });
 
-  it('1h with 10 assets loads fast', () => {
+  it('1h with 10 assets: the common grid (its speed is measured by `npm run bench:io`)', () => {
     const assets = ['BTC', 'ETH', 'BNB', 'SOL', 'XRP', 'ADA', 'DOGE', 'AVAX', 'LINK', 'LTC'];
-    const t0 = performance.now();
     const h = loadHistory({ dir: DATA, interval: '1h', assets, quote: 'USDT', perps: assets });
-    const dt = performance.now() - t0;
     expect(h.times.length).toBe(38265); // 38,266 grid hours, 2023-03-24 13:00 missing in every file
     expect(h.coverage.skippedBars).toBe(1);
-    expect(dt).toBeLessThan(2000);
   });
 });
 

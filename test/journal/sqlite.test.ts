@@ -35,7 +35,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-export function intent(over: Partial<OrderIntent> = {}): OrderIntent {
+function intent(over: Partial<OrderIntent> = {}): OrderIntent {
   return {
     clientOrderId: 'bl0000000100000000',
     rebalanceId: 1,

@@ -148,7 +148,10 @@ describe('run time', () => {
       get venueTime() {
         return t;
       },
-      info: async () => ({ time: (t += 400) }),
+      info: async () => {
+        t += 400;
+        return { time: t };
+      },
       advance: async () => {
         throw new Error('a follow clock never moves the venue');
       },

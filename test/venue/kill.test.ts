@@ -58,9 +58,13 @@ describe('venue process killed with SIGKILL', () => {
           () => null,
         ),
       );
-      await new Promise((r) => setTimeout(r, 5));
+      // kill as soon as the first of them is acknowledged (the others may still be in flight)
+      await new Promise<void>((r) => {
+        for (const p of inFlight) void p.then((x) => x !== null && r());
+      });
       await killed(a.child);
       const lateAcked = (await Promise.all(inFlight)).filter((x): x is string => x !== null);
+      expect(lateAcked.length).toBeGreaterThanOrEqual(1);
 
       const b = await spawnVenue(stateFile);
       const open = await b.ex.fetchOpenOrders();

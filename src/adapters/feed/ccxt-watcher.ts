@@ -114,7 +114,8 @@ export function positionFromCcxt(p: CcxtPositionLike): PositionInfo | null {
     liquidationPrice: typeof p.liquidationPrice === 'number' && Number.isFinite(p.liquidationPrice) && p.liquidationPrice > 0 ? p.liquidationPrice : null,
     initialMargin: num(p.initialMargin, Math.abs(contracts * contractSize * markPrice) / leverage),
     maintenanceMargin: num(p.maintenanceMargin, 0),
-    collateral: marginMode === 'isolated' ? num(p.collateral, NaN) : null,
+    // unknown collateral is null (never NaN): positionFromPort then leaves the isolated margin to the core
+    collateral: marginMode === 'isolated' && Number.isFinite(num(p.collateral)) ? num(p.collateral) : null,
     timestamp: num(p.timestamp),
   };
 }

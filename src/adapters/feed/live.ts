@@ -32,7 +32,7 @@
 import type { Account, FundingRate, MarketRules, Portfolio, Position, Snapshot } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
 import { ExchangeError, NotSupported } from '../../ports/errors.js';
-import { marketRules, type Balances, type Exchange, type FundingRateInfo, type Market, type PositionInfo, type Ticker } from '../../ports/exchange.js';
+import { marketRules, positionFromPort, type Balances, type Exchange, type FundingRateInfo, type Market, type PositionInfo, type Ticker } from '../../ports/exchange.js';
 import type { SnapshotSource } from '../../ports/snapshot-source.js';
 import type { SmallLogger } from '../log.js';
 
@@ -458,16 +458,8 @@ export class LiveSnapshotSource implements SnapshotSource {
       } else if (a.markets) noteMissing(`balances of ${name}`, a, 'balance');
       const positions: Position[] = [];
       for (const x of a.positions?.value ?? []) {
-        if (x.contracts === 0) continue;
-        const pos: Position = {
-          symbol: x.symbol,
-          contracts: x.contracts,
-          contractSize: x.contractSize,
-          entryPrice: x.entryPrice,
-          leverage: x.leverage,
-          marginMode: x.marginMode,
-        };
-        if (x.marginMode === 'isolated' && x.collateral !== null && Number.isFinite(x.collateral)) pos.isolatedMargin = x.collateral;
+        const pos = positionFromPort(x);
+        if (!pos) continue;
         positions.push(pos);
         positionSymbols.add(x.symbol);
       }

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { allowedKeysMessage, describe } from './source.js';
+import { exactNum, exactPct } from '../../core/format.js';
 
 /** A strict object: an unknown key is an error naming it (and the allowed keys). */
 export function strict<T extends z.core.$ZodLooseShape>(shape: T) {
@@ -25,13 +26,6 @@ export interface Range {
   lt?: number;
 }
 
-export function fmtNum(x: number): string {
-  return String(+x.toPrecision(12));
-}
-
-export function fmtPct(x: number): string {
-  return `${+(x * 100).toPrecision(10)}%`;
-}
 
 export function rangeProblem(x: number, r: Range, fmt: (x: number) => string): string | null {
   const ok =
@@ -83,7 +77,7 @@ export function fraction(r: Range = {}) {
       ctx.issues.push({ code: 'custom', message: f.problem, input: v });
       return z.NEVER;
     }
-    const p = rangeProblem(f.value, r, fmtPct);
+    const p = rangeProblem(f.value, r, exactPct);
     if (p) {
       ctx.issues.push({ code: 'custom', message: p, input: v });
       return z.NEVER;
@@ -100,7 +94,7 @@ export function num(r: Range = {}, what = 'a number') {
       ctx.issues.push({ code: 'custom', message, input: v });
       return z.NEVER;
     }
-    const p = rangeProblem(v, r, fmtNum);
+    const p = rangeProblem(v, r, exactNum);
     if (p) {
       ctx.issues.push({ code: 'custom', message: p, input: v });
       return z.NEVER;

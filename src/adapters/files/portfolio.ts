@@ -11,7 +11,8 @@
  * { threshold, weekly, to target, scope breached }; execution { instrument spot, hedgeRatio 1,
  * leverage 2, fees spotTaker 0.001 / futuresTaker 0.0005 (makers default to their takers),
  * slippage 0.0005, spotSalePenalty 0, expectedHoldingHours 168 (allowed only with hedges.exit unwind-only) };
- * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300 }; hedges { exit
+ * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300, and the pre-trade gate's
+ * maxOrderShare 25%, maxCycleTurnover 100%, priceCollar 2%, maxOrdersPerCycle 20, maxRefusals 3 }; hedges { exit
  * convert-on-schedule, unwindInside 0.5, maxGross 0.5, onRefused spot, direction both, fundingWhenUnknown
  * refuse } (only when a class has a hedge perp); rebalance.schedule in threshold mode only where hedges
  * convert on it (a field without effect is an error); strategy
@@ -34,6 +35,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { InputError, InputErrors } from '../../core/errors.js';
 import {
+  DEFAULT_PRETRADE,
   NOTIFY_EVENT_TYPES,
   VENUE_IDS,
   type AccountConfig,
@@ -48,7 +50,8 @@ import {
   type ServiceConfig,
   type Strategy,
 } from '../../core/types.js';
-import { assetName, fmtNum, fmtPct, fraction, forward, name, pushIssues, num, PERP, strict } from './fields.js';
+import { exactNum as fmtNum, exactPct as fmtPct } from '../../core/format.js';
+import { assetName, fraction, forward, name, pushIssues, num, PERP, strict } from './fields.js';
 import { isPlainObject, parseSource, readText, throwIfProblems, zodProblems, type Path, type Problem } from './source.js';
 
 const INSTRUMENTS = ['spot', 'futures', 'auto'] as const;
@@ -173,6 +176,12 @@ const riskSchema = strict({
   maxFundingApr: fraction({ min: 0, max: 100 }).optional(),
   /** At most ten years. */
   maxDataAgeSeconds: num({ gt: 0, max: 315_360_000 }).optional(),
+  // The pre-trade risk gate (src/execution/pretrade.ts).
+  maxOrderShare: fraction({ gt: 0, max: 1 }).optional(),
+  maxCycleTurnover: fraction({ gt: 0, max: 10 }).optional(),
+  priceCollar: fraction({ gt: 0, max: 0.5 }).optional(),
+  maxOrdersPerCycle: int({ min: 1, max: 10_000 }).optional(),
+  maxRefusals: int({ min: 1, max: 1000 }).optional(),
 });
 type RiskIn = z.output<typeof riskSchema>;
 
@@ -780,6 +789,11 @@ function build(d: PortfolioIn, fileName: string): Portfolio {
       stressMove: risk.stressMove ?? 0.3,
       maxFundingApr: risk.maxFundingApr ?? 0.25,
       maxDataAgeMs: risk.maxDataAgeSeconds !== undefined ? risk.maxDataAgeSeconds * 1000 : (feed?.maxAgeMs ?? 300_000),
+      maxOrderShare: risk.maxOrderShare ?? DEFAULT_PRETRADE.maxOrderShare,
+      maxCycleTurnover: risk.maxCycleTurnover ?? DEFAULT_PRETRADE.maxCycleTurnover,
+      priceCollar: risk.priceCollar ?? DEFAULT_PRETRADE.priceCollar,
+      maxOrdersPerCycle: risk.maxOrdersPerCycle ?? DEFAULT_PRETRADE.maxOrdersPerCycle,
+      maxRefusals: risk.maxRefusals ?? DEFAULT_PRETRADE.maxRefusals,
     },
     hedges: {
       exit: hd.exit ?? { kind: 'convert-on-schedule' },

@@ -197,7 +197,11 @@ export function throwIfProblems(src: Source | null, file: string, problems: read
   const errors = problems.map((p) => toInputError(src, file, p));
   errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   const seen = new Set<string>();
-  throw new InputErrors(errors.filter((e) => (seen.has(e.message) ? false : (seen.add(e.message), true))));
+  throw new InputErrors(errors.filter((e) => {
+      if (seen.has(e.message)) return false;
+      seen.add(e.message);
+      return true;
+    }));
 }
 
 /** Reads a text file; throws InputErrors (without a line) when it cannot be read. */
@@ -221,7 +225,7 @@ export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let v = root;
   for (const seg of path) {
     if (Array.isArray(v) && typeof seg === 'number') v = v[seg];
-    else if (isPlainObject(v) && typeof seg !== 'symbol' && Object.prototype.hasOwnProperty.call(v, seg)) v = v[String(seg)];
+    else if (isPlainObject(v) && typeof seg !== 'symbol' && Object.hasOwn(v, seg)) v = v[String(seg)];
     else return undefined;
   }
   return v;

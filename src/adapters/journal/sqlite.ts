@@ -445,9 +445,18 @@ export class SqliteJournal implements Journal {
     return this.#run('read events', () => {
       const where: string[] = [];
       const args: unknown[] = [];
-      if (q.type !== undefined) (where.push('type = ?'), args.push(q.type));
-      if (q.account !== undefined) (where.push('account = ?'), args.push(q.account));
-      if (q.since !== undefined) (where.push('time >= ?'), args.push(q.since));
+      if (q.type !== undefined) {
+        where.push('type = ?');
+        args.push(q.type);
+      }
+      if (q.account !== undefined) {
+        where.push('account = ?');
+        args.push(q.account);
+      }
+      if (q.since !== undefined) {
+        where.push('time >= ?');
+        args.push(q.since);
+      }
       const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       const sql = q.limit !== undefined ? `SELECT * FROM (SELECT * FROM events ${w} ORDER BY id DESC LIMIT ?) ORDER BY id` : `SELECT * FROM events ${w} ORDER BY id`;
       if (q.limit !== undefined) args.push(q.limit);
@@ -540,8 +549,14 @@ export class SqliteJournal implements Journal {
     return this.#run('read intents', () => {
       const where: string[] = [];
       const args: unknown[] = [];
-      if (q.rebalanceId !== undefined) (where.push('rebalance_id = ?'), args.push(q.rebalanceId));
-      if (q.account !== undefined) (where.push('account = ?'), args.push(q.account));
+      if (q.rebalanceId !== undefined) {
+        where.push('rebalance_id = ?');
+        args.push(q.rebalanceId);
+      }
+      if (q.account !== undefined) {
+        where.push('account = ?');
+        args.push(q.account);
+      }
       if (q.states !== undefined) {
         if (q.states.length === 0) return [];
         where.push(`state IN (${q.states.map(() => '?').join(', ')})`);
@@ -575,12 +590,30 @@ export class SqliteJournal implements Journal {
     return this.#run('read fills', () => {
       const where: string[] = [];
       const args: unknown[] = [];
-      if (q.account !== undefined) (where.push('account = ?'), args.push(q.account));
-      if (q.clientOrderId !== undefined) (where.push('client_order_id = ?'), args.push(q.clientOrderId));
-      if (q.venueOrderId !== undefined) (where.push('venue_order_id = ?'), args.push(q.venueOrderId));
-      if (q.symbol !== undefined) (where.push('symbol = ?'), args.push(q.symbol));
-      if (q.since !== undefined) (where.push('time >= ?'), args.push(q.since));
-      if (q.external !== undefined) (where.push('external = ?'), args.push(q.external ? 1 : 0));
+      if (q.account !== undefined) {
+        where.push('account = ?');
+        args.push(q.account);
+      }
+      if (q.clientOrderId !== undefined) {
+        where.push('client_order_id = ?');
+        args.push(q.clientOrderId);
+      }
+      if (q.venueOrderId !== undefined) {
+        where.push('venue_order_id = ?');
+        args.push(q.venueOrderId);
+      }
+      if (q.symbol !== undefined) {
+        where.push('symbol = ?');
+        args.push(q.symbol);
+      }
+      if (q.since !== undefined) {
+        where.push('time >= ?');
+        args.push(q.since);
+      }
+      if (q.external !== undefined) {
+        where.push('external = ?');
+        args.push(q.external ? 1 : 0);
+      }
       const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return (this.#db.prepare(`SELECT * FROM fills ${w} ORDER BY time, rowid`).all(...args) as FillRow[]).map(fillFromRow);
     });
@@ -599,9 +632,18 @@ export class SqliteJournal implements Journal {
     return this.#run('read funding', () => {
       const where: string[] = [];
       const args: unknown[] = [];
-      if (q.account !== undefined) (where.push('account = ?'), args.push(q.account));
-      if (q.symbol !== undefined) (where.push('symbol = ?'), args.push(q.symbol));
-      if (q.since !== undefined) (where.push('time >= ?'), args.push(q.since));
+      if (q.account !== undefined) {
+        where.push('account = ?');
+        args.push(q.account);
+      }
+      if (q.symbol !== undefined) {
+        where.push('symbol = ?');
+        args.push(q.symbol);
+      }
+      if (q.since !== undefined) {
+        where.push('time >= ?');
+        args.push(q.since);
+      }
       const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return this.#db.prepare(`SELECT * FROM funding ${w} ORDER BY time, rowid`).all(...args) as FundingRecord[];
     });
@@ -700,7 +742,10 @@ export class SqliteJournal implements Journal {
     return this.#run('read hedges', () => {
       const where: string[] = [];
       const args: unknown[] = [];
-      if (q.account !== undefined) (where.push('account = ?'), args.push(q.account));
+      if (q.account !== undefined) {
+        where.push('account = ?');
+        args.push(q.account);
+      }
       if (q.open !== undefined) where.push(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
       const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       return (this.#db.prepare(`SELECT * FROM hedges ${w} ORDER BY id`).all(...args) as HedgeRow[]).map(hedgeFromRow);
@@ -721,9 +766,4 @@ export class SqliteJournal implements Journal {
       this.#db.prepare('INSERT OR REPLACE INTO trading_state (id, state, by, at, reason) VALUES (1, ?, ?, ?, ?)').run(s.state, s.by, s.at, s.reason);
     });
   }
-}
-
-/** Open a SQLite journal at `path` (':memory:' for tests). */
-export function openSqliteJournal(path: string, options: SqliteJournalOptions): SqliteJournal {
-  return new SqliteJournal(path, options);
 }

@@ -865,7 +865,7 @@ export class SimExchange implements Exchange {
   async cancelOrder(ref: OrderRef, symbol?: string): Promise<Order> {
     const a = this.#enter('cancelOrder');
     const o = this.#find(ref);
-    if (!o || o.status !== 'open' || (symbol !== undefined && o.symbol !== symbol)) {
+    if (o?.status !== 'open' || (symbol !== undefined && o.symbol !== symbol)) {
       throw new OrderNotFound(`sim: cancel: no open order with ${this.#describe(ref)}`, { exchange: this.id });
     }
     const st = this.#markets.get(o.symbol)!;
@@ -1012,8 +1012,12 @@ export class SimExchange implements Exchange {
     sim.#tradeSeq = json.seq.trade;
     sim.#fundingSeq = json.seq.funding;
     sim.#liquidationsSeen = json.liquidationsSeen;
-    json.prices.forEach((v, i) => (sim.prices[i] = v ?? NaN));
-    json.marks.forEach((v, i) => (sim.marks[i] = v ?? NaN));
+    json.prices.forEach((v, i) => {
+      sim.prices[i] = v ?? NaN;
+    });
+    json.marks.forEach((v, i) => {
+      sim.marks[i] = v ?? NaN;
+    });
     for (const m of json.markets) {
       const st = sim.#markets.get(m.symbol);
       if (!st) throw new Error(`SimExchange: snapshot names unknown market ${m.symbol}`);

@@ -189,7 +189,7 @@ export class Ledger {
       if (!assets.includes(a)) assets.push(a);
     }
     this.assets = assets;
-    assets.forEach((a, i) => this.#assetIdx.set(a, i));
+    for (const [i, a] of assets.entries()) this.#assetIdx.set(a, i);
     this.liquidationFeeRate = config.liquidationFeeRate ?? 0.005;
 
     const specs = (config.perps ?? []).map((s) => ({ ...s, tiers: s.tiers?.map((t) => ({ ...t })) }));

@@ -7,8 +7,3 @@ export function slippageFraction(halfSpread: number, impact: number, baseQty: nu
   const s = halfSpread + (barVolume > 0 && impact > 0 ? (impact * Math.abs(baseQty)) / barVolume : 0);
   return Math.min(s, 0.99);
 }
-
-export function slippedPrice(ref: number, side: 'buy' | 'sell', halfSpread: number, impact: number, baseQty: number, barVolume: number): number {
-  const s = slippageFraction(halfSpread, impact, baseQty, barVolume);
-  return side === 'buy' ? ref * (1 + s) : ref * (1 - s);
-}

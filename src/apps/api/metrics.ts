@@ -20,6 +20,8 @@
  *   ballast_feed_stale{account}                 1 when older than the limit
  *   ballast_trading_state{state}                1 for the current state (ACTIVE / REDUCING / HALTED)
  *   ballast_last_cycle_timestamp_seconds        when the last cycle ran
+ *   ballast_pretrade_refusals_total{rule}       orders/plans the pre-trade gate refused (this process), by rule
+ *   ballast_pretrade_refusals_in_a_row          plans refused in a row (risk.maxRefusals of them → REDUCING)
  *   ballast_api_requests_total{route,method,status}
  */
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -201,6 +203,24 @@ export function createMetrics(model: ReadModel, service: Service): ApiMetrics {
       this.reset();
       const c = service.lastCycle;
       if (c) this.set(c.time / 1000);
+    },
+  });
+  new Counter({
+    name: 'ballast_pretrade_refusals_total',
+    help: 'Refusals of the pre-trade risk gate since the service started, by rule (a refused plan sends nothing)',
+    labelNames: ['rule'],
+    ...opts,
+    collect() {
+      this.reset();
+      for (const [rule, n] of service.pretradeRefusals) this.inc({ rule }, n);
+    },
+  });
+  new Gauge({
+    name: 'ballast_pretrade_refusals_in_a_row',
+    help: 'Plans refused in a row by the pre-trade risk gate (risk.maxRefusals of them put trading in REDUCING)',
+    ...opts,
+    collect() {
+      this.set(service.refusalsInARow);
     },
   });
   const requests = new Counter({ name: 'ballast_api_requests_total', help: 'API requests answered', labelNames: ['route', 'method', 'status'], ...opts });

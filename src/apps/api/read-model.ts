@@ -387,7 +387,10 @@ export class ReadModel {
   funding(q: { account?: string; symbol?: string; since?: number; limit: number }): object {
     const all = this.#o.journal.funding({ ...(q.account ? { account: q.account } : {}), ...(q.symbol ? { symbol: q.symbol } : {}) });
     let cum = 0;
-    const rows = all.map((f) => ({ ...f, cumulative: (cum += f.amount) }));
+    const rows = all.map((f) => {
+      cum += f.amount;
+      return { ...f, cumulative: cum };
+    });
     const inRange = q.since === undefined ? rows : rows.filter((f) => f.time >= q.since!);
     const rates = Object.entries(this.#latest?.summary.funding ?? {}).map(([symbol, r]) => ({
       symbol,

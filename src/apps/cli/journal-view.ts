@@ -8,6 +8,7 @@
  *                              service reads the state from the journal before every cycle and every order.
  */
 import { existsSync } from 'node:fs';
+import { amount } from '../../core/format.js';
 import { SqliteJournal } from '../../adapters/journal/sqlite.js';
 import type { Clock } from '../../ports/clock.js';
 import { systemClock } from '../../ports/clock.js';
@@ -26,7 +27,6 @@ export function openExistingJournal(path: string, clock: Clock = systemClock): S
 
 const iso = (t: number): string => (Number.isFinite(t) ? new Date(t).toISOString().replace('.000Z', 'Z') : String(t));
 const num = (x: unknown): string => (typeof x === 'number' ? String(+x.toPrecision(10)) : String(x));
-const money = (x: number): string => x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 interface DecisionPayload {
   status?: string;
@@ -40,7 +40,7 @@ interface DecisionPayload {
 
 /** A decision in one line, plus its explanation summary (the actions' arithmetic, or why nothing was done). */
 export function decisionLines(p: DecisionPayload): string[] {
-  const head = [`${p.status ?? '?'}`, p.trigger ? `— ${p.trigger}` : '', typeof p.tpv === 'number' ? `TPV ${money(p.tpv)}` : '', p.state && p.state !== 'ACTIVE' ? `[${p.state}]` : '']
+  const head = [`${p.status ?? '?'}`, p.trigger ? `— ${p.trigger}` : '', typeof p.tpv === 'number' ? `TPV ${amount(p.tpv)}` : '', p.state && p.state !== 'ACTIVE' ? `[${p.state}]` : '']
     .filter(Boolean)
     .join(' ');
   const actions = (p.actions ?? []).filter((a) => a.type !== 'wait' || a.reason);

@@ -12,6 +12,7 @@ import { plan } from '../../core/planner.js';
 import type { TradingState } from '../../core/types.js';
 import { loadPlanInputs } from '../../adapters/files/inputs.js';
 import { planToJson, planToText } from '../shared/plan-view.js';
+import { checkPlan } from '../../execution/pretrade.js';
 import { loadPortfolio } from '../../adapters/files/portfolio.js';
 import { HistoryError } from '../../adapters/history/csv.js';
 import { runBacktest, seriesJson, tradeRow, TRADES_HEADER, writeReport, type BacktestResult } from '../../backtest/run.js';
@@ -70,7 +71,9 @@ function parseTime(v: string): number {
 
 export function runPlan(opts: { config: string; snapshot: string; json?: boolean; now?: number; state?: TradingState }): string {
   const { portfolio, snapshot } = loadPlanInputs(opts.config, opts.snapshot);
-  const result = plan(portfolio, snapshot, { now: opts.now ?? snapshot.time, state: opts.state ?? 'ACTIVE' });
+  const planned = plan(portfolio, snapshot, { now: opts.now ?? snapshot.time, state: opts.state ?? 'ACTIVE' });
+  // The same pre-trade gate the service applies before anything is sent (no previous cycle here: no churn check).
+  const result = planned.status === 'ok' ? { ...planned, pretrade: checkPlan(portfolio, snapshot, planned) } : planned;
   return opts.json ? JSON.stringify(planToJson(result), null, 2) : planToText(result);
 }
 

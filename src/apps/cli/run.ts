@@ -24,6 +24,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
+import { amount, pct } from '../../core/format.js';
 import type { AccountConfig, Portfolio } from '../../core/types.js';
 import { CRASH_POINTS, type CrashHook, type CrashPoint } from '../../execution/crash.js';
 import { executorConfigFromOrders } from '../../execution/executor.js';
@@ -182,8 +183,6 @@ export function paperAccountName(p: Portfolio): string {
   return p.accounts?.length === 1 ? p.accounts[0]!.name : 'paper';
 }
 
-const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-const money = (x: number): string => x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const day = (t: number): string => new Date(t).toISOString().replace('T00:00:00.000Z', '').replace('.000Z', 'Z');
 
 /** One human line per cycle. */
@@ -193,8 +192,8 @@ export function cycleLine(r: CycleReport, bar?: { index: number; total: number }
   parts.push(r.status.padEnd(13));
   const v = r.plan?.valuation;
   if (v && Number.isFinite(v.tpv)) {
-    parts.push(`TPV ${money(v.tpv)}`);
-    parts.push(v.classes.map((c) => `${c.name} ${pct(c.weight)}${c.breach ? (c.breach === 'upper' ? '↑' : '↓') : ''}`).join(' '));
+    parts.push(`TPV ${amount(v.tpv)}`);
+    parts.push(v.classes.map((c) => `${c.name} ${pct(c.weight, 1)}${c.breach ? (c.breach === 'upper' ? '↑' : '↓') : ''}`).join(' '));
   }
   if (r.execution) {
     const orders = r.execution.legs.reduce((s, l) => s + l.orders.length, 0);

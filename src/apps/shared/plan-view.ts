@@ -1,6 +1,6 @@
 /** How a plan is shown: a table a beginner can check by hand, or one JSON object. */
 import { money, num, pct } from '../../core/format.js';
-import type { Plan } from '../../core/types.js';
+import type { Plan, PretradeVerdict } from '../../core/types.js';
 
 type ClassRow = Plan['valuation']['classes'][number];
 type PositionRow = Plan['valuation']['positions'][number];
@@ -64,11 +64,21 @@ export function planToJson(plan: Plan): object {
     rejected: plan.rejected,
     risk: plan.risk,
     explanation: plan.explanation,
+    ...(plan.pretrade ? { pretrade: plan.pretrade } : {}),
   };
 }
 
 function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
+}
+
+/** The pre-trade risk gate's verdict as lines of a plan's text. */
+export function verdictLines(v: PretradeVerdict, quote: string): string[] {
+  if (v.ok) return [`Pre-trade risk gate: passed (${v.orders} order${v.orders === 1 ? '' : 's'}, ${money(v.turnover, quote)} in total).`];
+  return [
+    `Pre-trade risk gate: REFUSED, nothing is sent (${v.refusals.length} refusal${v.refusals.length === 1 ? '' : 's'}):`,
+    ...v.refusals.map((r) => `  [${r.rule}] ${r.message}`),
+  ];
 }
 
 export function planToText(plan: Plan): string {
@@ -131,5 +141,9 @@ export function planToText(plan: Plan): string {
   out.push(`Risk: margin required ${f(plan.risk.marginRequired)} of ${f(plan.risk.marginAvailable)} available; max leverage ${plan.risk.maxLeverage}x`);
   for (const [s, p] of liq) out.push(`  ${s}: liquidation ${p === null ? 'none' : f(p)}`);
   for (const [a, r] of Object.entries(plan.risk.marginRatio)) out.push(`  ${a}: margin ratio ${pct(r.now)} now, ${pct(r.stressed)} after the stress move`);
+  if (plan.pretrade) {
+    out.push('');
+    out.push(...verdictLines(plan.pretrade, v.quote));
+  }
   return out.join('\n');
 }

@@ -86,8 +86,7 @@ export function stream(h: StreamHandlers): { stop(): void } {
           const { value, done } = await reader.read();
           if (done) break;
           buf += value;
-          let cut: number;
-          while ((cut = buf.indexOf('\n\n')) >= 0) {
+          for (let cut = buf.indexOf('\n\n'); cut >= 0; cut = buf.indexOf('\n\n')) {
             const block = buf.slice(0, cut);
             buf = buf.slice(cut + 2);
             let event = 'message';

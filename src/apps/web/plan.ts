@@ -12,6 +12,12 @@ const STATUS_TEXT: Record<string, string> = {
   halted: 'halted',
 };
 
+/** The pre-trade gate's refusals, when the API's plan carries them (`planToJson`'s `pretrade`). */
+function refusalsOf(p: PlanView): { rule: string; message: string }[] {
+  const v = (p as PlanView & { pretrade?: { ok: boolean; refusals: { rule: string; message: string }[] } }).pretrade;
+  return v && !v.ok ? v.refusals : [];
+}
+
 export function renderPlan(p: PlanView | null): void {
   const status = byId('plan-status');
   const actions = byId('plan-actions');
@@ -25,8 +31,9 @@ export function renderPlan(p: PlanView | null): void {
     byId('plan-text').textContent = '';
     return;
   }
-  status.textContent = STATUS_TEXT[p.status ?? ''] ?? p.status ?? '?';
-  status.setAttribute('data-status', p.status ?? '');
+  const refused = refusalsOf(p);
+  status.textContent = refused.length > 0 ? 'REFUSED by the pre-trade gate: nothing sent' : (STATUS_TEXT[p.status ?? ''] ?? p.status ?? '?');
+  status.setAttribute('data-status', refused.length > 0 ? 'refused' : (p.status ?? ''));
   byId('plan-trigger').textContent = `${p.trigger ?? ''}${p.time ? ` — ${fmtTime(Date.parse(p.time))}` : ''}`;
   const q = p.quote ?? 'USDT';
   const real = p.actions.filter((a) => a.type !== 'wait');
@@ -39,6 +46,7 @@ export function renderPlan(p: PlanView | null): void {
     actions.append(el('li', {}, el('div', { class: 'what', text: what }), el('div', { class: 'why', text: a.reason })));
   }
   if (real.length === 0 && p.actions.length > 0) actions.append(el('li', { class: 'muted', text: 'Only waits: no order is sent.' }));
+  for (const r of refused) explain.append(el('li', { class: 'breach', text: `Pre-trade gate refused [${r.rule}]: ${r.message}` }));
   for (const line of p.explanation) explain.append(el('li', { class: /ABOVE|BELOW|STALE|HALTED/.test(line) ? 'breach' : undefined, text: line }));
   for (const r of p.rejected) explain.append(el('li', { class: 'muted', text: `Not chosen — ${r.class} ${r.alternative}${r.symbol ? ` ${r.symbol}` : ''}: ${r.reason}` }));
   byId('plan-text').textContent = p.text;
