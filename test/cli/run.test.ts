@@ -76,15 +76,17 @@ describe('ballast run --replay (paper, bundled history, seed portfolio)', () => 
       decisionsByStatus: { ok: 8, 'nothing-to-do': 52 },
       rebalances: 8,
       rebalancesByStatus: { done: 8 },
-      ordersSent: 38,
-      ordersByState: { FILLED: 38 },
-      fills: 38,
+      ordersSent: 40,
+      ordersByState: { FILLED: 40 },
+      fills: 40,
       externalFills: 0,
       hedgesOpen: 0,
+      // The seed portfolio hedges (auto): 4 hedges opened and closed in these 60 bars.
+      hedgesClosed: 4,
       tpvStart: 100_000,
     });
-    expect(out.summary.fees['USDT']).toBeCloseTo(110.3592038077, 6);
-    expect(out.summary.tpvEnd).toBeCloseTo(94_035.83912386029, 6);
+    expect(out.summary.fees['USDT']).toBeCloseTo(111.85508936617701, 6);
+    expect(out.summary.tpvEnd).toBeCloseTo(93_729.5135263643, 6);
     // one decision per bar, at the bar's close
     expect(decisionTimes(db)).toEqual(Array.from({ length: 60 }, (_, i) => FIRST_CLOSE + i * DAY));
     // structured logs on stderr: JSON lines
