@@ -199,8 +199,8 @@ class HedgeBook {
 
   /** Bar i ends with perp k held; `known`: its funding rate was known. */
   held(k: number, known: boolean): void {
-    this.heldBars[k]++;
-    if (known) this.knownBars[k]++;
+    this.heldBars[k]!++;
+    if (known) this.knownBars[k]!++;
   }
 
   /** When the open position on perp k was opened (epoch ms), if it is one the book saw open. */
@@ -462,7 +462,7 @@ export function runPolicy(
   };
 
   const markRebalance = (i: number) => {
-    acc[REBALANCES]++;
+    acc[REBALANCES]!++;
     if (nRebalanceBars === rebalanceBars.length) {
       const grown = new Int32Array(2 * rebalanceBars.length);
       grown.set(rebalanceBars);
@@ -546,13 +546,13 @@ export function runPolicy(
 
   /** The rest of bar i's metrics (time in band, returns, drawdown), a rebalance's equity, the recorded point. */
   const finishBar = (i: number, equity: number, inside: number) => {
-    st[ST_INBAND] += inside;
-    if (inside === 0) oob[barCause]++;
+    st[ST_INBAND]! += inside;
+    if (inside === 0) oob[barCause]!++;
     if (i > 0) {
       const prev = st[ST_PREV]!;
       if (prev > 0) {
         const r = equity / prev - 1;
-        st[ST_RSUM] += r;
+        st[ST_RSUM]! += r;
         welford(wf, r);
       }
     }
@@ -615,10 +615,10 @@ export function runPolicy(
     } else if (qty > balance[li]!) qty = balance[li]!;
     if (qty <= 0) return false;
     ledger.applySpotFill(li, buy ? qty : -qty, px, spotFee);
-    acc[FEES] += ledger.lastFee;
-    acc[SLIPPAGE] += Math.abs(px - ref) * qty;
-    acc[TURNOVER] += qty * px;
-    acc[ORDERS]++;
+    acc[FEES]! += ledger.lastFee;
+    acc[SLIPPAGE]! += Math.abs(px - ref) * qty;
+    acc[TURNOVER]! += qty * px;
+    acc[ORDERS]!++;
     if (onFill) onFill({ time: times[i]!, symbol: spotSymbols[li]!, side: buy ? 'buy' : 'sell', qty, price: px, fee: ledger.lastFee, reason: legPurpose ?? 'rebalance', class: legClass });
     return true;
   };
@@ -716,13 +716,13 @@ export function runPolicy(
     const before = contracts[k]!;
     ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, futuresFee);
     book.fill(k, before, contracts[k]!, i, a.purpose);
-    acc[FEES] += ledger.lastFee;
-    acc[PERP_FEES] += ledger.lastFee;
+    acc[FEES]! += ledger.lastFee;
+    acc[PERP_FEES]! += ledger.lastFee;
     const slip = Math.abs(px - ref) * qty;
-    acc[SLIPPAGE] += slip;
-    acc[PERP_SLIPPAGE] += slip;
-    acc[TURNOVER] += qty * px;
-    acc[ORDERS]++;
+    acc[SLIPPAGE]! += slip;
+    acc[PERP_SLIPPAGE]! += slip;
+    acc[TURNOVER]! += qty * px;
+    acc[ORDERS]!++;
     if (onFill) onFill({ time: times[i]!, symbol: a.symbol!, side: a.side!, qty, price: px, fee: ledger.lastFee, reason: a.purpose ?? 'rebalance', class: a.class });
     return true;
   };
@@ -837,7 +837,7 @@ export function runPolicy(
       const c = assetClass[a]!;
       if (c < 0) continue;
       const li = ledgerAsset[a]!;
-      classValue[c] += balance[li]! * prices[li]!;
+      classValue[c]! += balance[li]! * prices[li]!;
     }
     if (openCount === 0) return;
     hedge.fill(0);
@@ -846,8 +846,8 @@ export function runPolicy(
       const q = contracts[k]!;
       if (c < 0 || q === 0) continue;
       const notional = q * marks[k]!;
-      classValue[c] += notional;
-      hedge[c] += notional;
+      classValue[c]! += notional;
+      hedge[c]! += notional;
     }
   };
 
@@ -893,7 +893,7 @@ export function runPolicy(
       const v = balance[li]! * px;
       if (li !== 0 && balance[li] !== 0) e += v;
       const c = assetClass[a]!;
-      if (c >= 0) classValue[c] += v;
+      if (c >= 0) classValue[c]! += v;
     }
     return e;
   };
@@ -923,7 +923,7 @@ export function runPolicy(
       const c = assetClass[a]!;
       if (c < 0) continue;
       const li = ledgerAsset[a]!;
-      classValue[c] += balance[li]! * prices[li]!;
+      classValue[c]! += balance[li]! * prices[li]!;
     }
   };
 
@@ -941,7 +941,7 @@ export function runPolicy(
       const v = balance[li]! * prices[li]!;
       if (li !== 0 && balance[li] !== 0) e += v;
       const c = assetClass[a]!;
-      if (c >= 0) classValue[c] += v;
+      if (c >= 0) classValue[c]! += v;
     }
     return e;
   };
@@ -977,7 +977,7 @@ export function runPolicy(
         const a = perpAsset[k]!;
         const before = prevClassSpot[c]!;
         const classReturn = before > 0 ? classSpot(c) / before - 1 : closeCol[a]![i]! / closeCol[a]![i - 1]! - 1;
-        acc[BASIS] += q * prevMark[k]! * (marks[k]! / prevMark[k]! - 1 - classReturn);
+        acc[BASIS]! += q * prevMark[k]! * (marks[k]! / prevMark[k]! - 1 - classReturn);
       }
     }
     syncFunding(i - 1);
@@ -992,8 +992,8 @@ export function runPolicy(
           lastSettleBar[k] = bars[j]!;
           if (contracts[k] !== 0) {
             const paid = ledger.settleFunding(k, rate, marks[k]!);
-            if (paid > 0) acc[FUNDING_PAID] += paid;
-            else acc[FUNDING_RECEIVED] -= paid;
+            if (paid > 0) acc[FUNDING_PAID]! += paid;
+            else acc[FUNDING_RECEIVED]! -= paid;
           }
           j++;
         }
@@ -1017,7 +1017,7 @@ export function runPolicy(
       const records = ledger.liquidations.length;
       const liquidated = ledger.checkLiquidation(adverse, times[i]!);
       if (liquidated > 0) {
-        acc[LIQUIDATIONS] += liquidated;
+        acc[LIQUIDATIONS]! += liquidated;
         for (let k = 0; k < nP; k++) if (contractsBefore[k] !== 0 && contracts[k] === 0) book.fill(k, contractsBefore[k]!, 0, i, 'liquidation');
         if (onFill) {
           for (const r of ledger.liquidations.slice(records)) onFill({ time: times[i]!, symbol: r.symbol, side: r.contracts > 0 ? 'buy' : 'sell', qty: Math.abs(r.contracts), price: r.price, fee: r.fee, reason: 'liquidation', class: u.classNames[perpClass[r.perp]!] ?? '' });
@@ -1071,7 +1071,7 @@ export function runPolicy(
       if (!toEquity && !toClass) continue;
       const col = closeCol[a]!;
       if (!toClass) {
-        for (let k = 0, i = i0; k < len; k++, i++) eq[k] += b * col[i]!;
+        for (let k = 0, i = i0; k < len; k++, i++) eq[k]! += b * col[i]!;
         continue;
       }
       const w = valBlock;
@@ -1080,19 +1080,19 @@ export function runPolicy(
       if (toEquity && first) {
         for (let k = 0, i = i0, x = c; k < len; k++, i++, x += nC) {
           const v = b * col[i]!;
-          eq[k] += v;
+          eq[k]! += v;
           w[x] = 0 + v;
         }
       } else if (toEquity) {
         for (let k = 0, i = i0, x = c; k < len; k++, i++, x += nC) {
           const v = b * col[i]!;
-          eq[k] += v;
-          w[x] += v;
+          eq[k]! += v;
+          w[x]! += v;
         }
       } else if (first) {
         for (let i = i0, x = c; i < i1; i++, x += nC) w[x] = 0 + b * col[i]!;
       } else {
-        for (let i = i0, x = c; i < i1; i++, x += nC) w[x] += b * col[i]!;
+        for (let i = i0, x = c; i < i1; i++, x += nC) w[x]! += b * col[i]!;
       }
     }
     for (let c = 0; c < nC; c++) {
