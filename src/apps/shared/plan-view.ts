@@ -37,7 +37,9 @@ export function positionJson(p: PositionRow) {
   };
 }
 
-export function planToJson(plan: Plan): object {
+export type PlanJson = ReturnType<typeof planToJson>;
+
+export function planToJson(plan: Plan) {
   const v = plan.valuation;
   return {
     time: new Date(plan.time).toISOString(),

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /** Hedges, orders, fills and journal tables. */
 import { money, num } from '../../core/format.js';
-import { byId, clear, el, fmtTime } from './dom.js';
+import { byId, clear, el, fmtTime, price } from './dom.js';
 import type { Fill, Hedge, JournalEvent, Order } from './types.js';
 
 interface Col<T> {
@@ -49,7 +49,7 @@ export function renderHedges(h: { open: number; closed: number; hedges: Hedge[] 
       { head: 'class', cell: (r) => r.class },
       { head: 'symbol', cell: (r) => r.symbol },
       { head: 'contracts', cell: (r) => num(r.contracts), num: true },
-      { head: 'entry', cell: (r) => f(r.entryPrice), num: true },
+      { head: 'entry', cell: (r) => price(r.entryPrice, quote), num: true },
       { head: 'notional', cell: (r) => (r.open ? f(r.notional) : '–'), num: true },
       { head: 'opened (UTC)', cell: (r) => fmtTime(r.openedAt, true) },
       { head: 'closed (UTC)', cell: (r) => fmtTime(r.closedAt, true) },
@@ -75,10 +75,10 @@ export function renderOrders(o: { count: number; orders: Order[] }, quote: strin
       { head: 'side', cell: (r) => r.side.toUpperCase() + (r.reduceOnly ? ' (reduce-only)' : ''), cls: (r) => (r.side === 'buy' ? 'pos' : 'neg') },
       { head: 'type', cell: (r) => r.type },
       { head: 'amount', cell: (r) => num(r.amount), num: true },
-      { head: 'price', cell: (r) => (r.price === null ? 'market' : money(r.price, quote)), num: true },
+      { head: 'price', cell: (r) => (r.price === null ? 'market' : price(r.price, quote)), num: true },
       { head: 'state', cell: (r) => r.state },
       { head: 'filled', cell: (r) => num(r.filled), num: true },
-      { head: 'avg price', cell: (r) => (r.avgPrice === null ? '–' : money(r.avgPrice, quote)), num: true },
+      { head: 'avg price', cell: (r) => (r.avgPrice === null ? '–' : price(r.avgPrice, quote)), num: true },
       { head: 'note', cell: (r) => r.reason ?? '', wrap: true },
     ],
     o.orders,
@@ -95,7 +95,7 @@ export function renderFills(x: { count: number; fills: Fill[] }, quote: string):
       { head: 'symbol', cell: (r) => r.symbol },
       { head: 'side', cell: (r) => r.side.toUpperCase(), cls: (r) => (r.side === 'buy' ? 'pos' : 'neg') },
       { head: 'amount', cell: (r) => num(r.amount), num: true },
-      { head: 'price', cell: (r) => money(r.price, quote), num: true },
+      { head: 'price', cell: (r) => price(r.price, quote), num: true },
       { head: 'value', cell: (r) => money(r.cost, quote), num: true },
       { head: 'fee', cell: (r) => `${num(r.fee, 4)} ${r.feeCurrency}`, num: true },
       { head: 'order', cell: (r) => r.clientOrderId ?? '(external)' },
