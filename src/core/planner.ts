@@ -10,7 +10,7 @@
 import { destinationWeight } from './bands.js';
 import { estimateBeta } from './beta.js';
 import { fundingCostApr, futuresCost, spotCost } from './costs.js';
-import { money, num, pct } from './format.js';
+import { marginRatioText, money, num, pct } from './format.js';
 import {
   accountLeverage,
   liquidationPrice,
@@ -298,7 +298,7 @@ function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: strin
       let cut: string | null = null;
       const stressed = accountStress.get(h.account)!;
       if (stressed >= 1) {
-        cut = `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (margin ratio ${pct(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`;
+        cut = `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (${marginRatioText(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`;
       } else if (apr > portfolio.risk.maxFundingApr) {
         cut = `the ${sideWord} hedge ${h.symbol} pays funding at ${pct(apr)} a year > budget ${pct(portfolio.risk.maxFundingApr)}: close it and move the exposure by spot instead`;
       } else if (convert) {
@@ -525,7 +525,7 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   const stress = marginRatio(after, portfolio.risk.stressMove);
   const liq = liquidationPrice(after, symbol);
   if (stress.stressed >= 1) {
-    return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (margin ratio ${pct(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
+    return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (${marginRatioText(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
   }
   const cost = futuresCost(notional, side, funding, ex);
   const fundingWord = funding

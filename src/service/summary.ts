@@ -3,6 +3,7 @@
  * fills and fees, funding, hedges and the trading state. Read-only; used by the final summary of
  * `ballast run` and by `ballast journal`.
  */
+import { moneyOut } from '../core/format.js';
 import type { Journal, OrderState, RebalanceStatus, TradingStateRecord } from '../ports/journal.js';
 
 export interface RunSummary {
@@ -62,7 +63,7 @@ export function latestState(j: Journal): LatestState | null {
   const p = (e.payload ?? {}) as SnapshotPayload;
   return {
     time: typeof p.time === 'number' ? p.time : e.time,
-    tpv: typeof p.tpv === 'number' ? p.tpv : null,
+    tpv: typeof p.tpv === 'number' ? moneyOut(p.tpv) : null,
     afterTrades: typeof p.after === 'number' ? p.after : null,
     positions: (p.accounts ?? []).flatMap((a) => (a.positions ?? []).filter((x) => x.contracts !== 0).map((x) => ({ account: a.name, symbol: x.symbol, contracts: x.contracts, entryPrice: x.entryPrice }))),
   };
@@ -106,8 +107,8 @@ export function summarizeJournal(j: Journal): RunSummary {
     journal: j.location,
     firstDecision: decisions[0]?.time ?? null,
     lastDecision: decisions[decisions.length - 1]?.time ?? null,
-    tpvStart,
-    tpvEnd,
+    tpvStart: tpvStart === null ? null : moneyOut(tpvStart),
+    tpvEnd: tpvEnd === null ? null : moneyOut(tpvEnd),
     decisions: decisions.length,
     decisionsByStatus: byStatus,
     rebalances: rebalances.length,

@@ -135,4 +135,9 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: the lock's heartbeat in wall-clock time as well (heartbeat_at is the service clock's, a replay's time),
+  // so "locked by another instance" can say how long ago a person would read it.
+  `
+  ALTER TABLE locks ADD COLUMN heartbeat_wall INTEGER;
+  `,
 ];

@@ -13,6 +13,7 @@
  * heartbeat is fresh (< lockStaleMs by the injected clock); the service heartbeats every cycle and order.
  */
 import { randomUUID } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { Decimal } from 'decimal.js';
@@ -255,6 +256,7 @@ interface LockRow {
   host: string;
   acquired_at: number;
   heartbeat_at: number;
+  heartbeat_wall: number | null;
 }
 
 const lockFromRow = (r: LockRow): LockHolder => ({
@@ -264,6 +266,7 @@ const lockFromRow = (r: LockRow): LockHolder => ({
   host: r.host,
   acquiredAt: r.acquired_at,
   heartbeatAt: r.heartbeat_at,
+  heartbeatWall: r.heartbeat_wall ?? null,
 });
 
 export class SqliteJournal implements Journal {
@@ -283,6 +286,15 @@ export class SqliteJournal implements Journal {
     this.instance = options.instance ?? randomUUID().slice(0, 13);
     let db: Database.Database | undefined;
     try {
+      // A new journal is created 0600, like the API token beside it: it holds balances, orders and fills.
+      // SQLite gives the -wal and -shm files the database file's mode.
+      if (location !== ':memory:' && !location.startsWith('file:')) {
+        try {
+          closeSync(openSync(location, 'wx', 0o600));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+      }
       db = new Database(location, { timeout: options.busyTimeoutMs ?? 5_000 });
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5_000))}`);
       if (location !== ':memory:') db.pragma('journal_mode = WAL');
@@ -382,12 +394,12 @@ export class SqliteJournal implements Journal {
             this.#insertEvent({ time: now, type: 'lock', account, payload: { takeover: true, previous: holder, instance: this.instance, pid: process.pid } });
           }
           if (r && r.instance === this.instance) {
-            this.#db.prepare('UPDATE locks SET heartbeat_at = ? WHERE account = ?').run(now, account);
+            this.#db.prepare('UPDATE locks SET heartbeat_at = ?, heartbeat_wall = ? WHERE account = ?').run(now, Date.now(), account);
             return;
           }
           this.#db
-            .prepare('INSERT OR REPLACE INTO locks (account, instance, pid, host, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)')
-            .run(account, this.instance, process.pid, this.#host, now, now);
+            .prepare('INSERT OR REPLACE INTO locks (account, instance, pid, host, acquired_at, heartbeat_at, heartbeat_wall) VALUES (?, ?, ?, ?, ?, ?, ?)')
+            .run(account, this.instance, process.pid, this.#host, now, now, Date.now());
           this.#insertEvent({ time: now, type: 'lock', account, payload: { acquired: true, instance: this.instance, pid: process.pid, host: this.#host } });
         })
         .immediate(),
@@ -401,7 +413,7 @@ export class SqliteJournal implements Journal {
           const r = this.#db.prepare('SELECT * FROM locks WHERE account = ?').get(account) as LockRow | undefined;
           if (!r) throw new JournalError('locked', `journal ${this.location}: account ${account} is not locked by this instance`);
           if (r.instance !== this.instance) throw new AccountLockedError(lockFromRow(r), this.location);
-          this.#db.prepare('UPDATE locks SET heartbeat_at = ? WHERE account = ?').run(this.#clock.now(), account);
+          this.#db.prepare('UPDATE locks SET heartbeat_at = ?, heartbeat_wall = ? WHERE account = ?').run(this.#clock.now(), Date.now(), account);
         })
         .immediate(),
     );

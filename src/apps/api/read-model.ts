@@ -13,6 +13,7 @@
  */
 import { scrub } from '../../adapters/log.js';
 import { classJson, planToJson, planToText, positionJson, type PlanJson } from '../shared/plan-view.js';
+import { moneyOut } from '../../core/format.js';
 import { valuePortfolio } from '../../core/valuation.js';
 import type { Breach, FundingRate, Plan, Portfolio, Snapshot, TradingState, Valuation } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
@@ -389,13 +390,13 @@ export class ReadModel {
       source: cur.source,
       afterTrades: cur.afterTrades,
       quote: v.quote,
-      tpv: v.tpv,
-      spotValue: v.spotValue,
-      unrealizedPnl: v.unrealizedPnl,
+      tpv: moneyOut(v.tpv),
+      spotValue: moneyOut(v.spotValue),
+      unrealizedPnl: moneyOut(v.unrealizedPnl),
       classes: v.classes.map((c) => ({
         ...classJson(c),
         band: cfg.get(c.name)?.band ?? { kind: 'absolute', width: (c.upper - c.lower) / 2 },
-        driftValue: c.driftValue,
+        driftValue: moneyOut(c.driftValue),
       })),
       positions: v.positions.map(positionJson),
       breaches: v.classes.filter((c) => c.breach).map((c) => c.name),
@@ -483,8 +484,8 @@ export class ReadModel {
       quote: this.#o.portfolio.quote,
       points: sel.length,
       times: sel.map((p) => p.time),
-      tpv: sel.map((p) => p.tpv),
-      hedgeNotional: sel.map((p) => p.hedgeNotional),
+      tpv: sel.map((p) => moneyOut(p.tpv)),
+      hedgeNotional: sel.map((p) => moneyOut(p.hedgeNotional)),
       classes,
       rebalances,
       funding: { times: fundingTimes, cumulative: fundingCum },
@@ -524,10 +525,10 @@ export class ReadModel {
         ...h,
         open,
         mark,
-        notional: open && mark !== null ? h.contracts * size * mark : 0,
-        unrealisedPnl,
+        notional: moneyOut(open && mark !== null ? h.contracts * size * mark : 0),
+        unrealisedPnl: moneyOut(unrealisedPnl),
         /** Price PnL (realised + unrealised) − fees − funding paid. */
-        netPnl: h.realisedPnl + unrealisedPnl - h.fees - h.fundingPaid,
+        netPnl: moneyOut(h.realisedPnl + unrealisedPnl - h.fees - h.fundingPaid),
       };
     };
     const all = rows.map(view).reverse();
