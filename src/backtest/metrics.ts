@@ -226,8 +226,9 @@ export function welford(state: Float64Array, x: number): void {
 }
 
 /** The metrics of a run from its summary (accumulated over every bar). */
-export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters): PolicyMetrics {
+export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters, capital?: number): PolicyMetrics {
   const n = sum.bars;
+  const startEquity = capital ?? sum.startEquity;
   const ppy = periodsPerYear(sum.barTimes);
   const elapsed = n > 1 ? sum.barTimes[n - 1]! - sum.barTimes[0]! : 0;
   const count = sum.returns;
@@ -238,10 +239,10 @@ export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounte
     name: s.name,
     description: s.description,
     ...c,
-    startEquity: sum.startEquity,
+    startEquity,
     finalEquity: sum.finalEquity,
-    totalReturn: sum.startEquity > 0 ? sum.finalEquity / sum.startEquity - 1 : 0,
-    cagr: cagr(sum.startEquity, sum.finalEquity, elapsed),
+    totalReturn: startEquity > 0 ? sum.finalEquity / startEquity - 1 : 0,
+    cagr: cagr(startEquity, sum.finalEquity, elapsed),
     volatility: ok ? sd * Math.sqrt(ppy) : 0,
     sharpe: ok && sd !== 0 ? (meanR / sd) * Math.sqrt(ppy) : 0,
     maxDrawdown: sum.maxDrawdown,
@@ -251,10 +252,14 @@ export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounte
   };
 }
 
-export function computeMetrics(s: PolicySeries, c: PolicyCounters): PolicyMetrics {
-  if (s.summary) return summaryMetrics(s, s.summary, c);
+/**
+ * `capital`: what the user put in. Given, total return and CAGR are measured from it — the initial purchase's
+ * fees count against the returns — rather than from the equity after that purchase (the series' first point).
+ */
+export function computeMetrics(s: PolicySeries, c: PolicyCounters, capital?: number): PolicyMetrics {
+  if (s.summary) return summaryMetrics(s, s.summary, c, capital);
   const n = s.equity.length;
-  const startEquity = n > 0 ? s.equity[0]! : 0;
+  const startEquity = capital ?? (n > 0 ? s.equity[0]! : 0);
   const finalEquity = n > 0 ? s.equity[n - 1]! : 0;
   const returns = simpleReturns(s.equity);
   const ppy = periodsPerYear(s.times);

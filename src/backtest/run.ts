@@ -86,11 +86,12 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
     plans += run.plans;
     kernelPlans += run.kernelPlans;
     series.push(run.series);
-    metrics.push(computeMetrics(run.series, run.counters));
+    metrics.push(computeMetrics(run.series, run.counters, options.capital));
   }
   const day = (t: number) => new Date(t).toISOString().slice(0, 10);
   const notes = [
-    `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)}; capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
+    `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)} (the last bar used: --to is exclusive); capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
+    `Returns and CAGR are measured from the capital (${options.capital.toLocaleString('en-US')} ${portfolio.quote}), so the initial purchase's fees count against them. Volatility and Sharpe annualise over 365 trading days a year (crypto trades every day), not 252; CAGR over years of 365.25 days.`,
     ...history.coverage.notes,
   ];
   return { history, series, metrics, notes, options, plans, kernelPlans };

@@ -31,8 +31,8 @@ interface Golden {
 const GOLDEN: [string, Golden][] = [
   ['buy-and-hold', { orders: 5, rebalances: 0, liquidations: 0, turnover: 84957.54245754247, fees: 84.95754245754246, fundingPaid: 0, fundingReceived: 0, finalEquity: 492478.46905525157 }],
   ['calendar-daily', { orders: 10423, rebalances: 2162, liquidations: 0, turnover: 10698408.868851466, fees: 10698.408868851435, fundingPaid: 0, fundingReceived: 0, finalEquity: 616477.7580057982 }],
-  ['calendar-weekly', { orders: 1546, rebalances: 310, liquidations: 0, turnover: 4484709.051511753, fees: 4484.70905151175, fundingPaid: 0, fundingReceived: 0, finalEquity: 646153.1628116536 }],
-  ['calendar-monthly', { orders: 365, rebalances: 72, liquidations: 0, turnover: 2633186.385131925, fees: 2633.186385131926, fundingPaid: 0, fundingReceived: 0, finalEquity: 702853.3598275903 }],
+  ['calendar-weekly', { orders: 1541, rebalances: 309, liquidations: 0, turnover: 4474718.002374867, fees: 4474.718002374873, fundingPaid: 0, fundingReceived: 0, finalEquity: 645094.6642929711 }],
+  ['calendar-monthly', { orders: 360, rebalances: 71, liquidations: 0, turnover: 2620414.753445454, fees: 2620.41475344545, fundingPaid: 0, fundingReceived: 0, finalEquity: 700221.5967284996 }],
   ['threshold', { orders: 453, rebalances: 140, liquidations: 0, turnover: 2903630.9070063513, fees: 2903.630907006351, fundingPaid: 0, fundingReceived: 0, finalEquity: 658693.8013076149 }],
   ['threshold-band-edge', { orders: 845, rebalances: 324, liquidations: 0, turnover: 1954260.483704862, fees: 1954.260483704859, fundingPaid: 0, fundingReceived: 0, finalEquity: 672563.8073642444 }],
   ['hybrid-weekly', { orders: 381, rebalances: 127, liquidations: 0, turnover: 2642925.64810755, fees: 2642.9256481075495, fundingPaid: 0, fundingReceived: 0, finalEquity: 650904.680846226 }],
