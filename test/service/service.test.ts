@@ -1,5 +1,5 @@
 /**
- * The service loop against the SimExchange on virtual time — RELIABILITY.md fault rows that need the whole
+ * The service loop against the SimExchange on virtual time — reliability rule (docs/concepts.md), fault rows that need the whole
  * loop: 4 maintenance (at start, mid-rebalance), 5 restart after a crash at each named point, 8 stale or
  * future-dated inputs, 11 liquidation and manual trades, 12 a second instance, 14 a locked / failing /
  * corrupt database — plus the kill switch, decisions and hedges in the journal.

@@ -55,6 +55,12 @@ export interface SqliteJournalOptions {
   maxPageCount?: number;
   /** Identifies this instance in the lock table. Default: a random id. */
   instance?: string;
+  /**
+   * 'full' (default): a write returns once it is on disk — it survives a power loss. 'normal': WAL commits
+   * are synced at checkpoints only — a process crash (kill -9) still loses nothing, a power loss may lose the
+   * last commits. Only for journals of simulated trading (a replay), where no real order depends on them.
+   */
+  durability?: 'full' | 'normal';
 }
 
 const SECRET_KEY = /secret|api[-_]?key|password|passphrase|private[-_]?key|token|signature/i;
@@ -298,7 +304,7 @@ export class SqliteJournal implements Journal {
       db = new Database(location, { timeout: options.busyTimeoutMs ?? 5_000 });
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5_000))}`);
       if (location !== ':memory:') db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      db.pragma(options.durability === 'normal' && location !== ':memory:' ? 'synchronous = NORMAL' : 'synchronous = FULL');
       db.pragma('foreign_keys = ON');
       if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
       if (options.quickCheck ?? true) {

@@ -1,7 +1,7 @@
 /**
  * The HTTP API and dashboard of a running ballast (fastify 5), in the `ballast run` process.
  *
- * Security (RELIABILITY.md): binds to 127.0.0.1 unless `allowRemote` is set; every /api/* and /metrics
+ * Security (docs/concepts.md, reliability rules): binds to 127.0.0.1 unless `allowRemote` is set; every /api/* and /metrics
  * request needs `Authorization: Bearer <token>` (token file created 0600 on first run, compared in constant
  * time); a missing or wrong token gets 401 and a log line without the token; state changes are POST only;
  * no CORS headers (a page from another origin cannot read answers); every JSON answer passes through

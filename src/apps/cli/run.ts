@@ -251,6 +251,8 @@ async function wireReplayInProcess(o: RunOptions, p: Portfolio, account: string,
       interval: o.interval ?? '1d',
       ...(o.from !== undefined ? { from: o.from } : {}),
       stateFile,
+      // in this process: a kill -9 takes the service down with it, so the state needs no fsync (see VenueServer)
+      sync: false,
       speed: 0,
       balances: { [p.quote]: o.capital ?? DEFAULT_CAPITAL },
       id: 'sim',
@@ -466,7 +468,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   let source!: SnapshotSource;
   try {
     mkdirSync(dirname(db), { recursive: true });
-    journal = new SqliteJournal(db, { clock: w.time.clock });
+    // A replay trades a simulated venue: its journal is crash-safe (WAL) but not synced on every commit.
+    journal = new SqliteJournal(db, { clock: w.time.clock, ...(w.mode === 'replay' ? { durability: 'normal' as const } : {}) });
   } catch (e) {
     await closeAll();
     throw e;
