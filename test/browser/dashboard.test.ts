@@ -185,6 +185,14 @@ describe('dashboard', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png') });
     expect(errors).toEqual([]);
     await page.setViewportSize({ width: 1280, height: 900 });
+    // at 1280 px the Hedges table shows its last column (WHY) without scrolling sideways
+    await page.waitForFunction(() => (document.querySelector('#charts-classes canvas') as HTMLCanvasElement | null)?.getBoundingClientRect().width! > 200);
+    const hedgesOverflow = await page.evaluate(() => {
+      const t = document.getElementById('hedges-table')!;
+      return t.scrollWidth - t.clientWidth;
+    });
+    expect(hedgesOverflow).toBeLessThanOrEqual(0);
+    await page.locator('#hedges').screenshot({ path: join(ARTIFACTS, 'dashboard-hedges-1280.png') });
   });
 
   it('without the token: asks for it; a wrong one is refused', async () => {

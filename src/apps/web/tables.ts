@@ -37,6 +37,9 @@ function table<T>(id: string, cols: Col<T>[], rows: T[], empty: string, rowClass
 /** Longer texts are cut (the whole text is in the cell's tooltip). */
 const LONG = 140;
 
+/** A date alone when the time is midnight (daily bars), else date and time: narrower columns. */
+const day = (ms: number | null): string => (ms !== null && ms % 86_400_000 === 0 ? fmtTime(ms, true).slice(0, 10) : fmtTime(ms, true));
+
 const sign = (x: number) => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
 
 export function renderHedges(h: { open: number; closed: number; hedges: Hedge[] }, quote: string): void {
@@ -51,8 +54,8 @@ export function renderHedges(h: { open: number; closed: number; hedges: Hedge[] 
       { head: 'contracts', cell: (r) => num(r.contracts), num: true },
       { head: 'entry', cell: (r) => price(r.entryPrice, quote), num: true },
       { head: 'notional', cell: (r) => (r.open ? f(r.notional) : '–'), num: true },
-      { head: 'opened (UTC)', cell: (r) => fmtTime(r.openedAt, true) },
-      { head: 'closed (UTC)', cell: (r) => fmtTime(r.closedAt, true) },
+      { head: 'opened (UTC)', cell: (r) => day(r.openedAt) },
+      { head: 'closed (UTC)', cell: (r) => day(r.closedAt) },
       { head: 'funding ±', cell: (r) => f(-r.fundingPaid), num: true, cls: (r) => sign(-r.fundingPaid) },
       { head: 'price PnL', cell: (r) => f(r.realisedPnl + r.unrealisedPnl), num: true, cls: (r) => sign(r.realisedPnl + r.unrealisedPnl) },
       { head: 'fees', cell: (r) => f(r.fees), num: true },
