@@ -123,6 +123,8 @@ export interface EventQuery {
   type?: EventType;
   account?: string;
   since?: number;
+  /** Only events with an id below this one (the next page back, with `limit`). */
+  beforeId?: number;
   /** Newest first when set (the last `limit` events); otherwise all, oldest first. */
   limit?: number;
 }

@@ -341,3 +341,20 @@ describe('live updates (server-sent events)', () => {
     ctrl.abort();
   });
 });
+
+describe('/api/journal paging', () => {
+  it('pages back by id through the (type, id) index: ?before=<nextBefore> gives the next older page, no overlap', async () => {
+    aw = await apiWorld({ cycles: 3 });
+    for (let k = 0; k < 5; k++) await aw.post('/api/halt', { reason: `page ${k}` });
+    const all = await json<{ events: { id: number }[]; nextBefore: number | null }>(aw.get('/api/journal?limit=5000'));
+    expect(all.nextBefore).toBeNull();
+    const ids = all.events.map((e) => e.id);
+    const first = await json<{ events: { id: number }[]; nextBefore: number }>(aw.get('/api/journal?limit=4'));
+    expect(first.events.map((e) => e.id)).toEqual(ids.slice(0, 4));
+    expect(first.nextBefore).toBe(ids[3]);
+    const second = await json<{ events: { id: number }[] }>(aw.get(`/api/journal?limit=4&before=${first.nextBefore}`));
+    expect(second.events.map((e) => e.id)).toEqual(ids.slice(4, 8));
+    const bad = await aw.get('/api/journal?before=abc');
+    expect(bad.status).toBe(400);
+  });
+});

@@ -466,6 +466,7 @@ export class SqliteJournal implements Journal {
       if (q.type !== undefined) (where.push('type = ?'), args.push(q.type));
       if (q.account !== undefined) (where.push('account = ?'), args.push(q.account));
       if (q.since !== undefined) (where.push('time >= ?'), args.push(q.since));
+      if (q.beforeId !== undefined) (where.push('id < ?'), args.push(q.beforeId));
       const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
       const sql = q.limit !== undefined ? `SELECT * FROM (SELECT * FROM events ${w} ORDER BY id DESC LIMIT ?) ORDER BY id` : `SELECT * FROM events ${w} ORDER BY id`;
       if (q.limit !== undefined) args.push(q.limit);

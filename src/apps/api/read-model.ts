@@ -556,15 +556,27 @@ export class ReadModel {
     return { count: rows.length, fills: rows.slice(-q.limit).reverse() };
   }
 
-  journal(q: { types?: EventType[]; account?: string; since?: number; limit: number }): { events: JournalEventView[] } {
+  /**
+   * The newest `limit` events of the types (newest first), each type read through the (type, id) index;
+   * `beforeId` pages back. `nextBefore`: the id to pass as `before` for the next page (null at the start).
+   */
+  journal(q: { types?: EventType[]; account?: string; since?: number; beforeId?: number; limit: number }): { events: JournalEventView[]; nextBefore: number | null } {
     const j = this.#o.journal;
     const types = q.types ?? DEFAULT_JOURNAL_TYPES;
     let rows: JournalEvent[] = [];
-    for (const type of types) rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), limit: q.limit }));
+    for (const type of types) {
+      rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.beforeId !== undefined ? { beforeId: q.beforeId } : {}), limit: q.limit }));
+    }
     rows.sort((a, b) => b.id - a.id);
+    const more = rows.length > q.limit;
     rows = rows.slice(0, q.limit);
     // Scrub before summarizing: a summary may cut a text short, and a cut secret would escape the scrubbing.
-    return { events: rows.map((e) => { const clean = { ...e, payload: scrub(e.payload) }; return { ...clean, summary: summarizeEvent(clean) }; }) };
+    const events = rows.map((e) => {
+      const clean = { ...e, payload: scrub(e.payload) };
+      return { ...clean, summary: summarizeEvent(clean) };
+    });
+    const last = rows[rows.length - 1];
+    return { events, nextBefore: last && (more || rows.length === q.limit) ? last.id : null };
   }
 
   /** Counters and gauges for /metrics. */

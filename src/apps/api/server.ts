@@ -264,7 +264,7 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
   get('/api/fills', (req) => model.fills(parse(fillsQuery, req.query, 'query')));
   get('/api/journal', (req) => {
     const q = parse(journalQuery, req.query, 'query');
-    return model.journal({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}) });
+    return model.journal({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}) });
   });
   get('/api/funding', (req) => model.funding(parse(fundingQuery, req.query, 'query')));
 
