@@ -1,6 +1,6 @@
 /**
  * Golden tests: every seed example under examples/ produces exactly the plan its portfolio file
- * states in its header comment (MISSION.md's worked examples, to the cent), through the same path as
+ * states in its header comment (the seed's worked examples, to the cent), through the same path as
  * `ballast plan --json` (file loaders → core planner → JSON view).
  */
 import { describe, expect, it } from 'vitest';

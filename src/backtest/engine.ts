@@ -1139,6 +1139,12 @@ export function runPolicy(
     setMarks(0, false);
     for (const a of initialOrders(p, o.capital, prices, ledger)) fillAction({ ...a, purpose: 'rebalance' }, 0);
     countOpen();
+    // The initial allocation is the first calendar rebalance: the next one is due at the next period's
+    // start (a start on Friday 2021-01-01: weekly on Monday 2021-01-04, monthly on 2021-02-01), not on bar 1.
+    if (decides && mode !== MODE_THRESHOLD) {
+      lastRebalance = times[0]!;
+      nextDue = nextPeriodStart(schedule, times[0]!);
+    }
   }
   findNextFunding();
   const tick = Math.max(1, Math.floor(n / 200));

@@ -315,8 +315,9 @@ export function welford(state: Float64Array, x: number): void {
 }
 
 /** The metrics of a run from its summary (accumulated over every bar). */
-export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters): BaseMetrics {
+export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters, capital?: number): BaseMetrics {
   const n = sum.bars;
+  const startEquity = capital ?? sum.startEquity;
   const ppy = periodsPerYear(sum.barTimes);
   const elapsed = n > 1 ? sum.barTimes[n - 1]! - sum.barTimes[0]! : 0;
   const count = sum.returns;
@@ -327,10 +328,10 @@ export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounte
     name: s.name,
     description: s.description,
     ...c,
-    startEquity: sum.startEquity,
+    startEquity,
     finalEquity: sum.finalEquity,
-    totalReturn: sum.startEquity > 0 ? sum.finalEquity / sum.startEquity - 1 : 0,
-    cagr: cagr(sum.startEquity, sum.finalEquity, elapsed),
+    totalReturn: startEquity > 0 ? sum.finalEquity / startEquity - 1 : 0,
+    cagr: cagr(startEquity, sum.finalEquity, elapsed),
     volatility: ok ? sd * Math.sqrt(ppy) : 0,
     sharpe: ok && sd !== 0 ? (meanR / sd) * Math.sqrt(ppy) : 0,
     maxDrawdown: sum.maxDrawdown,
@@ -340,8 +341,13 @@ export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounte
   };
 }
 
-export function computeMetrics(s: PolicySeries, c: PolicyCounters, extras: PolicyExtras = emptyExtras()): PolicyMetrics {
-  const base = baseMetrics(s, c);
+/**
+ * `capital`: what the user put in. Given, total return and CAGR are measured from it — the initial purchase's
+ * fees count against the returns — rather than from the equity after that purchase (the series' first point).
+ * `extras`: the run's hedge statistics and out-of-band bars (a hand-built series has none).
+ */
+export function computeMetrics(s: PolicySeries, c: PolicyCounters, extras: PolicyExtras = emptyExtras(), capital?: number): PolicyMetrics {
+  const base = baseMetrics(s, c, capital);
   return {
     ...base,
     costs: costLines(c),
@@ -355,10 +361,10 @@ export function computeMetrics(s: PolicySeries, c: PolicyCounters, extras: Polic
 
 type BaseMetrics = Omit<PolicyMetrics, 'costs' | 'taxModelled' | 'realisedGains' | 'afterTaxFinalEquity' | 'hedges' | 'outOfBandBars'>;
 
-function baseMetrics(s: PolicySeries, c: PolicyCounters): BaseMetrics {
-  if (s.summary) return summaryMetrics(s, s.summary, c);
+function baseMetrics(s: PolicySeries, c: PolicyCounters, capital?: number): BaseMetrics {
+  if (s.summary) return summaryMetrics(s, s.summary, c, capital);
   const n = s.equity.length;
-  const startEquity = n > 0 ? s.equity[0]! : 0;
+  const startEquity = capital ?? (n > 0 ? s.equity[0]! : 0);
   const finalEquity = n > 0 ? s.equity[n - 1]! : 0;
   const returns = simpleReturns(s.equity);
   const ppy = periodsPerYear(s.times);

@@ -28,6 +28,10 @@ export interface ReportInput {
   metrics: PolicyMetrics[];
   /** Plain-text lines (data coverage, assumptions), shown as a list. */
   notes: string[];
+  /** The policy "One policy in detail" opens on (default: the first that is not buy-and-hold). */
+  defaultPolicy?: string;
+  /** A line beside the policies on the equity chart (e.g. 100 % BTC held), at the series' bar times. */
+  benchmark?: { name: string; equity: ArrayLike<number> };
 }
 
 /** Entity-escape text for HTML element content and attribute values. */
@@ -126,9 +130,9 @@ interface EmbeddedPolicy {
   rebalanceEquity: (number | null)[];
 }
 
-function embed(input: ReportInput): { times: number[]; policies: EmbeddedPolicy[]; downsampled: boolean; bars: number; recorded: boolean } {
+function embed(input: ReportInput): { times: number[]; policies: EmbeddedPolicy[]; benchmark: { name: string; equity: (number | null)[] } | null; downsampled: boolean; bars: number; recorded: boolean } {
   const series = input.series;
-  if (series.length === 0) return { times: [], policies: [], downsampled: false, bars: 0, recorded: false };
+  if (series.length === 0) return { times: [], policies: [], benchmark: null, downsampled: false, bars: 0, recorded: false };
   const base = series[0]!;
   const n = base.times.length;
   for (const s of series) {
@@ -158,7 +162,8 @@ function embed(input: ReportInput): { times: number[]; policies: EmbeddedPolicy[
   }));
   // A series recorded at a bounded resolution stands for more bars than it holds.
   const bars = base.summary?.bars ?? n;
-  return { times, policies, downsampled: idx.length < bars, bars, recorded: base.points !== undefined };
+  const benchmark = input.benchmark && input.benchmark.equity.length === n ? { name: input.benchmark.name, equity: pick(input.benchmark.equity, idx) } : null;
+  return { times, policies, benchmark, downsampled: idx.length < bars, bars, recorded: base.points !== undefined };
 }
 
 /** Rebalance markers at the exact bar times and equities (the engine's, else read from a full series). */
@@ -196,7 +201,10 @@ p.sub, .muted { color: var(--muted); }
 table.metrics { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 0.9rem; white-space: nowrap; }
 table.metrics th, table.metrics td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: right; }
 table.metrics th[scope=row], table.metrics thead th:first-child { text-align: left; }
-table.metrics thead th { position: sticky; top: 0; background: #f4f6f8; }
+table.metrics thead th { position: sticky; top: 0; background: #f4f6f8; white-space: normal; vertical-align: bottom; }
+table.metrics { font-size: 0.85rem; }
+table.metrics th, table.metrics td { padding: 4px 6px; }
+.small { font-size: 0.85rem; }
 .controls { display: flex; flex-wrap: wrap; gap: 8px 18px; align-items: center; margin: 6px 0; }
 .controls select { font-size: 1rem; max-width: 100%; padding: 3px; }
 .chart { width: 100%; min-width: 0; margin: 4px 0 10px; }
@@ -293,23 +301,43 @@ const PAGE_JS = `
   var eqBox = document.getElementById('equity');
   var logBox = document.getElementById('log');
   var markBox = document.getElementById('marks');
+  var viewSel = document.getElementById('view');
+  var viewNote = document.getElementById('view-note');
+  D.policies.forEach(function (p, i) { var o = el('option', null, 'relative to ' + p.name); o.value = String(i); viewSel.appendChild(o); });
+  if (D.relativeTo) D.policies.forEach(function (p, i) { if (p.name === D.relativeTo) viewSel.value = String(i); });
   function drawEquity() {
     destroyIn(eqBox);
-    var log = logBox.checked;
+    var rel = viewSel.value === '' ? null : D.policies[Number(viewSel.value)];
+    var log = logBox.checked && !rel;
+    logBox.disabled = !!rel;
+    viewNote.textContent = rel ? 'Each line is a policy\'s equity divided by ' + rel.name + '\'s at the same bar: above 1, ahead of it; below 1, behind it.' : '';
     var data = [D.times];
     var series = [{}];
+    function shape(eq) {
+      if (rel) return eq.map(function (v, k) { var b = rel.equity[k]; return v != null && b != null && b > 0 ? v / b : null; });
+      return log ? eq.map(function (v) { return v != null && v > 0 ? v : null; }) : eq;
+    }
+    var fmt = rel ? function (u, v) { return v == null ? '--' : v.toFixed(4); } : money;
     D.policies.forEach(function (p, i) {
-      data.push(log ? p.equity.map(function (v) { return v != null && v > 0 ? v : null; }) : p.equity);
-      series.push({ label: p.name, stroke: color(i), width: 1.5, value: money });
+      data.push(shape(p.equity));
+      series.push({ label: p.name, stroke: color(i), width: p === rel ? 2.5 : 1.5, value: fmt });
     });
-    var ev = D.policies.map(function (p, i) { return { t: p.rebalanceTimes, v: p.rebalanceEquity, color: color(i), series: i + 1 }; });
+    if (D.benchmark) {
+      data.push(shape(D.benchmark.equity));
+      series.push({ label: 'benchmark: ' + D.benchmark.name, stroke: '#6b7280', width: 1.5, dash: [6, 4], value: fmt });
+    }
+    var ev = D.policies.map(function (p, i) {
+      var v = rel ? p.rebalanceTimes.map(function () { return null; }) : p.rebalanceEquity;
+      return { t: p.rebalanceTimes, v: v, color: color(i), series: i + 1 };
+    });
     makeChart(eqBox, {
       series: series,
       scales: { y: log ? { distr: 3 } : {} },
-      axes: [{}, { values: axisMoney, size: 64 }],
-      plugins: [markers(function () { return markBox.checked ? ev : null; }, true)]
+      axes: [{}, { values: rel ? function (u, vals) { return vals.map(function (v) { return v == null ? '' : v.toFixed(2); }); } : axisMoney, size: 64 }],
+      plugins: [markers(function () { return markBox.checked && !rel ? ev : null; }, true)]
     }, data);
   }
+  viewSel.addEventListener('change', drawEquity);
   logBox.addEventListener('change', drawEquity);
   markBox.addEventListener('change', function () { charts.forEach(function (u) { u.redraw(false); }); });
 
@@ -318,6 +346,7 @@ const PAGE_JS = `
   var desc = document.getElementById('desc');
   var polBox = document.getElementById('policy-charts');
   D.policies.forEach(function (p, i) { var o = el('option', null, p.name); o.value = String(i); sel.appendChild(o); });
+  if (D.detail) D.policies.forEach(function (p, i) { if (p.name === D.detail) sel.value = String(i); });
   function drawPolicy() {
     destroyIn(polBox);
     var p = D.policies[Number(sel.value) || 0];
@@ -391,7 +420,10 @@ export function renderReport(input: ReportInput): string {
   const { title, quote } = input;
   const uplot = readUplot();
   const e = embed(input);
-  const data = { title, quote, times: e.times, policies: e.policies };
+  const names = e.policies.map((p) => p.name);
+  const detail = input.defaultPolicy && names.includes(input.defaultPolicy) ? input.defaultPolicy : (names.find((n) => n !== 'buy-and-hold') ?? names[0] ?? null);
+  const relativeTo = names.includes('threshold') ? 'threshold' : detail;
+  const data = { title, quote, times: e.times, policies: e.policies, benchmark: e.benchmark, detail, relativeTo };
   const notes = [...input.notes];
   if (e.downsampled) {
     notes.push(
@@ -427,9 +459,12 @@ ${metricsTable(input.metrics, quote, activityColumns(quote))}
 
 <h2>Equity</h2>
 <div class="controls">
+<label for="view">Show</label>
+<select id="view"><option value="">equity (${escapeHtml(quote)})</option></select>
 <label><input type="checkbox" id="log"> log scale</label>
-<label><input type="checkbox" id="marks" checked> mark rebalances</label>
+<label><input type="checkbox" id="marks"> mark rebalances</label>
 </div>
+<p class="muted small" id="view-note"></p>
 <div id="equity" class="chart"></div>
 
 <h2>One policy in detail</h2>

@@ -34,6 +34,44 @@ export interface BacktestResult {
   plans: number;
   /** Of `plans`, how many the rebalance kernel computed. */
   kernelPlans: number;
+  /** The standard policy that matches the portfolio file's own rules (the report's default detail). */
+  configured: string | null;
+  /** A benchmark beside the policies: the capital in the first class's first asset, held (null: none). */
+  benchmark: { name: string; equity: number[] } | null;
+}
+
+/** The standard policy the portfolio file itself describes (mode, schedule, destination, instrument). */
+export function configuredPolicy(p: Portfolio, names: string[]): string | null {
+  const r = p.rebalance;
+  const inst = p.execution.instrument;
+  const want =
+    inst === 'futures' ? 'futures-overlay' : inst === 'auto' ? 'auto'
+    : r.mode === 'calendar' ? `calendar-${r.schedule}`
+    : r.mode === 'hybrid' ? `hybrid-${r.schedule}`
+    : r.to === 'band-edge' ? 'threshold-band-edge' : 'threshold';
+  return names.includes(want) ? want : (names.find((n) => n !== 'buy-and-hold') ?? names[0] ?? null);
+}
+
+/**
+ * "100 % <asset>": the capital put into one asset at the first bar's close (paying the spot fee) and held,
+ * at the series' own times. The first non-stable asset of the first class (BTC for the seed portfolio).
+ */
+function assetBenchmark(p: Portfolio, history: BacktestResult['history'], times: ArrayLike<number>, capital: number): BacktestResult['benchmark'] {
+  const cls = p.classes.find((c) => !c.cash);
+  const asset = cls?.assets.find((a) => history.assets.includes(a));
+  if (!asset || times.length === 0) return null;
+  const k = history.assets.indexOf(asset);
+  const close = history.close[k]!;
+  const at = new Map<number, number>();
+  for (let i = 0; i < history.times.length; i++) at.set(history.times[i]!, i);
+  const p0 = close[0]!;
+  const units = (capital * (1 - p.execution.fees.spotTaker)) / p0;
+  const equity: number[] = [];
+  for (let i = 0; i < times.length; i++) {
+    const j = at.get(times[i]!);
+    equity.push(j === undefined ? NaN : units * close[j]!);
+  }
+  return { name: `100% ${asset} (held)`, equity };
 }
 
 /** Which history the portfolio needs: every non-stable asset, and the perps its classes hedge with. */
@@ -90,19 +128,25 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
     plans += run.plans;
     kernelPlans += run.kernelPlans;
     series.push(run.series);
-    metrics.push(computeMetrics(run.series, run.counters, run.extras));
+    metrics.push(computeMetrics(run.series, run.counters, run.extras, options.capital));
   }
   const day = (t: number) => new Date(t).toISOString().slice(0, 10);
   const notes = [
-    `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)}; capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
+    `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)} (the last bar used: --to is exclusive); capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
+    `Returns and CAGR are measured from the capital (${options.capital.toLocaleString('en-US')} ${portfolio.quote}), so the initial purchase's fees count against them. Volatility and Sharpe annualise over 365 trading days a year (crypto trades every day), not 252; CAGR over years of 365.25 days.`,
     ...history.coverage.notes,
   ];
-  return { history, series, metrics, notes, options, plans, kernelPlans };
+  const configured = configuredPolicy(portfolio, specs.map((x) => x.name));
+  const benchmark = series.length > 0 ? assetBenchmark(portfolio, history, series[0]!.times, options.capital) : null;
+  return { history, series, metrics, notes, options, plans, kernelPlans, configured, benchmark };
 }
 
 export function writeReport(file: string, title: string, r: BacktestResult, quote: string): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, renderReport({ title, quote, series: r.series, metrics: r.metrics, notes: r.notes }));
+  writeFileSync(
+    file,
+    renderReport({ title, quote, series: r.series, metrics: r.metrics, notes: r.notes, ...(r.configured ? { defaultPolicy: r.configured } : {}), ...(r.benchmark ? { benchmark: r.benchmark } : {}) }),
+  );
 }
 
 /** The header and rows of `--trades`: one line per fill. */

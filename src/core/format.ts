@@ -95,3 +95,28 @@ export function tableNum2(x: number): string {
 export function tableCount(x: number): string {
   return finite(x, (v) => (Math.abs(v) >= 1e6 ? compact.format(v) : int.format(v)));
 }
+
+/**
+ * A margin ratio (maintenance / equity) in words: `margin ratio 42.00%`, or, when there is no equity left to
+ * divide by (the ratio is infinite), that the equity would be gone — never "Infinity%".
+ */
+export function marginRatioText(r: number): string {
+  return Number.isFinite(r) ? `margin ratio ${pct(r)}` : 'no equity left: margin ratio unbounded';
+}
+
+/**
+ * A money amount as output (JSON): rounded to 8 decimals, the precision venues keep quote balances in, so
+ * float noise such as 28399.999999999996 leaves as 28400. Only for output; arithmetic keeps full doubles.
+ */
+export function moneyOut(x: number): number {
+  if (!Number.isFinite(x) || Math.abs(x) >= 1e15) return x;
+  const r = Math.round(x * 1e8) / 1e8;
+  return Object.is(r, -0) ? 0 : r;
+}
+
+/** A fraction (weight, band edge, drift) as output: rounded to 14 decimals, which drops float noise only. */
+export function fractionOut(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const r = Math.round(x * 1e14) / 1e14;
+  return Object.is(r, -0) ? 0 : r;
+}

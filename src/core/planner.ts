@@ -11,7 +11,7 @@ import { bandHalfWidth, destinationWeight } from './bands.js';
 import { estimateBeta } from './beta.js';
 import { fundingCostApr, futuresCost, spotCost } from './costs.js';
 import { nextPeriodStart } from './schedule.js';
-import { money, num, pct } from './format.js';
+import { marginRatioText, money, num, pct } from './format.js';
 import {
   accountLeverage,
   liquidationPrice,
@@ -348,7 +348,7 @@ function maintainHedges(w: Work, adjustments: Map<string, Adjustment>): void {
     const funding = snapshot.funding[h.symbol];
     const stressed = accountStress.get(h.account)!;
     if (stressed >= 1) {
-      close(r, h, 'hedge-cut-margin', `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (margin ratio ${pct(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`);
+      close(r, h, 'hedge-cut-margin', `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (${marginRatioText(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`);
       continue;
     }
     const apr = fundingCostApr(side, funding);
@@ -716,7 +716,7 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   const stress = marginRatio(after, portfolio.risk.stressMove);
   const liq = liquidationPrice(after, symbol);
   if (stress.stressed >= 1) {
-    return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (margin ratio ${pct(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
+    return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (${marginRatioText(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
   }
   const life = hedgeLifeHours(portfolio, w.ctx.now);
   const cost = futuresCost(notional, side, funding, ex, life.hours, life.converts);

@@ -1,5 +1,5 @@
 /**
- * The words of MISSION.md as data. Everything in src/core is pure: plain data in, plain data out,
+ * The words of docs/concepts.md as data. Everything in src/core is pure: plain data in, plain data out,
  * no I/O, no clock, no randomness. Weights, targets and rates are fractions (0.4 = 40%); money is in
  * the portfolio's quote currency (float64 for analytics, rounded to venue rules at the order boundary).
  */

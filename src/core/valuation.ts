@@ -76,7 +76,7 @@ function sortedKeys(o: Record<string, unknown>): string[] {
 }
 
 /**
- * TPV, per-class net exposure and weights (MISSION.md):
+ * TPV, per-class net exposure and weights (docs/concepts.md):
  * TPV = spot value of every holding + Σ unrealised PnL of open futures (futures wallet balances are the
  * quote/stablecoin balances of the account, already in spot value). Futures notional is not equity.
  * Net exposure of a class = spot value of its assets + signed notional of the futures mapped to it.

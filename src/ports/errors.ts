@@ -18,7 +18,7 @@
  *     ├─ NotSupported                      final
  *     ├─ InsufficientFunds                 final
  *     ├─ InvalidOrder (reason)             final (lot / tick / min notional / reduce-only / post-only)
- *     │  ├─ OrderNotFound                  final — but NOT proof of absence (see RELIABILITY.md)
+ *     │  ├─ OrderNotFound                  final — but NOT proof of absence (docs/concepts.md)
  *     │  └─ DuplicateOrderId               final
  *     └─ NetworkError                      retryable, outcome unknown
  *        ├─ RequestTimeout                 retryable, outcome unknown

@@ -123,6 +123,8 @@ export interface EventQuery {
   type?: EventType;
   account?: string;
   since?: number;
+  /** Only events with an id below this one (the next page back, with `limit`). */
+  beforeId?: number;
   /** Newest first when set (the last `limit` events); otherwise all, oldest first. */
   limit?: number;
 }
@@ -197,7 +199,10 @@ export interface LockHolder {
   pid: number;
   host: string;
   acquiredAt: number;
+  /** The service clock's time of the last heartbeat (a replay's time in a replay). */
   heartbeatAt: number;
+  /** Wall-clock time of the last heartbeat (null in journals written before it was kept). */
+  heartbeatWall?: number | null;
 }
 
 export interface Journal {
@@ -284,6 +289,14 @@ export class JournalError extends Error {
 }
 
 /** Another running instance holds the account. */
+/** When the holder was last seen, in wall-clock time (a replay's clock would read as long stale to a person). */
+function heartbeatText(h: LockHolder): string {
+  if (h.heartbeatWall == null) return `last heartbeat ${new Date(h.heartbeatAt).toISOString()} (service clock)`;
+  const ago = Math.max(0, Math.round((Date.now() - h.heartbeatWall) / 1000));
+  const when = ago < 120 ? `${ago} s ago` : ago < 7200 ? `${Math.round(ago / 60)} min ago` : `${Math.round(ago / 3600)} h ago`;
+  return `last heartbeat ${when}, at ${new Date(h.heartbeatWall).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
+}
+
 export class AccountLockedError extends JournalError {
   override name = 'AccountLockedError';
   readonly holder: LockHolder;
@@ -292,7 +305,7 @@ export class AccountLockedError extends JournalError {
     super(
       'locked',
       `account ${holder.account} is locked by another ballast instance (pid ${holder.pid} on ${holder.host}, instance ${holder.instance}, ` +
-        `heartbeat ${new Date(holder.heartbeatAt).toISOString()}) in journal ${location}; stop it first, or wait for its heartbeat to go stale`,
+        `${heartbeatText(holder)}) in journal ${location}; stop it first, or wait for its heartbeat to go stale`,
     );
     this.holder = holder;
   }

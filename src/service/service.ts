@@ -20,8 +20,8 @@
  * and halts a running service. One instance per account: `start()` takes each account's lock.
  */
 import { plan as makePlan } from '../core/planner.js';
-import type { Plan, PlanContext, Portfolio, PretradeRefusal, PretradeRule, Snapshot, TradingState } from '../core/types.js';
-import { perpClasses, ValuationError } from '../core/valuation.js';
+import type { Plan, PlanContext, Portfolio, PretradeRefusal, PretradeRule, Snapshot, TradingState, Valuation } from '../core/types.js';
+import { perpClasses, valuePortfolio, ValuationError } from '../core/valuation.js';
 import type { Clock } from '../ports/clock.js';
 import { ExchangeError } from '../ports/errors.js';
 import type { Exchange } from '../ports/exchange.js';
@@ -80,6 +80,12 @@ export interface CycleReport {
   execution?: ExecutionReport;
   reconcile?: ReconcileReport;
   rebalanceId?: number;
+  /**
+   * The portfolio after this cycle's fills (a traded cycle takes a second snapshot once its orders have run,
+   * journaled as a `snapshot` event with `after: rebalanceId`). Absent when nothing was traded — the plan's
+   * valuation is then the current state — or when the venue could not be read after trading.
+   */
+  after?: { time: number; valuation: Valuation; rebalanceId: number };
 }
 
 export type ServiceStatus = 'stopped' | 'running' | 'paused' | 'halted';
@@ -121,10 +127,11 @@ export function withHedgeOpenTimes(snapshot: Snapshot, open: HedgeRecord[]): Sna
   };
 }
 
-/** Short, JSON-safe summary of a snapshot for the journal. */
-function summarize(s: Snapshot): unknown {
+/** Short, JSON-safe summary of a snapshot for the journal (`extra`: what the service knows about it). */
+function summarize(s: Snapshot, extra: Record<string, unknown> = {}): unknown {
   const ts = Object.values(s.timestamps ?? {});
   return {
+    ...extra,
     time: s.time,
     prices: s.prices,
     marks: s.marks,
@@ -447,7 +454,6 @@ export class Service {
       const last = this.journal.rebalances({ status: 'done', limit: 1 })[0];
       if (last && snapshot.lastRebalance === undefined) snapshot = { ...snapshot, lastRebalance: last.startedAt };
       snapshot = withHedgeOpenTimes(snapshot, this.journal.hedges({ open: true }));
-      this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot) });
 
       const state = this.#tradingState();
       let plan: Plan;
@@ -455,8 +461,10 @@ export class Service {
         const force = this.#forceNext !== null;
         this.#forceNext = null;
         plan = (this.#d.planner ?? makePlan)(this.config.portfolio, snapshot, { now: this.#now(), state, ...(force ? { force } : {}) });
+        this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot, { tpv: plan.valuation.tpv }) });
       } catch (e) {
         if (e instanceof ValuationError) {
+          this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot) });
           const why = `cannot value the portfolio: ${e.message}`;
           if (state === 'HALTED') {
             this.journal.appendEvent({ time: this.#now(), type: 'decision', payload: { status: 'halted', reason: why, state } });
@@ -503,8 +511,10 @@ export class Service {
       const rbStatus = execution.status === 'done' ? 'done' : execution.status === 'paused' ? 'paused' : execution.status === 'halted' ? 'halted' : 'partial';
       this.journal.finishRebalance(rebalanceId, rbStatus, this.#now(), execution);
       this.#reconcileDue = true;
-      if (execution.status === 'paused') return { ...base, status: 'paused', reason: execution.reasons.join('; ') || 'venue unavailable', execution, rebalanceId };
-      return { ...base, status: 'traded', reason: `${plan.trigger}: ${execution.status}`, execution, rebalanceId };
+      const after = await this.#afterTrades(rebalanceId);
+      const withAfter = after ? { after } : {};
+      if (execution.status === 'paused') return { ...base, status: 'paused', reason: execution.reasons.join('; ') || 'venue unavailable', execution, rebalanceId, ...withAfter };
+      return { ...base, status: 'traded', reason: `${plan.trigger}: ${execution.status}`, execution, rebalanceId, ...withAfter };
     } catch (e) {
       if (e instanceof JournalError) {
         this.#fail(e);
@@ -534,6 +544,32 @@ export class Service {
       state = 'REDUCING';
     }
     return { ...base, state, status: 'refused', reason: `pre-trade gate refused the plan (${rules}): ${refusals[0]!.message}` };
+  }
+
+  /**
+   * The state after a rebalance's fills: a second snapshot, journaled (`after: rebalanceId`, with its TPV) so
+   * that the API, the dashboard and `ballast journal` show the positions the venue holds now, not the ones
+   * the plan started from. A venue that cannot be read now leaves the next cycle's snapshot to say it.
+   */
+  async #afterTrades(rebalanceId: number): Promise<CycleReport['after']> {
+    let snapshot: Snapshot;
+    try {
+      snapshot = await this.#d.source.take();
+    } catch (e) {
+      if (e instanceof ExchangeError) {
+        this.#note('alert', { afterTrades: `could not read the venue after rebalance ${rebalanceId}: ${e.name}: ${e.message}` });
+        return undefined;
+      }
+      throw e;
+    }
+    let valuation: Valuation | null = null;
+    try {
+      valuation = valuePortfolio(this.config.portfolio, snapshot);
+    } catch (e) {
+      if (!(e instanceof ValuationError)) throw e;
+    }
+    this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot, { after: rebalanceId, ...(valuation ? { tpv: valuation.tpv } : {}) }) });
+    return valuation ? { time: snapshot.time, valuation, rebalanceId } : undefined;
   }
 
   #paused(now: number, reason: string, reconcile?: ReconcileReport): CycleReport {

@@ -3,7 +3,7 @@
  * fills and fees, funding, hedges and the trading state. Read-only; used by the final summary of
  * `ballast run` and by `ballast journal`.
  */
-import { amount } from '../core/format.js';
+import { amount, moneyOut } from '../core/format.js';
 import type { Journal, OrderState, RebalanceStatus, TradingStateRecord } from '../ports/journal.js';
 
 export interface RunSummary {
@@ -34,6 +34,39 @@ export interface RunSummary {
   hedgesOpen: number;
   hedgesClosed: number;
   tradingState: TradingStateRecord;
+  /**
+   * The state in the last journaled snapshot — taken after the last rebalance's fills when it traded
+   * (`afterTrades`: that rebalance's id), so its positions are what the venue holds now. Null without one.
+   */
+  latest: LatestState | null;
+}
+
+export interface LatestState {
+  time: number;
+  tpv: number | null;
+  afterTrades: number | null;
+  /** Open perp positions (non-zero contracts) per account. */
+  positions: { account: string; symbol: string; contracts: number; entryPrice: number }[];
+}
+
+interface SnapshotPayload {
+  time?: number;
+  tpv?: number;
+  after?: number;
+  accounts?: { name: string; positions?: { symbol: string; contracts: number; entryPrice: number }[] }[];
+}
+
+/** The last journaled snapshot as a LatestState. */
+export function latestState(j: Journal): LatestState | null {
+  const e = j.events({ type: 'snapshot', limit: 1 })[0];
+  if (!e) return null;
+  const p = (e.payload ?? {}) as SnapshotPayload;
+  return {
+    time: typeof p.time === 'number' ? p.time : e.time,
+    tpv: typeof p.tpv === 'number' ? moneyOut(p.tpv) : null,
+    afterTrades: typeof p.after === 'number' ? p.after : null,
+    positions: (p.accounts ?? []).flatMap((a) => (a.positions ?? []).filter((x) => x.contracts !== 0).map((x) => ({ account: a.name, symbol: x.symbol, contracts: x.contracts, entryPrice: x.entryPrice }))),
+  };
 }
 
 const add = <K extends string>(m: Partial<Record<K, number>>, k: K, x = 1): void => {
@@ -66,12 +99,16 @@ export function summarizeJournal(j: Journal): RunSummary {
   const net: Record<string, number> = {};
   for (const f of funding) add(net, f.currency, f.amount);
   const hedges = j.hedges();
+  const latest = latestState(j);
+  // Every decision follows its cycle's snapshot, so the last snapshot is the newest state (and includes the
+  // last rebalance's fills): the end TPV is its TPV.
+  if (latest?.tpv != null) tpvEnd = latest.tpv;
   return {
     journal: j.location,
     firstDecision: decisions[0]?.time ?? null,
     lastDecision: decisions[decisions.length - 1]?.time ?? null,
-    tpvStart,
-    tpvEnd,
+    tpvStart: tpvStart === null ? null : moneyOut(tpvStart),
+    tpvEnd: tpvEnd === null ? null : moneyOut(tpvEnd),
     decisions: decisions.length,
     decisionsByStatus: byStatus,
     rebalances: rebalances.length,
@@ -87,6 +124,7 @@ export function summarizeJournal(j: Journal): RunSummary {
     hedgesOpen: hedges.filter((h) => h.closedAt === null).length,
     hedgesClosed: hedges.filter((h) => h.closedAt !== null).length,
     tradingState: j.tradingState(),
+    latest,
   };
 }
 
@@ -119,6 +157,7 @@ export function summaryLines(s: RunSummary, quote: string): string[] {
     `  fills       ${s.fills}${s.externalFills ? ` (${s.externalFills} external)` : ''}, fees ${perCurrency(s.fees)}`,
     `  funding     ${s.fundingPayments} payments, net ${perCurrency(s.funding)}`,
     `  hedges      ${s.hedgesOpen} open, ${s.hedgesClosed} closed`,
+    `  positions   ${s.latest === null ? '—' : s.latest.positions.length === 0 ? 'no open futures position' : s.latest.positions.map((x) => `${x.symbol} ${+x.contracts.toPrecision(10)}`).join(', ')}${s.latest ? ` (as of ${iso(s.latest.time)}${s.latest.afterTrades !== null ? `, after rebalance #${s.latest.afterTrades}` : ''})` : ''}`,
     `  trading     ${s.tradingState.state} (by ${s.tradingState.by}: ${s.tradingState.reason})`,
   ];
 }

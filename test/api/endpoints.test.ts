@@ -59,24 +59,34 @@ describe('read endpoints', () => {
     expect(s.feed.venues[0]!.inputs[0]).toEqual({ input: 'BTC/USDT', time: now - 400_000, ageMs: age, via: 'stream' });
   });
 
-  it('/api/portfolio: TPV and per class spot / futures / net / weight / band / breach (the last valuation)', async () => {
+  it('/api/portfolio: the state after the last cycle’s fills — TPV and per class spot / futures / net / weight / band / breach', async () => {
     aw = await apiWorld();
-    const p = await json<{ tpv: number; classes: Record<string, unknown>[]; breaches: string[]; source: string; quote: string }>(aw.get('/api/portfolio'));
+    const p = await json<{ tpv: number; time: number; classes: Record<string, unknown>[]; breaches: string[]; source: string; afterTrades: number | null; quote: string }>(aw.get('/api/portfolio'));
+    // the plan saw BTC at 58% of $100,000 and sold 0.137 BTC at $58,000: the portfolio shows the result
+    const fill = aw.service.journal.fills()[0]!;
     expect(p.source).toBe('cycle');
+    expect(p.afterTrades).toBe(1);
+    expect(p.time).toBe(aw.service.lastCycle!.after!.time);
     expect(p.quote).toBe('USDT');
-    expect(p.tpv).toBeCloseTo(100_000, 6);
+    expect(p.tpv).toBeCloseTo(100_000 - fill.fee, 6);
     expect(p.classes).toHaveLength(2);
-    expect(p.classes[0]).toMatchObject({ name: 'BTC', cash: false, target: 0.5, band: { kind: 'absolute', width: 0.05 }, spot: 58_000, futures: 0, net: 58_000, breach: 'upper' });
-    expect(p.classes[0]!.weight).toBeCloseTo(0.58, 12);
+    expect(p.classes[0]).toMatchObject({ name: 'BTC', cash: false, target: 0.5, band: { kind: 'absolute', width: 0.05 }, futures: 0, breach: null });
+    expect(p.classes[0]!.spot).toBeCloseTo(58_000 - fill.cost, 6);
+    expect(p.classes[0]!.weight).toBeCloseTo((58_000 - fill.cost) / (100_000 - fill.fee), 12);
     expect(p.classes[0]!.lower).toBeCloseTo(0.45, 12);
     expect(p.classes[0]!.upper).toBeCloseTo(0.55, 12);
-    expect(p.classes[0]!.drift).toBeCloseTo(0.08, 12);
-    expect(p.classes[1]).toMatchObject({ name: 'Stablecoins', cash: true, breach: 'lower' });
-    expect(p.breaches).toEqual(['BTC', 'Stablecoins']);
+    expect(p.classes[1]).toMatchObject({ name: 'Stablecoins', cash: true, breach: null });
+    expect(p.breaches).toEqual([]);
+    // the plan keeps what it saw before trading: BTC 58%, above its band
+    const plan = await json<{ tpv: number; classes: { weight: number; breach: string | null }[] }>(aw.get('/api/plan'));
+    expect(plan.tpv).toBeCloseTo(100_000, 6);
+    expect(plan.classes[0]).toMatchObject({ breach: 'upper' });
+    expect(plan.classes[0]!.weight).toBeCloseTo(0.58, 12);
 
-    // next cycle: back at ~50%, nothing to do
+    // next cycle: back at ~50%, nothing to do, nothing traded since
     await aw.service.runOnce();
-    const q = await json<{ classes: { weight: number; breach: string | null }[]; breaches: string[] }>(aw.get('/api/portfolio'));
+    const q = await json<{ afterTrades: number | null; classes: { weight: number; breach: string | null }[]; breaches: string[] }>(aw.get('/api/portfolio'));
+    expect(q.afterTrades).toBeNull();
     expect(q.classes[0]!.weight).toBeCloseTo(0.5, 2);
     expect(q.breaches).toEqual([]);
   });
@@ -113,6 +123,10 @@ describe('read endpoints', () => {
       '',
       'Pre-trade risk gate: passed (1 order, $7,946.00 in total).',
     ]);
+    // its orders have run: the rebalance and its fills
+    const x = (p as unknown as { execution: { rebalanceId: number; status: string; orders: number; fills: { amount: number; side: string }[] } }).execution;
+    expect(x).toMatchObject({ rebalanceId: 1, status: 'done', orders: 1 });
+    expect(x.fills).toMatchObject([{ side: 'sell', amount: 0.137 }]);
   });
 
   it('/api/plan and /api/portfolio before any cycle: 503, then the journal once a snapshot is there', async () => {
@@ -140,7 +154,25 @@ describe('read endpoints', () => {
       expect(plan).toMatchObject({ source: 'journal', status: 'nothing-to-do' });
       expect(plan.text).toMatch(/BTC: net/);
       const hist = await json<{ times: number[] }>(fetch(`${again.url}/api/history`, h));
-      expect(hist.times).toHaveLength(2);
+      expect(hist.times).toHaveLength(3); // two cycles: before and after the first one's fills, then the second
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('after a restart that follows trades, the portfolio is the state after the last fills (source journal)', async () => {
+    aw = await apiWorld({ cycles: 1 });
+    const { startApi } = await import('../../src/apps/api/server.js');
+    const fresh = aw.w.service({ journal: aw.service.journal });
+    const again = await startApi({ service: fresh, journal: aw.service.journal, portfolio: aw.w.portfolio, mode: 'paper', port: 0, tokenFile: aw.tokenFile, clock: aw.w.clock, dashboard: false });
+    try {
+      const h = { headers: { authorization: `Bearer ${aw.token}` } };
+      const p = await json<{ source: string; afterTrades: number | null; tpv: number; breaches: string[] }>(fetch(`${again.url}/api/portfolio`, h));
+      expect(p).toMatchObject({ source: 'journal', afterTrades: 1, breaches: [] });
+      expect(p.tpv).toBeCloseTo(aw.service.lastCycle!.after!.valuation.tpv, 9);
+      const plan = await json<{ source: string; status: string; execution: { rebalanceId: number; fills: unknown[] } }>(fetch(`${again.url}/api/plan`, h));
+      expect(plan).toMatchObject({ source: 'journal', status: 'ok', execution: { rebalanceId: 1 } });
+      expect(plan.execution.fills).toHaveLength(1);
     } finally {
       await again.close();
     }
@@ -156,22 +188,25 @@ describe('read endpoints', () => {
       rebalances: { id: number; time: number; status: string; trigger: string }[];
       funding: { times: number[]; cumulative: number[] };
     }>(aw.get('/api/history'));
-    expect(h.times).toHaveLength(3);
+    // three cycles, four snapshots: the first cycle traded, so it has one before and one after its fills
+    expect(h.times).toHaveLength(4);
     expect(h.times).toEqual(aw.service.journal.events({ type: 'snapshot' }).map((e) => (e.payload as { time: number }).time));
+    expect(h.times[1]).toBe(h.times[0]);
     expect(h.tpv[0]).toBeCloseTo(100_000, 6);
     expect(h.classes.map((c) => c.name)).toEqual(['BTC', 'Stablecoins']);
     expect(h.classes[0]!.weight[0]).toBeCloseTo(0.58, 12);
-    expect(h.classes[0]!.weight[2]).toBeCloseTo(0.5, 2);
+    expect(h.classes[0]!.weight[1]).toBeCloseTo(0.5, 2);
+    expect(h.classes[0]!.weight[3]).toBeCloseTo(0.5, 2);
     expect(h.classes[0]!.drift[0]).toBeCloseTo(0.08, 12);
     expect(h.classes[0]).toMatchObject({ target: 0.5 });
     expect(h.classes[0]!.lower).toBeCloseTo(0.45, 12);
-    expect(h.hedgeNotional).toEqual([0, 0, 0]);
+    expect(h.hedgeNotional).toEqual([0, 0, 0, 0]);
     expect(h.rebalances).toMatchObject([{ id: 1, status: 'done' }]);
     expect(h.rebalances[0]!.trigger).toMatch(/BTC/);
     expect(h.funding).toEqual({ times: [], cumulative: [] });
     const thin = await json<{ times: number[] }>(aw.get(`/api/history?maxPoints=2&since=${h.times[0]}`));
     expect(thin.times).toHaveLength(2);
-    expect(thin.times[1]).toBe(h.times[2]); // the newest point is always kept
+    expect(thin.times[1]).toBe(h.times[3]); // the newest point is always kept
     const none = await json<{ times: number[] }>(aw.get(`/api/history?until=${h.times[0]! - 1}`));
     expect(none.times).toEqual([]);
   });
@@ -255,11 +290,14 @@ describe('read endpoints', () => {
       expect(line, String(re)).toBeDefined();
       return Number(line!.split(' ').pop());
     };
-    expect(value(/^ballast_tpv\{quote="USDT"\} /)).toBeCloseTo(100_000, 6);
-    expect(value(/^ballast_class_weight\{class="BTC"\} /)).toBeCloseTo(0.58, 12);
-    expect(value(/^ballast_class_drift\{class="BTC"\} /)).toBeCloseTo(0.08, 12);
+    // the state after the cycle's fills: 0.137 BTC sold, BTC back inside its band
+    const fill = aw.service.journal.fills()[0]!;
+    const w = (58_000 - fill.cost) / (100_000 - fill.fee);
+    expect(value(/^ballast_tpv\{quote="USDT"\} /)).toBeCloseTo(100_000 - fill.fee, 6);
+    expect(value(/^ballast_class_weight\{class="BTC"\} /)).toBeCloseTo(w, 12);
+    expect(value(/^ballast_class_drift\{class="BTC"\} /)).toBeCloseTo(w - 0.5, 12);
     expect(value(/^ballast_class_band_upper\{class="BTC"\} /)).toBeCloseTo(0.55, 12);
-    expect(value(/^ballast_class_breach\{class="BTC"\} /)).toBe(1);
+    expect(value(/^ballast_class_breach\{class="BTC"\} /)).toBe(0);
     expect(value(/^ballast_orders_total /)).toBe(1);
     expect(value(/^ballast_orders_live /)).toBe(0);
     expect(value(/^ballast_fills_total /)).toBe(1);
@@ -329,5 +367,22 @@ describe('live updates (server-sent events)', () => {
     const upd = await next('update', (d) => d.state === 'HALTED');
     expect(upd.version).not.toBe(hello.version);
     ctrl.abort();
+  });
+});
+
+describe('/api/journal paging', () => {
+  it('pages back by id through the (type, id) index: ?before=<nextBefore> gives the next older page, no overlap', async () => {
+    aw = await apiWorld({ cycles: 3 });
+    for (let k = 0; k < 5; k++) await aw.post('/api/halt', { reason: `page ${k}` });
+    const all = await json<{ events: { id: number }[]; nextBefore: number | null }>(aw.get('/api/journal?limit=5000'));
+    expect(all.nextBefore).toBeNull();
+    const ids = all.events.map((e) => e.id);
+    const first = await json<{ events: { id: number }[]; nextBefore: number }>(aw.get('/api/journal?limit=4'));
+    expect(first.events.map((e) => e.id)).toEqual(ids.slice(0, 4));
+    expect(first.nextBefore).toBe(ids[3]);
+    const second = await json<{ events: { id: number }[] }>(aw.get(`/api/journal?limit=4&before=${first.nextBefore}`));
+    expect(second.events.map((e) => e.id)).toEqual(ids.slice(4, 8));
+    const bad = await aw.get('/api/journal?before=abc');
+    expect(bad.status).toBe(400);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * No answer ever contains a key or secret (RELIABILITY.md: canary-secret test over API responses). A canary is
+ * No answer ever contains a key or secret (docs/concepts.md: canary-secret test over API responses). A canary is
  * registered as a secret and planted where a leak could come from — the environment (as an account's API key),
  * journal payloads (an alert quoting a venue error, a decision, an order's reason), a query value — then every
  * endpoint is read, the live stream included, and every body is searched for it. The API token itself must not

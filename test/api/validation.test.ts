@@ -83,3 +83,24 @@ describe('bodies', () => {
     expect(aw.service.state().state).toBe('ACTIVE');
   });
 });
+
+describe('prototype keys', () => {
+  it('a __proto__ or constructor.prototype key is refused by name, not as "not valid JSON"', async () => {
+    aw = await apiWorld();
+    for (const [raw, field] of [
+      ['{"__proto__": {"admin": true}, "reason": "x"}', '__proto__'],
+      ['{"reason": "x", "constructor": {"prototype": {"admin": true}}}', 'constructor.prototype'],
+    ] as const) {
+      const r = await aw.post('/api/halt', raw, undefined, { 'content-type': 'application/json' });
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({ error: 'bad request', field, message: `field "${field}": prototype keys (__proto__, constructor.prototype) are refused` });
+    }
+    const bad = await aw.post('/api/halt', '{"reason": ', undefined, { 'content-type': 'application/json' });
+    expect(await bad.json()).toEqual({ error: 'bad request', field: '(body)', message: 'the body is not valid JSON' });
+    expect(aw.service.state().state).toBe('ACTIVE');
+    // the body is optional (docs/api.md says so): an empty POST halts with the default reason
+    const none = await aw.post('/api/halt');
+    expect(none.status).toBe(200);
+    expect(aw.service.state()).toMatchObject({ state: 'HALTED', reason: 'halted from the API' });
+  });
+});

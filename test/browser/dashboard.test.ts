@@ -4,7 +4,8 @@
  * server.ts: `startServer` is the one function to swap for a spawned `ballast run --replay`).
  *
  * Checks: the token from the URL fragment opens the dashboard (and leaves the address bar); the class weights
- * drawn equal the API's numbers; a breach shows; the plan text is the API's; the charts are drawn; halt asks
+ * drawn equal the API's numbers; the plan's breach shows; every panel agrees with the API and `ballast journal`
+ * on the state after the last fills; the plan text is the API's; the charts are drawn; halt asks
  * for confirmation (cancel changes nothing) and then halts (the API says HALTED). Screenshots go to
  * out/test-artifacts/ (gitignored): dashboard.png (laptop, full page), dashboard-phone.png, dashboard-halted.png.
  */
@@ -13,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pct } from '../../src/core/format.js';
+import { money, pct } from '../../src/core/format.js';
 import { ROOT } from '../../src/apps/cli/main.js';
 import { startServer, type RunningServer } from './server.js';
 
@@ -48,6 +49,15 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   return (await r.json()) as T;
 }
 
+interface PortfolioAfter {
+  time: number;
+  quote: string;
+  tpv: number;
+  afterTrades: number | null;
+  classes: { name: string; weight: number }[];
+  positions: { account: string; symbol: string; contracts: number; notional: number; mark: number }[];
+}
+
 interface Portfolio {
   tpv: number;
   classes: { name: string; weight: number; breach: 'upper' | 'lower' | null; spot: number; futures: number }[];
@@ -74,7 +84,9 @@ describe('dashboard', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('ballast.token'))).toBe(server.token);
 
     const p = await api<Portfolio>('/api/portfolio');
-    expect(p.breaches.length, 'the replayed slice ends with a class outside its band').toBeGreaterThan(0);
+    // The slice ends with a rebalance: the allocation shows the state after it (every class inside its band),
+    // the plan what it acted on (ETH above its band).
+    expect(p.breaches).toEqual([]);
     const rows = page.locator('.class-row');
     expect(await rows.count()).toBe(p.classes.length);
     for (const c of p.classes) {
@@ -97,6 +109,7 @@ describe('dashboard', () => {
     const plan = await api<{ text: string; status: string }>('/api/plan');
     expect(await page.locator('#plan-text').textContent()).toBe(plan.text);
     expect(await page.locator('#plan-explain li.breach').count()).toBeGreaterThan(0);
+    expect(await page.locator('#plan-explain li.breach').first().textContent()).toMatch(/^ETH: .*ABOVE/);
 
     // weights vs bands per class, drift, equity, hedge notional, cumulative funding
     expect(await page.locator('#history .chart').count()).toBe(p.classes.length + 4);
@@ -112,6 +125,54 @@ describe('dashboard', () => {
     expect(errors).toEqual([]);
   });
 
+  it('at the end of the replay every panel shows the state after the last fills: the API, the journal and the page agree', async () => {
+    const p = await api<PortfolioAfter>('/api/portfolio');
+    const hedges = await api<{ open: number; hedges: { open: boolean; symbol: string; contracts: number; notional: number; mark: number | null }[] }>('/api/hedges?limit=1000');
+    const plan = await api<{ execution: { rebalanceId: number; fills: unknown[] } | null }>('/api/plan');
+    const hist = await api<{ times: number[]; tpv: number[]; hedgeNotional: number[] }>('/api/history?maxPoints=1500');
+    const out = execFileSync(process.execPath, [join(ROOT, 'bin', 'ballast.js'), 'journal', '--db', server.db, '--json', '--limit', '5'], { cwd: ROOT, encoding: 'utf8' });
+    const journal = JSON.parse(out) as { summary: { tpvEnd: number; hedgesOpen: number; latest: { time: number; tpv: number; afterTrades: number | null; positions: { account: string; symbol: string; contracts: number }[] } } };
+    const cents = (x: number) => Math.round(x * 100);
+
+    expect(p.afterTrades, 'the replayed slice ends with a rebalance').not.toBeNull();
+    expect(plan.execution?.rebalanceId).toBe(p.afterTrades);
+    // one moment: the journal's latest state is the API's
+    expect(journal.summary.latest.time).toBe(p.time);
+    expect(journal.summary.latest.afterTrades).toBe(p.afterTrades);
+    expect(cents(journal.summary.latest.tpv)).toBe(cents(p.tpv));
+    expect(cents(journal.summary.tpvEnd)).toBe(cents(p.tpv));
+    expect(cents(hist.tpv[hist.tpv.length - 1]!)).toBe(cents(p.tpv));
+    expect(hist.times[hist.times.length - 1]).toBe(p.time);
+    // open positions: the portfolio's, the journal's and the open hedges agree
+    const open = (xs: { symbol: string; contracts: number }[]) => xs.filter((x) => x.contracts !== 0).map((x) => `${x.symbol} ${x.contracts}`).sort();
+    expect(open(p.positions)).toEqual(open(journal.summary.latest.positions));
+    const openHedges = hedges.hedges.filter((h) => h.open);
+    expect(hedges.open).toBe(journal.summary.hedgesOpen);
+    expect(open(openHedges)).toEqual(open(p.positions));
+    for (const h of openHedges) {
+      const pos = p.positions.find((x) => x.symbol === h.symbol)!;
+      expect(h.mark, h.symbol).toBe(pos.mark);
+      expect(cents(h.notional), h.symbol).toBe(cents(pos.notional));
+    }
+    expect(cents(hist.hedgeNotional[hist.hedgeNotional.length - 1]!)).toBe(cents(p.positions.reduce((s, x) => s + Math.abs(x.notional), 0)));
+
+    // the page shows the same numbers
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 15_000 });
+    expect(await page.locator('#tpv').textContent()).toBe(money(p.tpv, p.quote));
+    expect(await page.locator('#asof').textContent()).toContain(new Date(p.time).toISOString().slice(0, 16).replace('T', ' '));
+    expect(await page.locator('#hedges-sum').textContent()).toMatch(new RegExp(`^${hedges.open} open`));
+    const positions = (await page.locator('#positions').textContent()) ?? '';
+    if (p.positions.length === 0) expect(positions).toBe('');
+    for (const x of p.positions) expect(positions).toContain(`${x.symbol} ${+x.contracts.toFixed(6)} contracts`);
+    for (const c of p.classes) expect(Number(await page.locator(`.class-row[data-class="${c.name}"] .weight`).getAttribute('data-weight'))).toBe(c.weight);
+    if (plan.execution && plan.execution.fills.length > 0) {
+      expect(await page.locator('#plan-status').textContent()).toMatch(/^executed/);
+      expect(await page.locator('#plan-fills li').count()).toBe(plan.execution.fills.length);
+    } else expect(await page.locator('#plan-status').textContent()).not.toMatch(/planned/);
+    expect(errors).toEqual([]);
+  });
+
   it('is readable on a phone: one column, no sideways scrolling', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.evaluate(() => window.scrollTo(0, 0));
@@ -124,6 +185,14 @@ describe('dashboard', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png') });
     expect(errors).toEqual([]);
     await page.setViewportSize({ width: 1280, height: 900 });
+    // at 1280 px the Hedges table shows its last column (WHY) without scrolling sideways
+    await page.waitForFunction(() => (document.querySelector('#charts-classes canvas') as HTMLCanvasElement | null)?.getBoundingClientRect().width! > 200);
+    const hedgesOverflow = await page.evaluate(() => {
+      const t = document.getElementById('hedges-table')!;
+      return t.scrollWidth - t.clientWidth;
+    });
+    expect(hedgesOverflow).toBeLessThanOrEqual(0);
+    await page.locator('#hedges').screenshot({ path: join(ARTIFACTS, 'dashboard-hedges-1280.png') });
   });
 
   it('without the token: asks for it; a wrong one is refused', async () => {

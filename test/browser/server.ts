@@ -3,9 +3,9 @@
  * as a child process, with its HTTP API on a free loopback port, kept serving once the replay has ended.
  *
  * The slice: the seed's four classes (test/browser/portfolio.yaml), $100,000 at target on 2024-01-01, checked
- * weekly (hybrid), replayed day by day up to the close of 2024-03-11. By then ballast has rebalanced several
- * times with short futures hedges (opened, unwound, funding received), holds an open ETH short hedge, and the
- * cash class is below its band, waiting for the next weekly check.
+ * weekly (hybrid), replayed day by day up to the close of 2024-03-10. By then ballast has rebalanced several
+ * times with short futures hedges (opened, unwound, funding received); the last cycle (Monday 2024-03-11 00:00)
+ * trades — it opens an ETH short hedge — so the end state is the one after those fills.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,13 +19,15 @@ export interface RunningServer {
   /** URL with `#token=…` */
   dashboardUrl: string;
   token: string;
+  /** The journal database the service writes. */
+  db: string;
   /** Everything the process printed (stdout and stderr), for the no-secret checks. */
   output(): string;
   close(): Promise<void>;
 }
 
 export const REPLAY_FROM = Date.UTC(2024, 0, 1);
-export const REPLAY_UNTIL = Date.UTC(2024, 2, 12);
+export const REPLAY_UNTIL = Date.UTC(2024, 2, 11);
 
 export async function startServer(): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ballast-dash-'));
@@ -34,7 +36,7 @@ export async function startServer(): Promise<RunningServer> {
     join(ROOT, 'bin', 'ballast.js'), 'run',
     '--config', join(ROOT, 'test', 'browser', 'portfolio.yaml'),
     '--replay', join(ROOT, 'data'),
-    '--from', '2024-01-01', '--until', '2024-03-12', '--speed', '0',
+    '--from', '2024-01-01', '--until', '2024-03-11', '--speed', '0',
     '--db', join(dir, 'journal.db'),
     '--api-port', '0', '--api-token-file', tokenFile,
     '--keep-serving', '--log-level', 'warn',
@@ -62,6 +64,7 @@ export async function startServer(): Promise<RunningServer> {
     url: m[1]!,
     dashboardUrl: `${m[1]}/#token=${m[2]}`,
     token,
+    db: join(dir, 'journal.db'),
     output: () => out,
     async close() {
       if (child.exitCode === null) {

@@ -1,5 +1,5 @@
 /**
- * Planner invariants (RELIABILITY.md), stated in words and checked by fast-check on random portfolios:
+ * Planner invariants (docs/concepts.md), stated in words and checked by fast-check on random portfolios:
  *  1. a plan never increases the largest drift;
  *  2. applying a plan and planning again at the same prices gives nothing more to do (every class inside its band);
  *  3. no spot sell exceeds the account's holding (no accidental shorts);

@@ -1,5 +1,5 @@
 /**
- * The crash test (RELIABILITY.md fault row 5): kill -9 of the paper service at named points of a rebalance,
+ * The crash test (reliability rule (docs/concepts.md), fault row 5): kill -9 of the paper service at named points of a rebalance,
  * across processes, against a simulated venue that survives it.
  *
  * Set-up per chain: `ballast sim-venue --replay` (its own process, its own state file, clock moved only by its

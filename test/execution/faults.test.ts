@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md fault matrix, execution rows, against the SimExchange's deterministic fault injection on
+ * reliability rules (docs/concepts.md), execution rows, against the SimExchange's deterministic fault injection on
  * virtual time (every wait moves a ManualClock):
  *   1 reply lost after acceptance · 2 network error / 5xx / 4xx · 3 429 then ban · 6 partial fill, cancel,
  *   fill after cancel · 7 not-found lag, fills missed while disconnected · 9 lot / tick / min-notional ·

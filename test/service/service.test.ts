@@ -1,5 +1,5 @@
 /**
- * The service loop against the SimExchange on virtual time — RELIABILITY.md fault rows that need the whole
+ * The service loop against the SimExchange on virtual time — reliability rule (docs/concepts.md), fault rows that need the whole
  * loop: 4 maintenance (at start, mid-rebalance), 5 restart after a crash at each named point, 8 stale or
  * future-dated inputs, 11 liquidation and manual trades, 12 a second instance, 14 a locked / failing /
  * corrupt database — plus the kill switch, decisions and hedges in the journal.
@@ -80,7 +80,17 @@ describe('the seed example through the service', () => {
     const decision = s.journal.events({ type: 'decision' })[0]!.payload as { status: string; explanation: string[]; actions: unknown[] };
     expect(decision.status).toBe('ok');
     expect(decision.explanation.join('\n')).toMatch(/TPV = spot value \$100,000\.00/);
-    expect(s.journal.events({ type: 'snapshot' })).toHaveLength(1);
+    // the snapshot the plan was made from, then the one taken after the fills (with its rebalance and TPV)
+    const snaps = s.journal.events({ type: 'snapshot' }).map((e) => e.payload as { after?: number; tpv?: number; accounts: { balances: Record<string, number> }[] });
+    expect(snaps).toHaveLength(2);
+    expect(snaps[0]!.after).toBeUndefined();
+    expect(snaps[0]!.tpv).toBeCloseTo(100_000, 6);
+    const fee = s.journal.fills()[0]!.fee;
+    expect(snaps[1]).toMatchObject({ after: 1 });
+    expect(snaps[1]!.accounts[0]!.balances.BTC).toBeCloseTo(1 - 0.137, 12);
+    expect(snaps[1]!.tpv).toBeCloseTo(100_000 - fee, 6);
+    expect(c1.after).toMatchObject({ rebalanceId: 1 });
+    expect(c1.after!.valuation.tpv).toBeCloseTo(100_000 - fee, 6);
     expect(s.journal.rebalances()[0]).toMatchObject({ id: 1, status: 'done' });
     w.clock.advance(MIN);
     const c2 = await s.runOnce();

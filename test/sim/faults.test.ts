@@ -1,5 +1,5 @@
 /**
- * Every fault the simulated venue can inject (RELIABILITY.md's fault matrix), each on a schedule.
+ * Every fault the simulated venue can inject (the reliability rules (docs/concepts.md)), each on a schedule.
  */
 import { describe, expect, it } from 'vitest';
 import { FaultInjector, Mulberry32 } from '../../src/adapters/sim/faults.js';

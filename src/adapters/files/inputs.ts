@@ -19,7 +19,9 @@
  */
 import { InputError, InputErrors } from '../../core/errors.js';
 import { checkInputs, withQuotePrice } from '../../core/inputs.js';
+import { money } from '../../core/format.js';
 import type { Portfolio, Snapshot } from '../../core/types.js';
+import { valuePortfolio, ValuationError } from '../../core/valuation.js';
 import { loadPortfolio, parsePortfolio } from './portfolio.js';
 import { loadSnapshot, parseSnapshot } from './snapshot.js';
 import { parseSource, readText, throwIfProblems, type Path, type Source } from './source.js';
@@ -32,7 +34,17 @@ export { loadPortfolio, parsePortfolio, loadSnapshot, parseSnapshot };
  * text) is used for line numbers; if absent the file is read, and lines are left out if that fails.
  */
 export function assertInputs(portfolio: Portfolio, snapshot: Snapshot, snapshotFile: string, snapshotText?: string): Snapshot {
-  const problems = checkInputs(portfolio, snapshot);
+  const problems: { path: readonly (string | number)[]; problem: string }[] = checkInputs(portfolio, snapshot);
+  const priced = withQuotePrice(portfolio, snapshot);
+  if (problems.length === 0) {
+    // A snapshot that fits the portfolio must also be one it can value (a positive TPV).
+    try {
+      valuePortfolio(portfolio, priced);
+    } catch (e) {
+      if (!(e instanceof ValuationError)) throw e;
+      problems.push({ path: e.path, problem: valuationProblem(e.problem, portfolio.quote) });
+    }
+  }
   if (problems.length > 0) {
     let src: Source | null = null;
     try {
@@ -46,7 +58,16 @@ export function assertInputs(portfolio: Portfolio, snapshot: Snapshot, snapshotF
       problems.map((p) => ({ path: p.path as Path, problem: p.problem, ...(p.path.length === 1 ? { at: 'key' as const } : {}) })),
     );
   }
-  return withQuotePrice(portfolio, snapshot);
+  return priced;
+}
+
+/** The valuation's refusal in words a user can act on. */
+function valuationProblem(problem: string, quote: string): string {
+  const m = /^total portfolio value must be positive, got (\S+)$/.exec(problem);
+  if (!m) return problem;
+  const tpv = Number(m[1]);
+  if (tpv === 0) return `the total portfolio value is 0: the accounts hold nothing of value, so there is nothing to allocate`;
+  return `the total portfolio value is ${money(tpv, quote)}: the futures positions lose more than the accounts hold (a plan needs a positive value)`;
 }
 
 /** Same as {@link assertInputs}. */

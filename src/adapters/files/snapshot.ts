@@ -15,6 +15,7 @@
 import * as z from 'zod';
 import { InputError, InputErrors } from '../../core/errors.js';
 import type { Account, MarketRules, Position, Snapshot } from '../../core/types.js';
+import { DEFAULT_RULES } from '../../core/valuation.js';
 import { assetName, name, num, perpSymbol, strict, symbolName, time } from './fields.js';
 import { isPlainObject, parseSource, readText, throwIfProblems, zodProblems, type Problem } from './source.js';
 
@@ -68,9 +69,47 @@ const snapshotSchema = strict({
 });
 type SnapshotIn = z.output<typeof snapshotSchema>;
 
+/** Largest integer float64 counts exactly: a quantity is at most this many lot steps. */
+const MAX_STEPS = 2 ** 53;
+
+/** The lot step of `symbol` (spot `BASE/QUOTE` or perp) given in the file, else the default one. */
+function stepOf(raw: Record<string, unknown>, symbol: string | null): { step: number; given: string | null } {
+  const markets = isPlainObject(raw.markets) ? raw.markets : {};
+  for (const [k, m] of Object.entries(markets)) {
+    if (!isPlainObject(m) || typeof m.amountStep !== 'number' || !(m.amountStep > 0)) continue;
+    if (k === symbol || (symbol !== null && !symbol.includes('/') && k.startsWith(`${symbol}/`) && !k.includes(':'))) return { step: m.amountStep, given: k };
+  }
+  return { step: DEFAULT_RULES.amountStep, given: null };
+}
+
+/** A quantity float64 cannot count in lot steps: orders for it could not be a multiple of the step. */
+function tooLarge(raw: Record<string, unknown>, q: unknown, symbol: string): string | null {
+  if (typeof q !== 'number' || !Number.isFinite(q)) return null;
+  const { step, given } = stepOf(raw, symbol);
+  if (Math.abs(q) / step <= MAX_STEPS) return null;
+  const max = MAX_STEPS * step;
+  return `${q} is too large: float64 counts at most ${max.toPrecision(4)} in lot steps of ${step} (${given ? `markets["${given}"].amountStep` : 'the default lot step; give the market\'s amountStep under markets if it is coarser'})`;
+}
+
 function crossProblems(raw: Record<string, unknown>): Problem[] {
   const out: Problem[] = [];
   if (!Array.isArray(raw.accounts)) return out;
+  raw.accounts.forEach((a, i) => {
+    if (!isPlainObject(a)) return;
+    if (isPlainObject(a.balances)) {
+      for (const [asset, q] of Object.entries(a.balances)) {
+        const why = tooLarge(raw, q, asset);
+        if (why) out.push({ path: ['accounts', i, 'balances', asset], problem: why });
+      }
+    }
+    if (Array.isArray(a.positions)) {
+      a.positions.forEach((p, k) => {
+        if (!isPlainObject(p) || typeof p.symbol !== 'string') return;
+        const why = tooLarge(raw, p.contracts, p.symbol);
+        if (why) out.push({ path: ['accounts', i, 'positions', k, 'contracts'], problem: why });
+      });
+    }
+  });
   const first = new Map<string, number>();
   raw.accounts.forEach((a, i) => {
     if (!isPlainObject(a) || typeof a.name !== 'string') return;

@@ -135,4 +135,14 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: the lock's heartbeat in wall-clock time as well (heartbeat_at is the service clock's, a replay's time),
+  // so "locked by another instance" can say how long ago a person would read it.
+  `
+  ALTER TABLE locks ADD COLUMN heartbeat_wall INTEGER;
+  `,
+  // 3: the newest events of a type, and pages of them by id, read from an index (no sort of every row of
+  // the type: a year of minute cycles is half a million snapshots).
+  `
+  CREATE INDEX events_type_id ON events(type, id);
+  `,
 ];

@@ -1,5 +1,5 @@
 /**
- * Deterministic fault injection for the simulated venue (RELIABILITY.md's fault matrix).
+ * Deterministic fault injection for the simulated venue (the reliability rules of docs/concepts.md).
  *
  * Faults come from three sources, all reproducible:
  *   1. time windows    — `maintenance: [{from, to}]` (every call throws OnMaintenance) and

@@ -5,7 +5,7 @@
  * getters (`bar`, `mark`, `lastFunding`, `nextFunding`).
  *
  * Timing rule (no look-ahead): an event exists at the time it becomes KNOWN. A bar is known when it
- * closes, so a bar stamped with its open time (ccxt OHLCV, the CSVs in shared/data) must be shifted
+ * closes, so a bar stamped with its open time (ccxt OHLCV, the CSVs in data/) must be shifted
  * by its length — pass `barVisibleAfterMs` (e.g. 3_600_000 for 1h bars) and `bar.time` stays the
  * open time while the event time is `bar.time + barVisibleAfterMs`.
  *

@@ -189,10 +189,11 @@ export function replayVenue(opts: ReplayVenueOptions): ReplayVenue {
  * The replay venue as a server (what `ballast sim-venue --replay` runs): state in `stateFile`, clock at
  * `speed` bars per second (0: only /advance), stopping at the close of the last bar.
  */
-export function replayVenueServer(opts: ReplayVenueOptions & { stateFile: string; speed?: number; host?: string }): { server: VenueServer; replay: ReplayVenue } {
+export function replayVenueServer(opts: ReplayVenueOptions & { stateFile: string; speed?: number; host?: string; sync?: boolean }): { server: VenueServer; replay: ReplayVenue } {
   const replay = replayVenue(opts);
   const server = new VenueServer({
     stateFile: opts.stateFile,
+    ...(opts.sync !== undefined ? { sync: opts.sync } : {}),
     config: replay.config,
     makeFeed: replay.makeFeed,
     startTime: replay.startTime,

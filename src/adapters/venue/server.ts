@@ -59,6 +59,12 @@ interface PushableFeed extends MarketFeed {
 export interface VenueServerOptions {
   /** The venue's own state file. */
   stateFile: string;
+  /**
+   * fsync the state file (and its folder) on every save. Default true. False keeps the atomic rename — a
+   * killed process still leaves a whole state behind — but not a power loss: for a replay's venue in the
+   * same process as the service, where the fsyncs were most of the replay's time.
+   */
+  sync?: boolean;
   /** Simulator configuration of a NEW venue (ignored when restoring: the state file has its own). */
   config: SimConfig;
   /**
@@ -270,23 +276,26 @@ export class VenueServer {
     if (text === this.#saved) return;
     const file = this.#opts.stateFile;
     const tmp = `${file}.tmp`;
+    const sync = this.#opts.sync !== false;
     const fd = openSync(tmp, 'w', 0o600);
     try {
       writeSync(fd, text);
-      fsyncSync(fd);
+      if (sync) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, file);
-    try {
-      const dfd = openSync(dirname(file), 'r');
+    if (sync) {
       try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
+        const dfd = openSync(dirname(file), 'r');
+        try {
+          fsyncSync(dfd);
+        } finally {
+          closeSync(dfd);
+        }
+      } catch {
+        // some platforms cannot fsync a directory; the rename is still atomic
       }
-    } catch {
-      // some platforms cannot fsync a directory; the rename is still atomic
     }
     this.#saved = text;
     this.#savedMark = this.#mark();

@@ -12,11 +12,12 @@
  * (true of Binance and Bybit linear USDT perps and of the simulated venue).
  */
 import { scrub } from '../../adapters/log.js';
-import { classJson, planToJson, planToText, positionJson } from '../shared/plan-view.js';
+import { classJson, planToJson, planToText, positionJson, type PlanJson } from '../shared/plan-view.js';
+import { moneyOut } from '../../core/format.js';
 import { valuePortfolio } from '../../core/valuation.js';
-import type { Breach, FundingRate, Plan, Portfolio, Snapshot, Valuation } from '../../core/types.js';
+import type { Breach, FundingRate, Plan, Portfolio, Snapshot, TradingState, Valuation } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
-import type { EventType, FillRecord, HedgeRecord, Journal, JournalEvent, OrderIntent, OrderState } from '../../ports/journal.js';
+import type { EventType, FillRecord, HedgeRecord, Journal, JournalEvent, OrderIntent, OrderState, TradingStateRecord } from '../../ports/journal.js';
 import type { Service } from '../../service/service.js';
 
 export type Mode = 'paper' | 'live' | 'replay';
@@ -46,6 +47,8 @@ interface SnapshotSummary {
   accounts: { name: string; balances: Record<string, number>; positions: { symbol: string; contracts: number; entryPrice: number }[] }[];
   oldestInput: number | null;
   newestInput: number | null;
+  /** Set on the snapshot taken after a rebalance's fills: its id. */
+  after?: number;
 }
 
 export interface HistoryPoint {
@@ -78,9 +81,12 @@ export interface ClassView {
 }
 
 export interface PortfolioView {
+  /** The moment this state describes (the snapshot's time). */
   time: number;
-  /** 'cycle': the last cycle's plan in this process; 'journal': revalued from the last journaled snapshot. */
+  /** 'cycle': the last cycle in this process; 'journal': revalued from the last journaled snapshot. */
   source: 'cycle' | 'journal';
+  /** The rebalance whose fills this state includes (a snapshot taken after them); null: no trades since. */
+  afterTrades: number | null;
   quote: string;
   tpv: number;
   spotValue: number;
@@ -88,6 +94,94 @@ export interface PortfolioView {
   classes: ClassView[];
   positions: { account: string; symbol: string; contracts: number; notional: number; mark: number; entryPrice: number; unrealizedPnl: number; classes: Record<string, number> }[];
   breaches: string[];
+}
+
+/** GET /api/status */
+export interface StatusView {
+  mode: Mode;
+  now: number;
+  service: string;
+  trading: TradingStateRecord;
+  accounts: { name: string; venue: string | null }[];
+  lastCycle: { time: number; status: string; reason: string; state: TradingState; rebalanceId: number | null } | null;
+  lastSnapshot: number | null;
+  feed: { maxAgeMs: number; stale: boolean; venues: FeedView[] };
+  alerts: number;
+}
+
+export interface FeedView {
+  account: string;
+  venue: string | null;
+  oldestInput: number | null;
+  newestInput: number | null;
+  ageMs: number | null;
+  stale: boolean;
+  inputs: { input: string; time: number | null; ageMs: number | null; via: string | null }[];
+  errors: { what: string; time: number; message: string }[];
+  /** Measured venue clock offset (ms), null where none was measured. */
+  clockSkewMs: number | null;
+}
+
+/** GET /api/plan: the latest decision, from this process's last cycle or from the journal. */
+export interface PlanView {
+  source: 'cycle' | 'journal';
+  cycle: { time: number; status: string; reason: string; rebalanceId: number | null } | null;
+  /** ISO time of the snapshot the plan was made from. */
+  time: string;
+  status: string | null;
+  trigger: string | null;
+  quote?: string;
+  tpv: number | null;
+  actions: PlanJson['actions'];
+  rejected: PlanJson['rejected'];
+  risk: PlanJson['risk'] | null;
+  explanation: string[];
+  /** The rebalance the plan's orders ran in, with its fills; null when no order was sent. */
+  execution: PlanExecution | null;
+  text: string;
+}
+
+/** GET /api/history */
+export interface HistoryView {
+  quote: string;
+  points: number;
+  times: number[];
+  tpv: number[];
+  hedgeNotional: number[];
+  classes: { name: string; cash: boolean; target: number; lower: number | null; upper: number | null; weight: (number | null)[]; drift: (number | null)[]; futures: (number | null)[] }[];
+  rebalances: { id: number; time: number; finishedAt: number | null; status: string; trigger: string }[];
+  funding: { times: number[]; cumulative: number[] };
+}
+
+export interface HedgeView extends HedgeRecord {
+  open: boolean;
+  mark: number | null;
+  notional: number;
+  unrealisedPnl: number;
+  netPnl: number;
+}
+
+/** GET /api/hedges */
+export interface HedgesView {
+  open: number;
+  closed: number;
+  hedges: HedgeView[];
+}
+
+/** GET /api/journal: one event with a line a person can read. */
+export interface JournalEventView extends JournalEvent {
+  summary: string;
+}
+
+/** What became of a plan's orders. */
+export interface PlanExecution {
+  rebalanceId: number;
+  status: string;
+  startedAt: number;
+  finishedAt: number | null;
+  /** Order intents of the rebalance. */
+  orders: number;
+  fills: FillRecord[];
 }
 
 export interface HistoryQuery {
@@ -217,7 +311,7 @@ export class ReadModel {
 
   // ---------------------------------------------------------------- views
 
-  status(): object {
+  status(): StatusView {
     const svc = this.#o.service;
     const now = this.#now();
     const c = svc.lastCycle;
@@ -236,7 +330,7 @@ export class ReadModel {
     };
   }
 
-  #feedViews(now: number, maxAgeMs: number): { account: string; venue: string | null; oldestInput: number | null; newestInput: number | null; ageMs: number | null; stale: boolean; inputs: { input: string; time: number | null; ageMs: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[]; clockSkewMs: number | null }[] {
+  #feedViews(now: number, maxAgeMs: number): FeedView[] {
     const svc = this.#o.service;
     const age = (t: number | null) => (t === null ? null : now - t);
     if (this.#o.feed) {
@@ -277,12 +371,17 @@ export class ReadModel {
     });
   }
 
-  /** The newest valuation: the last cycle's plan, or the last journaled snapshot if that is newer. */
-  valuation(): { time: number; source: 'cycle' | 'journal'; valuation: Valuation } | null {
-    const plan = this.#o.service.lastCycle?.plan;
+  /**
+   * The newest valuation: after the last cycle's fills when it traded, else the last cycle's plan (nothing
+   * was traded: the plan saw the current state), or the last journaled snapshot if that is newer (after a
+   * restart: the journal's last snapshot is the one taken after the last trades).
+   */
+  valuation(): { time: number; source: 'cycle' | 'journal'; valuation: Valuation; afterTrades: number | null } | null {
+    const c = this.#o.service.lastCycle;
     const j = this.#latest;
-    if (plan && (!j || plan.time >= j.summary.time)) return { time: plan.time, source: 'cycle', valuation: plan.valuation };
-    if (j) return { time: j.summary.time, source: 'journal', valuation: j.valuation };
+    const cur = c?.after ? { time: c.after.time, valuation: c.after.valuation, afterTrades: c.after.rebalanceId } : c?.plan ? { time: c.plan.time, valuation: c.plan.valuation, afterTrades: null } : null;
+    if (cur && (!j || cur.time >= j.summary.time)) return { ...cur, source: 'cycle' };
+    if (j) return { time: j.summary.time, source: 'journal', valuation: j.valuation, afterTrades: typeof j.summary.after === 'number' ? j.summary.after : null };
     return null;
   }
 
@@ -294,28 +393,41 @@ export class ReadModel {
     return {
       time: cur.time,
       source: cur.source,
+      afterTrades: cur.afterTrades,
       quote: v.quote,
-      tpv: v.tpv,
-      spotValue: v.spotValue,
-      unrealizedPnl: v.unrealizedPnl,
+      tpv: moneyOut(v.tpv),
+      spotValue: moneyOut(v.spotValue),
+      unrealizedPnl: moneyOut(v.unrealizedPnl),
       classes: v.classes.map((c) => ({
         ...classJson(c),
         band: cfg.get(c.name)?.band ?? { kind: 'absolute', width: (c.upper - c.lower) / 2 },
-        driftValue: c.driftValue,
+        driftValue: moneyOut(c.driftValue),
       })),
       positions: v.positions.map(positionJson),
       breaches: v.classes.filter((c) => c.breach).map((c) => c.name),
     };
   }
 
+  /** What became of a decision's orders: the rebalance it started, its status and its fills. */
+  #execution(rebalanceId: number): PlanExecution | null {
+    const j = this.#o.journal;
+    const rb = j.rebalances().find((r) => r.id === rebalanceId);
+    if (!rb) return null;
+    const ids = new Set(j.intents({ rebalanceId }).map((i) => i.clientOrderId));
+    const fills = ids.size === 0 ? [] : j.fills({ since: rb.startedAt }).filter((f) => f.clientOrderId !== null && ids.has(f.clientOrderId));
+    return { rebalanceId, status: rb.status, startedAt: rb.startedAt, finishedAt: rb.finishedAt, orders: ids.size, fills };
+  }
+
   /** The latest plan with its explanation and the same text as `ballast plan`. */
-  plan(): object | null {
+  plan(): PlanView | null {
     const c = this.#o.service.lastCycle;
     if (c?.plan) {
-      return { source: 'cycle', cycle: { time: c.time, status: c.status, reason: c.reason, rebalanceId: c.rebalanceId ?? null }, ...planToJson(c.plan), text: planToText(c.plan) };
+      const execution = c.rebalanceId !== undefined ? this.#execution(c.rebalanceId) : null;
+      return { source: 'cycle', cycle: { time: c.time, status: c.status, reason: c.reason, rebalanceId: c.rebalanceId ?? null }, ...planToJson(c.plan), execution, text: planToText(c.plan) };
     }
     const d = this.#o.journal.events({ type: 'decision', limit: 1 })[0];
     if (!d) return null;
+    const rb = this.#o.journal.rebalances().find((r) => r.decisionEvent === d.id);
     const p = d.payload as Partial<Plan> & { tpv?: number; state?: string; reason?: string };
     const explanation = Array.isArray(p.explanation) ? p.explanation : p.reason ? [p.reason] : [];
     return {
@@ -329,11 +441,12 @@ export class ReadModel {
       rejected: p.rejected ?? [],
       risk: p.risk ?? null,
       explanation,
+      execution: rb ? this.#execution(rb.id) : null,
       text: explanation.join('\n'),
     };
   }
 
-  history(q: HistoryQuery = {}): object {
+  history(q: HistoryQuery = {}): HistoryView {
     const pts = this.#points.filter((p) => (q.since === undefined || p.time >= q.since) && (q.until === undefined || p.time <= q.until));
     const max = q.maxPoints ?? 2_000;
     let sel = pts;
@@ -376,8 +489,8 @@ export class ReadModel {
       quote: this.#o.portfolio.quote,
       points: sel.length,
       times: sel.map((p) => p.time),
-      tpv: sel.map((p) => p.tpv),
-      hedgeNotional: sel.map((p) => p.hedgeNotional),
+      tpv: sel.map((p) => moneyOut(p.tpv)),
+      hedgeNotional: sel.map((p) => moneyOut(p.hedgeNotional)),
       classes,
       rebalances,
       funding: { times: fundingTimes, cumulative: fundingCum },
@@ -407,10 +520,10 @@ export class ReadModel {
     };
   }
 
-  hedges(q: { open?: boolean; account?: string; limit: number }): object {
+  hedges(q: { open?: boolean; account?: string; limit: number }): HedgesView {
     const marks = this.valuation()?.valuation.positions ?? [];
     const rows = this.#o.journal.hedges({ ...(q.account ? { account: q.account } : {}), ...(q.open !== undefined ? { open: q.open } : {}) });
-    const view = (h: HedgeRecord) => {
+    const view = (h: HedgeRecord): HedgeView => {
       const pos = marks.find((p) => p.account === h.account && p.symbol === h.symbol);
       const open = h.closedAt === null;
       const mark = open ? (pos?.mark ?? null) : null;
@@ -420,17 +533,17 @@ export class ReadModel {
         ...h,
         open,
         mark,
-        notional: open && mark !== null ? h.contracts * size * mark : 0,
-        unrealisedPnl,
+        notional: moneyOut(open && mark !== null ? h.contracts * size * mark : 0),
+        unrealisedPnl: moneyOut(unrealisedPnl),
         /** Price PnL (realised + unrealised) − fees − funding paid. */
-        netPnl: h.realisedPnl + unrealisedPnl - h.fees - h.fundingPaid,
+        netPnl: moneyOut(h.realisedPnl + unrealisedPnl - h.fees - h.fundingPaid),
       };
     };
     const all = rows.map(view).reverse();
     return { open: all.filter((h) => h.open).length, closed: all.filter((h) => !h.open).length, hedges: all.slice(0, q.limit) };
   }
 
-  orders(q: { account?: string; state?: OrderState[]; rebalanceId?: number; live?: boolean; limit: number }): object {
+  orders(q: { account?: string; state?: OrderState[]; rebalanceId?: number; live?: boolean; limit: number }): { count: number; orders: OrderIntent[] } {
     const states = q.live ? LIVE_STATES : q.state;
     const rows: OrderIntent[] = this.#o.journal.intents({
       ...(q.account ? { account: q.account } : {}),
@@ -441,7 +554,7 @@ export class ReadModel {
     return { count: rows.length, orders: rows.slice(0, q.limit) };
   }
 
-  fills(q: { account?: string; symbol?: string; since?: number; external?: boolean; limit: number }): object {
+  fills(q: { account?: string; symbol?: string; since?: number; external?: boolean; limit: number }): { count: number; fills: FillRecord[] } {
     const rows: FillRecord[] = this.#o.journal.fills({
       ...(q.account ? { account: q.account } : {}),
       ...(q.symbol ? { symbol: q.symbol } : {}),
@@ -451,15 +564,27 @@ export class ReadModel {
     return { count: rows.length, fills: rows.slice(-q.limit).reverse() };
   }
 
-  journal(q: { types?: EventType[]; account?: string; since?: number; limit: number }): object {
+  /**
+   * The newest `limit` events of the types (newest first), each type read through the (type, id) index;
+   * `beforeId` pages back. `nextBefore`: the id to pass as `before` for the next page (null at the start).
+   */
+  journal(q: { types?: EventType[]; account?: string; since?: number; beforeId?: number; limit: number }): { events: JournalEventView[]; nextBefore: number | null } {
     const j = this.#o.journal;
     const types = q.types ?? DEFAULT_JOURNAL_TYPES;
     let rows: JournalEvent[] = [];
-    for (const type of types) rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), limit: q.limit }));
+    for (const type of types) {
+      rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.beforeId !== undefined ? { beforeId: q.beforeId } : {}), limit: q.limit }));
+    }
     rows.sort((a, b) => b.id - a.id);
+    const more = rows.length > q.limit;
     rows = rows.slice(0, q.limit);
     // Scrub before summarizing: a summary may cut a text short, and a cut secret would escape the scrubbing.
-    return { events: rows.map((e) => { const clean = { ...e, payload: scrub(e.payload) }; return { ...clean, summary: summarizeEvent(clean) }; }) };
+    const events = rows.map((e) => {
+      const clean = { ...e, payload: scrub(e.payload) };
+      return { ...clean, summary: summarizeEvent(clean) };
+    });
+    const last = rows[rows.length - 1];
+    return { events, nextBefore: last && (more || rows.length === q.limit) ? last.id : null };
   }
 
   /** Counters and gauges for /metrics. */

@@ -79,6 +79,12 @@ export const journalQuery = z.strictObject({
   type: list(EVENT_TYPES, 'event type').optional(),
   account: name.optional(),
   since: time.optional(),
+  /** Paging: events with an id below this (the `nextBefore` of the previous page). */
+  before: z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, 'an event id (a positive integer)')
+    .transform((v) => Number(v))
+    .optional(),
   limit: limit(5_000, 100),
 });
 

@@ -1,7 +1,7 @@
 /**
  * The HTTP API and dashboard of a running ballast (fastify 5), in the `ballast run` process.
  *
- * Security (RELIABILITY.md): binds to 127.0.0.1 unless `allowRemote` is set; every /api/* and /metrics
+ * Security (docs/concepts.md, reliability rules): binds to 127.0.0.1 unless `allowRemote` is set; every /api/* and /metrics
  * request needs `Authorization: Bearer <token>` (token file created 0600 on first run, compared in constant
  * time); a missing or wrong token gets 401 and a log line without the token; state changes are POST only;
  * no CORS headers (a page from another origin cannot read answers); every JSON answer passes through
@@ -83,6 +83,32 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * JSON.parse, refusing keys that would reach an object's prototype (`__proto__`, `constructor.prototype`):
+ * a 400 naming the key. Bad JSON is a 400 that does not echo the body.
+ */
+export function parseJsonBody(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, { error: 'bad request', field: '(body)', message: 'the body is not valid JSON' });
+  }
+  const walk = (v: unknown, path: string[]): void => {
+    if (typeof v !== 'object' || v === null) return;
+    for (const k of Object.keys(v)) {
+      const child = (v as Record<string, unknown>)[k];
+      if (k === '__proto__' || (k === 'prototype' && path[path.length - 1] === 'constructor')) {
+        const field = [...path, k].join('.');
+        throw new HttpError(400, { error: 'bad request', field, message: `field "${field}": prototype keys (__proto__, constructor.prototype) are refused` });
+      }
+      walk(child, [...path, k]);
+    }
+  };
+  walk(value, []);
+  return value;
+}
+
 function parse<S extends z.ZodType>(schema: S, input: unknown, where: 'query' | 'body'): z.output<S> {
   const r = schema.safeParse(input ?? {});
   if (r.success) return r.data;
@@ -142,6 +168,17 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
   }
 
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 16 * 1024, return503OnClosing: true });
+  // JSON bodies: our own parser, so that a prototype key gets its own answer (fastify's says "not valid JSON").
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    const body = String(text);
+    if (body.trim() === '') return done(null, undefined);
+    try {
+      done(null, parseJsonBody(body));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
 
   // ------------------------------------------------------------------ auth, headers, logs
 
@@ -227,7 +264,7 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
   get('/api/fills', (req) => model.fills(parse(fillsQuery, req.query, 'query')));
   get('/api/journal', (req) => {
     const q = parse(journalQuery, req.query, 'query');
-    return model.journal({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}) });
+    return model.journal({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}) });
   });
   get('/api/funding', (req) => model.funding(parse(fundingQuery, req.query, 'query')));
 

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { InputError, InputErrors } from '../../core/errors.js';
 import { plan } from '../../core/planner.js';
 import type { TradingState } from '../../core/types.js';
+import { ValuationError } from '../../core/valuation.js';
+import { ExchangeNotAvailable, NetworkError } from '../../ports/errors.js';
 import { loadPlanInputs } from '../../adapters/files/inputs.js';
 import { planToJson, planToText } from '../shared/plan-view.js';
 import { checkPlan } from '../../execution/pretrade.js';
@@ -57,10 +59,45 @@ function parseNumber(what: string, min: number, max = Infinity) {
   };
 }
 
-function parseDate(v: string): number {
+/** YYYY-MM-DD (midnight UTC) or ISO 8601; a day that does not exist (2024-02-30) is an error, never rolled over. */
+export function parseDate(v: string): number {
+  const d = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  if (d) {
+    const [y, m, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
+    if (m < 1 || m > 12) throw new InvalidArgumentError(`not a date: ${v} (there is no month ${m})`);
+    const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    if (day < 1 || day > last) throw new InvalidArgumentError(`not a date: ${v} (${MONTHS[m - 1]} ${y} has ${last} days)`);
+  }
   const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
   if (!Number.isFinite(t)) throw new InvalidArgumentError(`not a date: ${v} (YYYY-MM-DD or ISO 8601)`);
   return t;
+}
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const isoDay = (t: number): string => new Date(t).toISOString().slice(0, 10);
+
+/**
+ * A history that stops short: the common range ends more than two bars before `--to` (or, without it, before
+ * the other files end). Names the file that ends first; null when the range reaches where it should.
+ */
+export function historyEndsEarly(h: BacktestResult['history'], to: number | undefined): string | null {
+  const c = h.coverage;
+  const files = c.assets.filter((a) => a.file !== null && a.fileLast !== null);
+  if (files.length === 0 || c.bars === 0) return null;
+  const first = files.reduce((m, a) => (a.fileLast! < m.fileLast! ? a : m));
+  const lastOpen = c.end;
+  const wanted = to !== undefined ? to - h.intervalMs : Math.max(...files.map((a) => a.fileLast!));
+  if (wanted - lastOpen <= 2 * h.intervalMs) return null;
+  const day = (t: number) => new Date(t).toISOString().slice(0, h.intervalMs >= 86_400_000 ? 10 : 16).replace('T', ' ');
+  const until = to !== undefined ? `--to ${day(to)}` : `the other history files (they go on to ${day(wanted)})`;
+  return `the backtest ends at ${day(lastOpen)}, well before ${until}: ${first.file} ends first (last bar ${day(first.fileLast!)})`;
+}
+
+/** `--from` must come before `--to` / `--until`: an empty range is a mistake, not a run of nothing. */
+function checkRange(from: number | undefined, to: number | undefined, toFlag: string): void {
+  if (from !== undefined && to !== undefined && !(from < to)) {
+    throw new UsageError(`--from ${isoDay(from)} is ${from === to ? 'the same day as' : 'after'} ${toFlag} ${isoDay(to)}: the range is empty${toFlag === '--to' ? ' (--to is exclusive)' : ''}`);
+  }
 }
 
 function parseTime(v: string): number {
@@ -131,7 +168,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   const program = new Command()
     .name('ballast')
     .description('Keeps a crypto portfolio on its target allocation: valuation, tolerance bands, spot and futures-hedge rebalancing under hard risk limits.')
-    .showHelpAfterError()
+    .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .exitOverride();
 
@@ -172,7 +209,7 @@ Exit codes: 0 plan printed, 2 bad input (each problem named by file, line and fi
   program
     .command('backtest')
     .description('Replay real history through the decision core and the simulated exchange; compare rebalancing policies.')
-    .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
+    .option('-c, --config <file>', 'portfolio file (YAML or JSON); required except with --list-policies')
     .option('--data <dir>', 'history folder (layout of data/: prices/<interval>/<ASSET>USDT.csv, perp/1d, funding)', join(ROOT, 'data'))
     .option('--from <date>', 'first bar (inclusive), YYYY-MM-DD', parseDate)
     .option('--to <date>', 'last bar (exclusive), YYYY-MM-DD', parseDate)
@@ -205,10 +242,18 @@ the others are standard variants of it. Total cost = spot fees + perp fees + sli
 skipped, never filled.`,
     )
     .action((o) => {
-      const portfolio = loadPortfolio(o.config);
       if (o.listPolicies) {
-        for (const p of standardPolicies(portfolio)) out(`${p.name.padEnd(22)} ${p.description}`);
+        // Without a portfolio: the policies of the bundled example (every class hedged, so every policy).
+        for (const p of standardPolicies(loadPortfolio(o.config ?? join(ROOT, 'examples', 'backtest', 'portfolio.yaml')))) out(`${p.name.padEnd(22)} ${p.description}`);
+        if (!o.config) out('(futures-overlay and auto need a class with a hedge perp)');
         return;
+      }
+      if (!o.config) throw new UsageError("backtest: required option '-c, --config <file>' not specified");
+      const portfolio = loadPortfolio(o.config);
+      checkRange(o.from, o.to, '--to');
+      if (o.policy) {
+        const known = standardPolicies(portfolio).map((p) => p.name);
+        for (const n of o.policy) if (!known.includes(n)) throw new UsageError(`--policy ${n}: unknown policy; choose from: ${known.join(', ')}`);
       }
       // Created on the first report, once the number of bars is known; silent off a terminal and with --json.
       let progress: ReturnType<typeof createProgress> | null = null;
@@ -235,6 +280,8 @@ skipped, never filled.`,
       } finally {
         (progress as ReturnType<typeof createProgress> | null)?.stop();
       }
+      const short = historyEndsEarly(result.history, o.to);
+      if (short) process.stderr.write(`ballast: warning: ${short}\n`);
       if (o.report) writeReport(o.report, 'ballast backtest', result, portfolio.quote);
       if (trades && o.trades) {
         mkdirSync(dirname(resolve(o.trades)), { recursive: true });
@@ -326,6 +373,7 @@ See docs/running.md.`,
     )
     .action(async (o) => {
       if (o.paper && o.live) throw new UsageError('--paper and --live exclude each other');
+      checkRange(o.from, o.until, '--until');
       const replay = o.replay === true ? join(ROOT, 'data') : typeof o.replay === 'string' ? o.replay : undefined;
       let handle: RunHandle | null = null;
       let pending: string | null = null;
@@ -397,6 +445,7 @@ Example:
   ballast sim-venue --config examples/backtest/portfolio.yaml --state .ballast/venue.json --replay --port 7070`,
     )
     .action(async (o) => {
+      checkRange(o.from, o.to, '--to');
       const replay = o.replay === true ? join(ROOT, 'data') : typeof o.replay === 'string' ? o.replay : undefined;
       const logger = createLogger({ level: 'info' });
       const v = await startSimVenue({
@@ -532,6 +581,18 @@ export function reportError(err: unknown): number {
   }
   if (err instanceof InputErrors || err instanceof InputError || err instanceof UsageError || err instanceof HistoryError || err instanceof KeyError || err instanceof WithdrawalPermissionError) {
     process.stderr.write(scrubText(`ballast: ${err.message}\n`));
+    return 2;
+  }
+  if (err instanceof ValuationError) {
+    process.stderr.write(scrubText(`ballast: cannot value the portfolio: ${err.message}\n`));
+    return 2;
+  }
+  if (err instanceof NetworkError || err instanceof ExchangeNotAvailable) {
+    // Reaching here, the failure came while ballast was starting (a running service pauses on venue errors
+    // instead): no order had been sent. The query string stays redacted (scrubText).
+    const venue = err.exchange ?? 'the venue';
+    const detail = err.message.replace(new RegExp(`^(${venue}: )?(${err.name}: )?`), '');
+    process.stderr.write(scrubText(`ballast: could not reach ${venue} (${err.name}: ${detail}); nothing was sent\n`));
     return 2;
   }
   if (err instanceof AccountLockedError || err instanceof ReconcileMismatchError || err instanceof JournalError || err instanceof VenueStateInUseError) {

@@ -21,7 +21,7 @@
  * Crash test hook: BALLAST_CRASH_AT="<point>:<n>" (points of src/execution/crash.ts) makes the process kill
  * itself with SIGKILL at the n-th time it reaches that point. Paper only; refused with --live.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { amount, pct } from '../../core/format.js';
@@ -252,6 +252,8 @@ async function wireReplayInProcess(o: RunOptions, p: Portfolio, account: string,
       interval: o.interval ?? '1d',
       ...(o.from !== undefined ? { from: o.from } : {}),
       stateFile,
+      // in this process: a kill -9 takes the service down with it, so the state needs no fsync (see VenueServer)
+      sync: false,
       speed: 0,
       balances: { [p.quote]: o.capital ?? DEFAULT_CAPITAL },
       id: 'sim',
@@ -374,6 +376,52 @@ async function wireLive(o: RunOptions, p: Portfolio, log: Logger): Promise<Wirin
 
 // ================================================================== start
 
+/**
+ * The folder of a file ballast will write (journal, venue state): the missing folders are created one level
+ * at a time (a recursive mkdir under /proc never returns), and the folder must take a new file. Anything else
+ * is a UsageError naming the flag, the file and the problem.
+ */
+export function prepareFolder(file: string, flag: string): void {
+  const dir = dirname(file);
+  const fail = (what: string): never => {
+    throw new UsageError(`${flag} ${file}: ${what}`);
+  };
+  const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
+  const missing: string[] = [];
+  for (let d = dir; ; ) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(d).isDirectory();
+    } catch (e) {
+      if (code(e) !== 'ENOENT' && code(e) !== 'ENOTDIR') fail(`cannot use the folder ${d} (${code(e)})`);
+      if (code(e) === 'ENOTDIR') fail(`${d} is not a folder (part of its path is a file)`);
+      missing.unshift(d);
+      const up = dirname(d);
+      if (up === d) break;
+      d = up;
+      continue;
+    }
+    if (!isDir) fail(`${d} is not a folder`);
+    break;
+  }
+  for (const m of missing) {
+    try {
+      mkdirSync(m);
+    } catch (e) {
+      if (code(e) !== 'EEXIST') fail(`cannot create the folder ${m} (${code(e)})`);
+    }
+  }
+  // The folder must take a new file (the journal's -wal and -shm files, the venue state's lock): root passes
+  // access(2) checks on read-only pseudo file systems such as /sys, so try one.
+  const probe = join(dir, `.ballast-probe-${process.pid}`);
+  try {
+    writeFileSync(probe, '', { flag: 'wx', mode: 0o600 });
+    rmSync(probe, { force: true });
+  } catch (e) {
+    fail(`cannot write in the folder ${dir} (${code(e)})`);
+  }
+}
+
 export async function startRun(o: RunOptions): Promise<RunHandle> {
   const env = o.env ?? process.env;
   const out = o.out ?? ((s: string) => void process.stdout.write(s + '\n'));
@@ -388,6 +436,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   const logger = createLogger({ level: o.logLevel ?? 'info', ...(o.logStream ? { stream: o.logStream } : {}), base: { app: 'ballast' } });
   registerEnvKeys(portfolio0, env, logger, live);
   const db = resolve(o.db ?? DEFAULT_DB);
+  prepareFolder(db, '--db');
+  if (o.venueState !== undefined) prepareFolder(resolve(o.venueState), '--venue-state');
   const account = paperAccountName(portfolio0);
 
   const w: Wiring = live
@@ -419,7 +469,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   let source!: SnapshotSource;
   try {
     mkdirSync(dirname(db), { recursive: true });
-    journal = new SqliteJournal(db, { clock: w.time.clock });
+    // A replay trades a simulated venue: its journal is crash-safe (WAL) but not synced on every commit.
+    journal = new SqliteJournal(db, { clock: w.time.clock, ...(w.mode === 'replay' ? { durability: 'normal' as const } : {}) });
   } catch (e) {
     await closeAll();
     throw e;

@@ -1,5 +1,5 @@
 /** How a plan is shown: a table a beginner can check by hand, or one JSON object. */
-import { money, num, pct } from '../../core/format.js';
+import { fractionOut, marginRatioText, money, moneyOut, num, pct } from '../../core/format.js';
 import type { Plan, PretradeVerdict } from '../../core/types.js';
 
 type ClassRow = Plan['valuation']['classes'][number];
@@ -10,16 +10,16 @@ export function classJson(c: ClassRow) {
   return {
     name: c.name,
     cash: c.cash,
-    target: c.target,
-    lower: c.lower,
-    upper: c.upper,
-    spot: c.spot,
-    futures: c.futures,
-    net: c.net,
-    weight: c.weight,
-    drift: c.drift,
+    target: fractionOut(c.target),
+    lower: fractionOut(c.lower),
+    upper: fractionOut(c.upper),
+    spot: moneyOut(c.spot),
+    futures: moneyOut(c.futures),
+    net: moneyOut(c.net),
+    weight: fractionOut(c.weight),
+    drift: fractionOut(c.drift),
     breach: c.breach,
-    deviation: c.deviation,
+    deviation: moneyOut(c.deviation),
   };
 }
 
@@ -29,24 +29,26 @@ export function positionJson(p: PositionRow) {
     account: p.account,
     symbol: p.symbol,
     contracts: p.contracts,
-    notional: p.notional,
+    notional: moneyOut(p.notional),
     mark: p.mark,
     entryPrice: p.entryPrice,
-    unrealizedPnl: p.unrealizedPnl,
+    unrealizedPnl: moneyOut(p.unrealizedPnl),
     classes: p.classes,
   };
 }
 
-export function planToJson(plan: Plan): object {
+export type PlanJson = ReturnType<typeof planToJson>;
+
+export function planToJson(plan: Plan) {
   const v = plan.valuation;
   return {
     time: new Date(plan.time).toISOString(),
     status: plan.status,
     trigger: plan.trigger,
     quote: v.quote,
-    tpv: v.tpv,
-    spotValue: v.spotValue,
-    unrealizedPnl: v.unrealizedPnl,
+    tpv: moneyOut(v.tpv),
+    spotValue: moneyOut(v.spotValue),
+    unrealizedPnl: moneyOut(v.unrealizedPnl),
     classes: v.classes.map(classJson),
     positions: v.positions.map(positionJson),
     actions: plan.actions.map((a) => ({
@@ -55,14 +57,14 @@ export function planToJson(plan: Plan): object {
       account: a.account,
       symbol: a.symbol,
       side: a.side,
-      notional: a.notional,
+      notional: moneyOut(a.notional),
       amount: a.amount,
       price: a.price,
       reduceOnly: a.reduceOnly,
       reason: a.reason,
     })),
     rejected: plan.rejected,
-    risk: plan.risk,
+    risk: { ...plan.risk, marginRequired: moneyOut(plan.risk.marginRequired) },
     explanation: plan.explanation,
     ...(plan.pretrade ? { pretrade: plan.pretrade } : {}),
   };
@@ -140,7 +142,7 @@ export function planToText(plan: Plan): string {
   const liq = Object.entries(plan.risk.liquidationPrices);
   out.push(`Risk: margin required ${f(plan.risk.marginRequired)} of ${f(plan.risk.marginAvailable)} available; max leverage ${plan.risk.maxLeverage}x`);
   for (const [s, p] of liq) out.push(`  ${s}: liquidation ${p === null ? 'none' : f(p)}`);
-  for (const [a, r] of Object.entries(plan.risk.marginRatio)) out.push(`  ${a}: margin ratio ${pct(r.now)} now, ${pct(r.stressed)} after the stress move`);
+  for (const [a, r] of Object.entries(plan.risk.marginRatio)) out.push(`  ${a}: ${marginRatioText(r.now)} now, ${marginRatioText(r.stressed)} after the stress move`);
   if (plan.pretrade) {
     out.push('');
     out.push(...verdictLines(plan.pretrade, v.quote));

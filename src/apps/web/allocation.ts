@@ -4,7 +4,7 @@
  * the spot part and the futures part of the exposure, and breaches highlighted with how much is outside.
  */
 import { money, num, pct } from '../../core/format.js';
-import { byId, clear, el, fmtTime } from './dom.js';
+import { byId, clear, el, fmtTime, price } from './dom.js';
 import type { ClassView, PortfolioView } from './types.js';
 
 /** Scale of the bars: a round percentage above every band edge and weight. */
@@ -37,7 +37,8 @@ function bar(c: ClassView, tpv: number, max: number): HTMLElement {
 
 export function renderAllocation(p: PortfolioView): void {
   byId('tpv').textContent = money(p.tpv, p.quote);
-  byId('asof').textContent = `as of ${fmtTime(p.time)}${p.unrealizedPnl !== 0 ? ` · unrealised futures PnL ${money(p.unrealizedPnl, p.quote)}` : ''}`;
+  const moment = p.afterTrades !== null ? ` · after the fills of rebalance #${p.afterTrades}` : '';
+  byId('asof').textContent = `as of ${fmtTime(p.time)}${moment}${p.unrealizedPnl !== 0 ? ` · unrealised futures PnL ${money(p.unrealizedPnl, p.quote)}` : ''}`;
   const box = byId('classes');
   clear(box);
   const max = scaleMax(p);
@@ -66,7 +67,7 @@ export function renderAllocation(p: PortfolioView): void {
     pos.append(el('strong', { text: 'Open futures positions: ' }));
     pos.append(
       p.positions
-        .map((x) => `${x.symbol} ${num(x.contracts)} contracts (${x.contracts < 0 ? 'short' : 'long'} ${money(Math.abs(x.notional), p.quote, 0)} at mark ${money(x.mark, p.quote)}, uPnL ${money(x.unrealizedPnl, p.quote)}) on ${x.account}`)
+        .map((x) => `${x.symbol} ${num(x.contracts)} contracts (${x.contracts < 0 ? 'short' : 'long'} ${money(Math.abs(x.notional), p.quote, 0)} at mark ${price(x.mark, p.quote)}, uPnL ${money(x.unrealizedPnl, p.quote)}) on ${x.account}`)
         .join(' · '),
     );
   }

@@ -2,7 +2,7 @@
 /**
  * History charts (uPlot, bundled): per class its weight against the tolerance band (band filled, target
  * dashed, time outside the band in red); drift of every class; equity (TPV); hedge notional; cumulative
- * funding. Rebalances are marked on every chart by a dotted vertical line.
+ * funding. Rebalances are ticks on every chart's time axis; the charts start after the all-cash first point.
  */
 import uPlot from 'uplot';
 import { money } from '../../core/format.js';
@@ -25,7 +25,10 @@ const moneyAxis = (quote: string) => (_u: uPlot, vals: number[]) =>
     return quote === 'USDT' || quote === 'USDC' || quote === 'USD' ? `$${s}` : s;
   });
 
-/** Dotted vertical lines at rebalance times. */
+/**
+ * Rebalances as thin ticks on the time axis (a short solid line rising from the plot's bottom edge): they
+ * show when ballast traded without hiding the band and the lines behind a barcode of full-height marks.
+ */
 function rebalanceMarks(times: number[]): uPlot.Plugin {
   return {
     hooks: {
@@ -33,23 +36,35 @@ function rebalanceMarks(times: number[]): uPlot.Plugin {
         (u: uPlot) => {
           const ctx = u.ctx;
           const { top, height, left, width } = u.bbox;
+          const tick = Math.round(7 * devicePixelRatio);
           ctx.save();
           ctx.strokeStyle = REBALANCE;
           ctx.lineWidth = Math.max(1, devicePixelRatio);
-          ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
+          ctx.beginPath();
           for (const t of times) {
-            const x = Math.round(u.valToPos(t, 'x', true));
+            const x = Math.round(u.valToPos(t, 'x', true)) + 0.5;
             if (x < left || x > left + width) continue;
-            ctx.beginPath();
-            ctx.moveTo(x, top);
-            ctx.lineTo(x, top + height);
-            ctx.stroke();
+            ctx.moveTo(x, top + height);
+            ctx.lineTo(x, top + height - tick);
           }
+          ctx.stroke();
           ctx.restore();
         },
       ],
     },
   };
+}
+
+/**
+ * Where the charts start: after the all-cash state before the first allocation (a service started on cash
+ * journals one snapshot at 100 % cash, which would set every weight and drift axis from 0 to 100 %).
+ */
+export function firstInvested(h: HistoryView): number {
+  const cash = h.classes.find((c) => c.cash);
+  if (!cash) return 0;
+  let i = 0;
+  while (i < h.times.length - 1 && (cash.weight[i] ?? 0) >= 0.999) i++;
+  return i;
 }
 
 function base(width: number, height: number, marks: number[], legend = false): Omit<uPlot.Options, 'series'> {
@@ -79,6 +94,21 @@ function widthOf(e: HTMLElement): number {
   return Math.max(260, Math.floor(e.clientWidth || e.parentElement?.clientWidth || 320));
 }
 
+/** The history from point `from` on (rebalances and funding before it are dropped too). */
+function sliceHistory(h: HistoryView, from: number): HistoryView {
+  const t0 = h.times[from]!;
+  const keep = h.funding.times.map((t) => t >= t0);
+  return {
+    ...h,
+    times: h.times.slice(from),
+    tpv: h.tpv.slice(from),
+    hedgeNotional: h.hedgeNotional.slice(from),
+    classes: h.classes.map((c) => ({ ...c, weight: c.weight.slice(from), drift: c.drift.slice(from), futures: c.futures.slice(from) })),
+    rebalances: h.rebalances.filter((r) => r.time >= t0),
+    funding: { times: h.funding.times.filter((_, i) => keep[i]), cumulative: h.funding.cumulative.filter((_, i) => keep[i]) },
+  };
+}
+
 export function renderHistory(h: HistoryView): void {
   for (const c of charts.splice(0)) c.destroy();
   observer?.disconnect();
@@ -90,6 +120,8 @@ export function renderHistory(h: HistoryView): void {
     top.append(el('p', { class: 'empty', text: 'No history yet: the first cycle has not been journaled.' }));
     return;
   }
+  const from = firstInvested(h);
+  if (from > 0) h = sliceHistory(h, from);
   const xs = h.times.map((t) => t / 1000);
   const marks = h.rebalances.map((r) => r.time / 1000);
   const H = window.innerWidth < 700 ? 150 : 170;

@@ -1,5 +1,6 @@
 /// <reference lib="dom" />
 /** Small DOM helpers: elements from tag + props + children, never innerHTML with data. */
+import { money } from '../../core/format.js';
 
 type Child = Node | string | number | null | undefined | false;
 
@@ -38,4 +39,11 @@ export function fmtAge(ms: number | null | undefined): string {
   const a = Math.abs(ms);
   const s = a < 60_000 ? `${Math.round(a / 1000)} s` : a < 3_600_000 ? `${Math.round(a / 60_000)} min` : a < 86_400_000 ? `${(a / 3_600_000).toFixed(1)} h` : `${(a / 86_400_000).toFixed(1)} d`;
   return ms < 0 ? `${s} in the future` : s;
+}
+
+/** A price with four significant digits (at least two decimals): `$64,210.50`, `$0.3105`, `$0.00001234`. */
+export function price(x: number, quote: string): string {
+  const a = Math.abs(x);
+  if (!Number.isFinite(x) || a === 0) return money(x, quote);
+  return money(x, quote, Math.min(10, Math.max(2, 3 - Math.floor(Math.log10(a)))));
 }

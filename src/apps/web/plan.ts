@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 /** "Latest plan": status, trigger, the actions in plain words, the arithmetic, and the full `ballast plan` text. */
 import { money, num } from '../../core/format.js';
+import { price } from './dom.js';
 import { byId, clear, el, fmtTime } from './dom.js';
 import type { PlanView } from './types.js';
 
@@ -32,17 +33,28 @@ export function renderPlan(p: PlanView | null): void {
     return;
   }
   const refused = refusalsOf(p);
-  status.textContent = refused.length > 0 ? 'REFUSED by the pre-trade gate: nothing sent' : (STATUS_TEXT[p.status ?? ''] ?? p.status ?? '?');
-  status.setAttribute('data-status', refused.length > 0 ? 'refused' : (p.status ?? ''));
-  byId('plan-trigger').textContent = `${p.trigger ?? ''}${p.time ? ` — ${fmtTime(Date.parse(p.time))}` : ''}`;
+  const x = p.execution;
+  const executed = x !== null && x.fills.length > 0;
+  status.textContent = refused.length > 0 ? 'REFUSED by the pre-trade gate: nothing sent' : x ? (executed ? `executed (${x.status})` : `sent, no fill (${x.status})`) : (STATUS_TEXT[p.status ?? ''] ?? p.status ?? '?');
+  status.setAttribute('data-status', refused.length > 0 ? 'refused' : x ? (executed ? 'executed' : 'unfilled') : (p.status ?? ''));
+  byId('plan-trigger').textContent = `${p.trigger ?? ''}${p.time ? ` — planned on the snapshot of ${fmtTime(Date.parse(p.time))}` : ''}`;
   const q = p.quote ?? 'USDT';
+  const fills = byId('plan-fills');
+  clear(fills);
+  fills.hidden = x === null;
+  if (x) {
+    fills.append(el('h3', { text: `Executed: rebalance #${x.rebalanceId}, ${x.status} — ${x.fills.length} fill${x.fills.length === 1 ? '' : 's'} of ${x.orders} order${x.orders === 1 ? '' : 's'}` }));
+    const ol = el('ul', { class: 'fills' });
+    for (const f of x.fills) ol.append(el('li', { text: `${fmtTime(f.time)} ${f.side.toUpperCase()} ${num(f.amount)} ${f.symbol} at ${price(f.price, q)} = ${money(f.cost, q)}, fee ${num(f.fee, 4)} ${f.feeCurrency}` }));
+    fills.append(ol);
+  }
   const real = p.actions.filter((a) => a.type !== 'wait');
   if (p.actions.length === 0) actions.append(el('li', { class: 'muted', text: 'None: no class needs a trade.' }));
   for (const a of p.actions) {
     const what =
       a.type === 'wait'
         ? `WAIT ${a.class}`
-        : `${(a.side ?? '').toUpperCase()} ${num(a.amount)} ${a.symbol ?? ''} ${a.type}${a.reduceOnly ? ' reduce-only' : ''} ≈ ${money(a.notional, q)}`;
+        : `${(a.side ?? '').toUpperCase()} ${num(a.amount)} ${a.symbol ?? ''} ${a.type}${a.reduceOnly ? ' reduce-only' : ''} ≈ ${money(a.notional, q)}${executed ? ' (planned; fills below)' : ''}`;
     actions.append(el('li', {}, el('div', { class: 'what', text: what }), el('div', { class: 'why', text: a.reason })));
   }
   if (real.length === 0 && p.actions.length > 0) actions.append(el('li', { class: 'muted', text: 'Only waits: no order is sent.' }));

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /** Hedges, orders, fills and journal tables. */
 import { money, num } from '../../core/format.js';
-import { byId, clear, el, fmtTime } from './dom.js';
+import { byId, clear, el, fmtTime, price } from './dom.js';
 import type { Fill, Hedge, JournalEvent, Order } from './types.js';
 
 interface Col<T> {
@@ -37,6 +37,9 @@ function table<T>(id: string, cols: Col<T>[], rows: T[], empty: string, rowClass
 /** Longer texts are cut (the whole text is in the cell's tooltip). */
 const LONG = 140;
 
+/** A date alone when the time is midnight (daily bars), else date and time: narrower columns. */
+const day = (ms: number | null): string => (ms !== null && ms % 86_400_000 === 0 ? fmtTime(ms, true).slice(0, 10) : fmtTime(ms, true));
+
 const sign = (x: number) => (x > 0 ? 'pos' : x < 0 ? 'neg' : '');
 
 export function renderHedges(h: { open: number; closed: number; hedges: Hedge[] }, quote: string): void {
@@ -49,10 +52,10 @@ export function renderHedges(h: { open: number; closed: number; hedges: Hedge[] 
       { head: 'class', cell: (r) => r.class },
       { head: 'symbol', cell: (r) => r.symbol },
       { head: 'contracts', cell: (r) => num(r.contracts), num: true },
-      { head: 'entry', cell: (r) => f(r.entryPrice), num: true },
+      { head: 'entry', cell: (r) => price(r.entryPrice, quote), num: true },
       { head: 'notional', cell: (r) => (r.open ? f(r.notional) : '–'), num: true },
-      { head: 'opened (UTC)', cell: (r) => fmtTime(r.openedAt, true) },
-      { head: 'closed (UTC)', cell: (r) => fmtTime(r.closedAt, true) },
+      { head: 'opened (UTC)', cell: (r) => day(r.openedAt) },
+      { head: 'closed (UTC)', cell: (r) => day(r.closedAt) },
       { head: 'funding ±', cell: (r) => f(-r.fundingPaid), num: true, cls: (r) => sign(-r.fundingPaid) },
       { head: 'price PnL', cell: (r) => f(r.realisedPnl + r.unrealisedPnl), num: true, cls: (r) => sign(r.realisedPnl + r.unrealisedPnl) },
       { head: 'fees', cell: (r) => f(r.fees), num: true },
@@ -75,10 +78,10 @@ export function renderOrders(o: { count: number; orders: Order[] }, quote: strin
       { head: 'side', cell: (r) => r.side.toUpperCase() + (r.reduceOnly ? ' (reduce-only)' : ''), cls: (r) => (r.side === 'buy' ? 'pos' : 'neg') },
       { head: 'type', cell: (r) => r.type },
       { head: 'amount', cell: (r) => num(r.amount), num: true },
-      { head: 'price', cell: (r) => (r.price === null ? 'market' : money(r.price, quote)), num: true },
+      { head: 'price', cell: (r) => (r.price === null ? 'market' : price(r.price, quote)), num: true },
       { head: 'state', cell: (r) => r.state },
       { head: 'filled', cell: (r) => num(r.filled), num: true },
-      { head: 'avg price', cell: (r) => (r.avgPrice === null ? '–' : money(r.avgPrice, quote)), num: true },
+      { head: 'avg price', cell: (r) => (r.avgPrice === null ? '–' : price(r.avgPrice, quote)), num: true },
       { head: 'note', cell: (r) => r.reason ?? '', wrap: true },
     ],
     o.orders,
@@ -95,7 +98,7 @@ export function renderFills(x: { count: number; fills: Fill[] }, quote: string):
       { head: 'symbol', cell: (r) => r.symbol },
       { head: 'side', cell: (r) => r.side.toUpperCase(), cls: (r) => (r.side === 'buy' ? 'pos' : 'neg') },
       { head: 'amount', cell: (r) => num(r.amount), num: true },
-      { head: 'price', cell: (r) => money(r.price, quote), num: true },
+      { head: 'price', cell: (r) => price(r.price, quote), num: true },
       { head: 'value', cell: (r) => money(r.cost, quote), num: true },
       { head: 'fee', cell: (r) => `${num(r.fee, 4)} ${r.feeCurrency}`, num: true },
       { head: 'order', cell: (r) => r.clientOrderId ?? '(external)' },
