@@ -310,7 +310,7 @@ const PAGE_JS = `
     var rel = viewSel.value === '' ? null : D.policies[Number(viewSel.value)];
     var log = logBox.checked && !rel;
     logBox.disabled = !!rel;
-    viewNote.textContent = rel ? 'Each line is a policy\'s equity divided by ' + rel.name + '\'s at the same bar: above 1, ahead of it; below 1, behind it.' : '';
+    viewNote.textContent = rel ? 'Each line is a policy’s equity divided by ' + rel.name + '’s at the same bar: above 1, ahead of it; below 1, behind it.' : '';
     var data = [D.times];
     var series = [{}];
     function shape(eq) {

@@ -587,6 +587,12 @@ function executeAdjustment(w: Work, adj: Adjustment): void {
   }
 }
 
+/** A planned spot leg moves the account's quote, which is also its futures wallet (the margin model). */
+function moveWallet(w: Work, account: string, delta: number): void {
+  const m = w.margin.get(account)!;
+  w.margin.set(account, { ...m, wallet: m.wallet + delta });
+}
+
 /** Quote held on every account now (after planned sells). */
 function realQuote(w: Work): number {
   let q = 0;
@@ -842,6 +848,7 @@ function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share
     const bal = w.balances.get(h.n)!;
     bal[asset] = (bal[asset] ?? 0) - amount;
     bal[w.portfolio.quote] = (bal[w.portfolio.quote] ?? 0) + notional * (1 - fee);
+    moveWallet(w, h.n, notional * (1 - fee));
     const acct = holders.length > 1 ? ` on ${h.n}` : '';
     const split = adj.cls.assets.length > 1 ? ` (${share})` : '';
     w.actions.push({
@@ -897,6 +904,7 @@ function settleBuys(w: Work): void {
       const bal = w.balances.get(n)!;
       bal[quote] = (bal[quote] ?? 0) - notional * (1 + w.portfolio.execution.fees.spotTaker);
       bal[b.asset] = (bal[b.asset] ?? 0) + amount;
+      moveWallet(w, n, -notional * (1 + w.portfolio.execution.fees.spotTaker));
       const acct = w.accounts.length > 1 ? ` on ${n}` : '';
       const split = b.cls.assets.length > 1 ? ` (${b.share})` : '';
       const scaled = scale < 1 ? ` (scaled to ${(scale * 100).toFixed(2)}% for cash)` : '';
