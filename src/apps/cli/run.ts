@@ -29,7 +29,7 @@ import { CRASH_POINTS, type CrashHook, type CrashPoint } from '../../execution/c
 import { executorConfigFromOrders } from '../../execution/executor.js';
 import { guard } from '../../execution/retry.js';
 import { loadPortfolio, serviceConfig } from '../../adapters/files/portfolio.js';
-import { SqliteJournal } from '../../adapters/journal/sqlite.js';
+import { isPostgresUrl, openJournal } from '../../adapters/journal/open.js';
 import { credentialsFromEnv } from '../../adapters/keys.js';
 import { createLogger, type Logger } from '../../adapters/log.js';
 import { Notifier } from '../../adapters/notify.js';
@@ -171,6 +171,7 @@ export function replayInput<T>(dir: string, build: () => T): T {
 
 /** `.ballast/journal.db` → `.ballast/journal.venue.json`. */
 export function defaultVenueState(db: string): string {
+  if (isPostgresUrl(db)) return join('.ballast', 'journal.venue.json');
   const b = basename(db).replace(/\.(db|sqlite3?)$/i, '');
   return join(dirname(db), `${b}.venue.json`);
 }
@@ -386,7 +387,7 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   const cfg = serviceConfig(portfolio0);
   const logger = createLogger({ level: o.logLevel ?? 'info', ...(o.logStream ? { stream: o.logStream } : {}), base: { app: 'ballast' } });
   registerEnvKeys(portfolio0, env, logger, live);
-  const db = resolve(o.db ?? DEFAULT_DB);
+  const db = o.db !== undefined && isPostgresUrl(o.db) ? o.db : resolve(o.db ?? DEFAULT_DB);
   const account = paperAccountName(portfolio0);
 
   const w: Wiring = live
@@ -413,12 +414,12 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     w.barMs !== undefined && portfolio0.risk.maxDataAgeMs < w.barMs ? { ...portfolio0, risk: { ...portfolio0.risk, maxDataAgeMs: w.barMs } } : portfolio0;
   if (portfolio !== portfolio0) logger.info({ maxDataAgeMs: w.barMs }, 'replay: data may be one bar old (risk.maxDataAgeMs raised to the bar length)');
 
-  let journal: SqliteJournal;
+  let journal: Journal;
   let service: Service;
   let source!: SnapshotSource;
   try {
-    mkdirSync(dirname(db), { recursive: true });
-    journal = new SqliteJournal(db, { clock: w.time.clock });
+    if (!isPostgresUrl(db)) mkdirSync(dirname(db), { recursive: true });
+    journal = openJournal(db, { clock: w.time.clock });
   } catch (e) {
     await closeAll();
     throw e;
