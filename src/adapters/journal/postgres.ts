@@ -559,6 +559,17 @@ export class PostgresJournal implements Journal {
     );
   }
 
+  /** Raise the lock key's fencing high-water mark to `token` (a new lock holder does this before anything else). Returns the mark. */
+  raiseFence(key: string, token: number): number {
+    return this.#run('raise fencing token', () =>
+      this.#q<{ token: number }>(
+        `INSERT INTO fences (lock_key, token) VALUES ($1, $2)
+         ON CONFLICT (lock_key) DO UPDATE SET token = GREATEST(fences.token, EXCLUDED.token) RETURNING token`,
+        [key, token],
+      )[0]!.token,
+    );
+  }
+
   // ================================================================== fills and funding
 
   insertFill(f: FillRecord): boolean {

@@ -13,6 +13,7 @@
  * feature; this bucket does the same job per key with plain Redis.
  */
 import type { Redis } from 'ioredis';
+import type { Exchange } from '../../ports/exchange.js';
 import { RateLimitExceeded } from '../../ports/errors.js';
 
 /**
@@ -93,4 +94,19 @@ export class SharedRateLimiter {
   async ban(forMs: number): Promise<void> {
     await this.#redis.set(this.#keys[1], '1', 'PX', Math.max(1, Math.ceil(forMs)));
   }
+}
+
+/** Every venue call of `inner` first takes one unit of the key's shared budget. */
+export function limitedExchange(inner: Exchange, limiter: SharedRateLimiter): Exchange {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      const fn = (v as (...a: unknown[]) => unknown).bind(target);
+      return async (...args: unknown[]) => {
+        await limiter.acquire(1);
+        return fn(...args);
+      };
+    },
+  });
 }
