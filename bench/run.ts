@@ -187,6 +187,8 @@ if (which === 'B1') {
     `B0 seed portfolio, ${r!.series.length} policies × ${r!.history.times.length} daily bars: ${fmt(best)} s wall (load + run; runs ${seconds.map((s) => fmt(s)).join(' / ')} s), ` +
       `${fmt(assetBars / best / 1e6, 3)} M asset-bars/s, ${r!.plans} decisions (${r!.kernelPlans} by the kernel), peak RSS ${fmt(peak / 2 ** 20, 0)} MiB`,
   );
+} else if (which === 'B3') {
+  (await import('./scale.js')).b3(explicitReps ?? 8);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1 or B2`);
+  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2 or B3`);
 }

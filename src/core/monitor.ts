@@ -110,14 +110,12 @@ export function buildMonitor(portfolios: readonly MonitorPortfolio[], prices: Re
   const posAsset = new Int32Array(nPos);
   const posQty = new Float64Array(nPos);
   const posClass = new Int32Array(nPos);
-  const posPortfolio = new Int32Array(nPos);
   const classStart = new Int32Array(P + 1);
   const classLower = new Float64Array(nCls);
   const classUpper = new Float64Array(nCls);
   const classCash = new Uint8Array(nCls);
   const classNames: string[] = new Array<string>(nCls);
   const fixed = new Float64Array(P);
-  const perAsset = new Int32Array(assets.length + 1);
   let pi = 0;
   let ci = 0;
   for (let p = 0; p < P; p++) {
@@ -138,8 +136,6 @@ export function buildMonitor(portfolios: readonly MonitorPortfolio[], prices: Re
       posAsset[pi] = a;
       posQty[pi] = x.qty;
       posClass[pi] = classStart[p]! + x.cls;
-      posPortfolio[pi] = p;
-      perAsset[a + 1]!++;
       if (x.entryPrice !== undefined) f -= x.qty * x.entryPrice;
       pi++;
     }
@@ -147,33 +143,62 @@ export function buildMonitor(portfolios: readonly MonitorPortfolio[], prices: Re
   }
   posStart[P] = pi;
   classStart[P] = ci;
-  for (let a = 0; a < assets.length; a++) perAsset[a + 1]! += perAsset[a]!;
-  const assetStart = perAsset.slice();
-  const fill = perAsset.slice(0, assets.length);
+  return monitorFromArrays({ ids: portfolios.map((p) => p.id), assets, prices: priceArr, posStart, posAsset, posQty, posClass, classStart, classLower, classUpper, classCash, classNames, fixed });
+}
+
+/** The arrays a monitor is built from (what `buildMonitor` derives from objects; a loader can fill them directly). */
+export interface MonitorArrays {
+  ids: string[];
+  assets: string[];
+  prices: Float64Array;
+  posStart: Int32Array;
+  posAsset: Int32Array;
+  posQty: Float64Array;
+  /** Global class index (into the class arrays), not the portfolio-local one. */
+  posClass: Int32Array;
+  classStart: Int32Array;
+  classLower: Float64Array;
+  classUpper: Float64Array;
+  classCash: Uint8Array;
+  classNames: string[];
+  fixed: Float64Array;
+}
+
+export function monitorFromArrays(x: MonitorArrays): Monitor {
+  const P = x.ids.length;
+  const nPos = x.posAsset.length;
+  const nA = x.assets.length;
+  const posPortfolio = new Int32Array(nPos);
+  for (let p = 0; p < P; p++) posPortfolio.fill(p, x.posStart[p]!, x.posStart[p + 1]!);
+  const assetStart = new Int32Array(nA + 1);
+  for (let i = 0; i < nPos; i++) assetStart[x.posAsset[i]! + 1]!++;
+  for (let a = 0; a < nA; a++) assetStart[a + 1]! += assetStart[a]!;
+  const fill = assetStart.slice(0, nA);
   const assetPos = new Int32Array(nPos);
-  for (let i = 0; i < nPos; i++) assetPos[fill[posAsset[i]!]!++] = i;
+  for (let i = 0; i < nPos; i++) assetPos[fill[x.posAsset[i]!]!++] = i;
+  const nCls = x.classLower.length;
   const m: Monitor = {
-    ids: portfolios.map((p) => p.id),
-    assets,
-    assetIndex,
-    prices: priceArr,
-    posStart,
-    posAsset,
-    posQty,
-    posClass,
+    ids: x.ids,
+    assets: x.assets,
+    assetIndex: new Map(x.assets.map((a, i) => [a, i])),
+    prices: x.prices,
+    posStart: x.posStart,
+    posAsset: x.posAsset,
+    posQty: x.posQty,
+    posClass: x.posClass,
     posPortfolio,
     assetStart,
     assetPos,
-    classStart,
-    classLower,
-    classUpper,
-    classCash,
+    classStart: x.classStart,
+    classLower: x.classLower,
+    classUpper: x.classUpper,
+    classCash: x.classCash,
     classExposure: new Float64Array(nCls),
-    fixed,
+    fixed: x.fixed,
     tpv: new Float64Array(P),
     distance: new Float64Array(P),
     worstClass: new Int32Array(P),
-    classNames,
+    classNames: x.classNames,
     touched: new Int32Array(P),
     touchedCount: 0,
     stamp: new Int32Array(P),
