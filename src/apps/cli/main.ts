@@ -27,6 +27,7 @@ import { startSimVenue } from './sim-venue.js';
 import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
 import { runSnapshot } from './snapshot.js';
+import { addScaleCommands } from './scale.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
 import { projectRoot } from '../../adapters/files/root.js';
@@ -468,6 +469,7 @@ Example:
   killSwitch('halt', 'HALTED', 'Kill switch: no new orders (an order working now is cancelled at its next check).');
   killSwitch('reduce-only', 'REDUCING', 'Only reduce-only legs may trade.');
   killSwitch('resume', 'ACTIVE', 'Trade normally again.');
+  addScaleCommands(program, out, ctx, onSignals);
 
   return program;
 }

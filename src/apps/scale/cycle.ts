@@ -60,7 +60,14 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
   const portfolio = parseStored(stored);
   const accounts = serviceConfig(portfolio).accounts;
   const held: Record<string, Held> = {};
+  // Keep the account locks while the cycle runs; a renewal that fails means another worker may hold the
+  // account now — the fencing check then refuses every further order of this cycle.
+  const renew = setInterval(() => {
+    for (const h of Object.values(held)) void d.locks.renew(h.key).catch(() => {});
+  }, Math.max(50, Math.floor(d.locks.ttlMs / 3)));
+  renew.unref();
   const release = async () => {
+    clearInterval(renew);
     for (const h of Object.values(held)) await d.locks.release(h.key).catch(() => {});
   };
   let journal: PostgresJournal | undefined;
