@@ -64,7 +64,13 @@ export interface Monitor {
   readonly posPortfolio: Int32Array;
   readonly assetStart: Int32Array;
   readonly assetPos: Int32Array;
+  /** Holdings of each asset in `assetStart` order, as their own arrays (a tick reads them sequentially). */
+  readonly holdQty: Float64Array;
+  readonly holdClass: Int32Array;
+  readonly holdPortfolio: Int32Array;
   readonly classStart: Int32Array;
+  /** Positions of each class (positions are ordered by class inside a portfolio). */
+  readonly classPosStart: Int32Array;
   readonly classLower: Float64Array;
   readonly classUpper: Float64Array;
   readonly classCash: Uint8Array;
@@ -78,8 +84,6 @@ export interface Monitor {
   /** Scratch: portfolios touched by the last tick (first `touchedCount` entries). */
   readonly touched: Int32Array;
   touchedCount: number;
-  /** Stamp per portfolio, to visit each once per tick. */
-  readonly stamp: Int32Array;
   tickNo: number;
 }
 
@@ -130,7 +134,7 @@ export function buildMonitor(portfolios: readonly MonitorPortfolio[], prices: Re
       classNames[ci] = c.name;
       ci++;
     }
-    for (const x of pf.positions) {
+    for (const x of [...pf.positions].sort((u, v) => u.cls - v.cls)) {
       if (x.cls < 0 || x.cls >= pf.classes.length) throw new RangeError(`monitor: portfolio ${pf.id}: position ${x.asset} names class ${x.cls} of ${pf.classes.length}`);
       const a = assetIndex.get(x.asset)!;
       posAsset[pi] = a;
@@ -154,7 +158,7 @@ export interface MonitorArrays {
   posStart: Int32Array;
   posAsset: Int32Array;
   posQty: Float64Array;
-  /** Global class index (into the class arrays), not the portfolio-local one. */
+  /** Global class index (into the class arrays), not the portfolio-local one; non-decreasing inside a portfolio. */
   posClass: Int32Array;
   classStart: Int32Array;
   classLower: Float64Array;
@@ -176,7 +180,26 @@ export function monitorFromArrays(x: MonitorArrays): Monitor {
   const fill = assetStart.slice(0, nA);
   const assetPos = new Int32Array(nPos);
   for (let i = 0; i < nPos; i++) assetPos[fill[x.posAsset[i]!]!++] = i;
+  const holdQty = new Float64Array(nPos);
+  const holdClass = new Int32Array(nPos);
+  const holdPortfolio = new Int32Array(nPos);
+  for (let k = 0; k < nPos; k++) {
+    const i = assetPos[k]!;
+    holdQty[k] = x.posQty[i]!;
+    holdClass[k] = x.posClass[i]!;
+    holdPortfolio[k] = posPortfolio[i]!;
+  }
   const nCls = x.classLower.length;
+  const classPosStart = new Int32Array(nCls + 1);
+  for (let p = 0; p < P; p++) {
+    for (let i = x.posStart[p]!; i < x.posStart[p + 1]!; i++) {
+      const c = x.posClass[i]!;
+      if (c < x.classStart[p]! || c >= x.classStart[p + 1]!) throw new RangeError(`monitor: portfolio ${x.ids[p]}: position ${i} names class ${c} of another portfolio`);
+      if (i > x.posStart[p]! && c < x.posClass[i - 1]!) throw new RangeError(`monitor: portfolio ${x.ids[p]}: positions must be ordered by class`);
+      classPosStart[c + 1]!++;
+    }
+  }
+  for (let c = 0; c < nCls; c++) classPosStart[c + 1]! += classPosStart[c]!;
   const m: Monitor = {
     ids: x.ids,
     assets: x.assets,
@@ -189,7 +212,11 @@ export function monitorFromArrays(x: MonitorArrays): Monitor {
     posPortfolio,
     assetStart,
     assetPos,
+    holdQty,
+    holdClass,
+    holdPortfolio,
     classStart: x.classStart,
+    classPosStart,
     classLower: x.classLower,
     classUpper: x.classUpper,
     classCash: x.classCash,
@@ -201,7 +228,6 @@ export function monitorFromArrays(x: MonitorArrays): Monitor {
     classNames: x.classNames,
     touched: new Int32Array(P),
     touchedCount: 0,
-    stamp: new Int32Array(P),
     tickNo: 0,
   };
   revalueAll(m);
@@ -250,64 +276,96 @@ export function checkPortfolio(m: Monitor, p: number): number {
   return worst;
 }
 
-/** Full revaluation and band check of every portfolio (optionally at new prices). Returns how many breach. */
+/**
+ * Full revaluation and band check of every portfolio (optionally at new prices). Returns how many breach.
+ * One pass: each class's exposure is summed from its (contiguous) positions, then the portfolio's classes are
+ * checked against its TPV while they are still in cache.
+ */
 export function revalueAll(m: Monitor, prices?: Float64Array): number {
   if (prices) m.prices.set(prices);
   const E = m.classExposure;
-  E.fill(0);
   const px = m.prices;
   const pa = m.posAsset;
   const pq = m.posQty;
-  const pc = m.posClass;
-  const ps = m.posStart;
+  const cps = m.classPosStart;
+  const cs = m.classStart;
+  const lo = m.classLower;
+  const up = m.classUpper;
+  const cash = m.classCash;
   const tpv = m.tpv;
   const fixed = m.fixed;
+  const dist = m.distance;
+  const worstCls = m.worstClass;
   const P = m.ids.length;
   let breaches = 0;
+  let c = 0;
+  let i = 0;
   for (let p = 0; p < P; p++) {
     let t = fixed[p]!;
-    const end = ps[p + 1]!;
-    for (let i = ps[p]!; i < end; i++) {
-      const v = pq[i]! * px[pa[i]!]!;
-      E[pc[i]!]! += v;
-      t += v;
+    let nonCash = 0;
+    const c0 = c;
+    const c1 = cs[p + 1]!;
+    let cashCls = -1;
+    for (; c < c1; c++) {
+      let e = 0;
+      const end = cps[c + 1]!;
+      for (; i < end; i++) e += pq[i]! * px[pa[i]!]!;
+      E[c] = e;
+      t += e;
+      if (cash[c] === 1) cashCls = c;
+      else nonCash += e;
     }
     tpv[p] = t;
-    if (checkPortfolio(m, p) > 0) breaches++;
+    if (cashCls >= 0) E[cashCls] = t - nonCash;
+    const inv = t > 0 ? 1 / t : 0;
+    let worst = -Infinity;
+    let wc = -1;
+    for (let k = c0; k < c1; k++) {
+      const w = E[k]! * inv;
+      const a = lo[k]! - w;
+      const b = w - up[k]!;
+      const d = a > b ? a : b;
+      if (d > worst) {
+        worst = d;
+        wc = k;
+      }
+    }
+    dist[p] = worst;
+    worstCls[p] = wc;
+    if (worst > 0) breaches++;
   }
   return breaches;
 }
 
 /**
- * A new price for one asset: re-value only the positions holding it, then re-check those portfolios.
- * Returns how many of them are outside a band; their indices are `m.touched[0..touchedCount)` with
- * `m.distance[p] > 0`.
+ * A new price for one asset: re-value only the holdings of it (read in order from the per-asset arrays),
+ * then re-check those portfolios. Returns how many of them are outside a band; their indices are
+ * `m.touched[0..touchedCount)` with `m.distance[p] > 0`.
  */
 export function tick(m: Monitor, asset: number, price: number): number {
   const old = m.prices[asset]!;
   m.prices[asset] = price;
   const dp = price - old;
-  const stamp = ++m.tickNo;
   const a0 = m.assetStart[asset]!;
   const a1 = m.assetStart[asset + 1]!;
-  const ap = m.assetPos;
-  const pq = m.posQty;
-  const pc = m.posClass;
-  const pp = m.posPortfolio;
+  const hq = m.holdQty;
+  const hc = m.holdClass;
+  const hp = m.holdPortfolio;
   const E = m.classExposure;
   const tpv = m.tpv;
-  const st = m.stamp;
   const touched = m.touched;
+  m.tickNo++;
   let n = 0;
+  let prev = -1;
   for (let k = a0; k < a1; k++) {
-    const i = ap[k]!;
-    const d = pq[i]! * dp;
-    E[pc[i]!]! += d;
-    const p = pp[i]!;
+    const d = hq[k]! * dp;
+    E[hc[k]!]! += d;
+    const p = hp[k]!;
     tpv[p]! += d;
-    if (st[p] !== stamp) {
-      st[p] = stamp;
+    // holdings of an asset are in portfolio order: a portfolio's are adjacent
+    if (p !== prev) {
       touched[n++] = p;
+      prev = p;
     }
   }
   m.touchedCount = n;
