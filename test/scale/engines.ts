@@ -127,14 +127,15 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<LocalRedis> {
+/** `persistent`: append-only file with fsync per write (what BullMQ asks for in production), so a restart keeps the queue. */
+export async function startRedis(o: { persistent?: boolean } = {}): Promise<LocalRedis> {
   ensureInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'ballast-redis-'));
   const port = await freePort();
   const pidfile = join(dir, 'redis.pid');
   let pid = 0;
   const start = async () => {
-    execFileSync('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--daemonize', 'yes', '--pidfile', pidfile, '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'log')], {
+    execFileSync('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--daemonize', 'yes', '--pidfile', pidfile, '--save', '', ...(o.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']), '--dir', dir, '--logfile', join(dir, 'log')], {
       stdio: 'pipe',
     });
     const until = Date.now() + 10_000;

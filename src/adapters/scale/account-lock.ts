@@ -28,6 +28,9 @@ if cur then
   end
   return -redis.call('PTTL', KEYS[1])
 end
+local floor = tonumber(ARGV[3])
+local cur_fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cur_fence < floor then redis.call('SET', KEYS[2], floor) end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
 return token
@@ -64,9 +67,13 @@ export class AccountLocks {
     this.ttlMs = o.ttlMs ?? 30_000;
   }
 
-  /** Take the lock of `key` (or keep it, when this owner holds it). Returns the fencing token, or null with the time left when another owner holds it. */
-  async acquire(key: string): Promise<{ token: number } | { heldForMs: number }> {
-    const r = Number(await this.#redis.eval(ACQUIRE, 2, `ballast:lock:{${key}}`, `ballast:fence:{${key}}`, this.owner, this.ttlMs));
+  /**
+   * Take the lock of `key` (or keep it, when this owner holds it). Returns the fencing token, or the time left
+   * when another owner holds it. `floor`: the highest token the journal has seen for this key — a new token is
+   * always above it, even when Redis lost its counter (a restart without persistence).
+   */
+  async acquire(key: string, floor = 0): Promise<{ token: number } | { heldForMs: number }> {
+    const r = Number(await this.#redis.eval(ACQUIRE, 2, `ballast:lock:{${key}}`, `ballast:fence:{${key}}`, this.owner, this.ttlMs, floor));
     return r > 0 ? { token: r } : { heldForMs: -r };
   }
 

@@ -14,7 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Exchange } from '../../ports/exchange.js';
-import { RateLimitExceeded } from '../../ports/errors.js';
+import { ExchangeNotAvailable, RateLimitExceeded } from '../../ports/errors.js';
 
 /**
  * KEYS[1] bucket hash {tokens, at}, KEYS[2] ban key. ARGV: capacity, refill per second, cost, log key ('' = none).
@@ -96,7 +96,11 @@ export class SharedRateLimiter {
   }
 }
 
-/** Every venue call of `inner` first takes one unit of the key's shared budget. */
+/**
+ * Every venue call of `inner` first takes one unit of the key's shared budget. When the limiter cannot be
+ * asked (Redis down or restarting), nothing was sent: the call fails with ExchangeNotAvailable (retryable,
+ * rejection proven), so an order is retried under the same client id or ends "not sent" — never "unknown".
+ */
 export function limitedExchange(inner: Exchange, limiter: SharedRateLimiter): Exchange {
   return new Proxy(inner, {
     get(target, prop, receiver) {
@@ -104,7 +108,12 @@ export function limitedExchange(inner: Exchange, limiter: SharedRateLimiter): Ex
       if (typeof v !== 'function') return v;
       const fn = (v as (...a: unknown[]) => unknown).bind(target);
       return async (...args: unknown[]) => {
-        await limiter.acquire(1);
+        try {
+          await limiter.acquire(1);
+        } catch (e) {
+          if (e instanceof RateLimitExceeded) throw e;
+          throw new ExchangeNotAvailable(`rate limiter of ${limiter.key} unavailable (${(e as Error).message}); nothing sent`, { exchange: target.id, cause: e });
+        }
         return fn(...args);
       };
     },

@@ -19,6 +19,7 @@ import { CycleQueue } from '../scale/queue.js';
 import { startServe } from '../scale/serve.js';
 import { startWorker } from '../scale/worker.js';
 import { UsageError } from './errors.js';
+import { CRASH_ENV, crashHookFromSpec } from './run.js';
 
 interface Ctx {
   code: number;
@@ -176,10 +177,12 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
     .requiredOption('--db <url>', 'postgres://… journal', pgUrl)
     .requiredOption('--redis <url>', 'redis://…', redisUrl)
     .option('--concurrency <n>', 'cycles at once in this process', positiveInt('--concurrency'), 4)
+    .option('--lock-ttl <seconds>', 'account lock lifetime (renewed while a cycle runs; a dead worker frees its accounts after it)', seconds('--lock-ttl'), 30)
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o) => {
       const log = createLogger({ level: o.logLevel as 'info' });
-      const h = await startWorker({ db: o.db, redis: o.redis, concurrency: o.concurrency, log });
+      const crash = crashHookFromSpec(process.env[CRASH_ENV]);
+      const h = await startWorker({ db: o.db, redis: o.redis, concurrency: o.concurrency, lockTtlMs: o.lockTtl * 1000, log, ...(crash ? { crash } : {}) });
       log.info({ worker: h.id, concurrency: o.concurrency }, 'worker started');
       await new Promise<void>((resolve) => {
         const off = onSignals(() => {

@@ -23,6 +23,7 @@ import type { Exchange } from '../../ports/exchange.js';
 import { Service, type CycleReport, type ServiceLog } from '../../service/service.js';
 import { ExchangeSnapshotSource } from '../../service/sim-source.js';
 import { executorConfigFromOrders } from '../../execution/executor.js';
+import type { CrashHook } from '../../execution/crash.js';
 
 export class AccountBusy extends Error {
   override name = 'AccountBusy';
@@ -37,6 +38,8 @@ export interface CycleDeps {
   /** Budget per exchange key (shared by every worker through Redis). */
   rate: { capacity: number; refillPerSecond: number };
   log?: ServiceLog;
+  /** Crash-test hook (kills the process at a named point of the executor). */
+  crash?: CrashHook;
 }
 
 export interface CycleResult {
@@ -75,7 +78,8 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
   try {
     for (const a of accounts) {
       const key = accountKey(stored, a.name, a.exchange);
-      const r = await d.locks.acquire(key);
+      const mark = d.connection.query<{ token: number }>('SELECT token FROM fences WHERE lock_key = $1', [key]).rows[0]?.token ?? 0;
+      const r = await d.locks.acquire(key, mark);
       if ('heldForMs' in r) throw new AccountBusy(`account ${key} of portfolio ${name} is held by another worker for up to ${r.heldForMs} ms`);
       held[a.name] = { key, token: r.token };
     }
@@ -104,7 +108,7 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
     const source = new ExchangeSnapshotSource({ accounts: accounts.map((a) => ({ name: a.name, exchange: venues[a.name]! })), clock, quote: portfolio.quote, portfolio });
     service = new Service(
       { portfolio, execution: executorConfigFromOrders(serviceConfig(portfolio).orders), actor: `worker:${d.locks.owner}` },
-      { journal, venues, source, clock, ...(d.log ? { log: d.log } : {}) },
+      { journal, venues, source, clock, ...(d.log ? { log: d.log } : {}), ...(d.crash ? { crash: d.crash } : {}) },
     );
     await service.start({ loop: false });
     if (trigger === 'manual') service.requestRebalance(`worker:${d.locks.owner}`);

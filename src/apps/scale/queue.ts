@@ -25,8 +25,8 @@ export function cycleJobId(portfolio: string, trigger: Trigger, slot: number): s
 
 export const JOB_OPTIONS: JobsOptions = {
   // Retried when the account is held by another worker, or a worker died mid-cycle (stalled job).
-  attempts: 30,
-  backoff: { type: 'exponential', delay: 250 },
+  attempts: 240,
+  backoff: { type: 'fixed', delay: 1_000 },
   removeOnComplete: { age: 3600, count: 10_000 },
   removeOnFail: { age: 24 * 3600 },
 };

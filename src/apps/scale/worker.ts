@@ -17,6 +17,7 @@ import { SyncPg } from '../../adapters/journal/pg-sync.js';
 import { AccountLocks } from '../../adapters/scale/account-lock.js';
 import { PortfolioStore } from '../../adapters/scale/portfolios.js';
 import type { ServiceLog } from '../../service/service.js';
+import type { CrashHook } from '../../execution/crash.js';
 import { AccountBusy, runPortfolioCycle, type CycleResult } from './cycle.js';
 import { QUEUE, redisConnection, type CycleJob } from './queue.js';
 
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   /** Each exchange key's budget, shared by every worker. Default 20 requests, 10 per second. */
   rate?: { capacity: number; refillPerSecond: number };
   log?: ServiceLog;
+  /** Crash-test hook (BALLAST_CRASH_AT, as `ballast run`). */
+  crash?: CrashHook;
   /** Called after every finished job (tests, metrics). */
   onResult?: (r: CycleResult) => void;
 }
@@ -49,11 +52,11 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
   const worker = new Worker<CycleJob, CycleResult>(
     QUEUE,
     async (job: Job<CycleJob>) => {
-      const r = await runPortfolioCycle(job.data.portfolio, job.data.trigger, { url: o.db, connection, store, redis, locks, rate, ...(o.log ? { log: o.log } : {}) });
+      const r = await runPortfolioCycle(job.data.portfolio, job.data.trigger, { url: o.db, connection, store, redis, locks, rate, ...(o.log ? { log: o.log } : {}), ...(o.crash ? { crash: o.crash } : {}) });
       o.onResult?.(r);
       return r;
     },
-    { connection: redisConnection(o.redis), concurrency: o.concurrency ?? 1, lockDuration: 60_000, stalledInterval: 5_000, maxStalledCount: 5 },
+    { connection: redisConnection(o.redis), concurrency: o.concurrency ?? 1, lockDuration: 15_000, stalledInterval: 5_000, maxStalledCount: 10 },
   );
   worker.on('failed', (job, err) => {
     if (!(err instanceof AccountBusy)) o.log?.warn({ job: job?.id, err: err.message }, 'cycle failed');
