@@ -11,7 +11,9 @@
  *
  *   0 duplicate orders   no client order id received twice by its venue; every venue order has its intent
  *   0 lost fills         every venue trade is in the journal
- *   journal = venue      intents, fills, book and fill-derived balances (test/crash/verify.ts)
+ *   journal = venue      intents, fills, book and fill-derived balances (test/crash/verify.ts); an intent killed
+ *                        between its SUBMITTING commit and the request (by a crash of the other cycle in the
+ *                        same worker) ends LOST, never resent: counted and printed, not a mismatch
  *   no cycle lost or doubled   every queued job completed exactly once, none failed
  *
  * Scale: BALLAST_SCALE_CRASH_PORTFOLIOS (default 6), BALLAST_SCALE_CRASH_WORKERS (4),
@@ -221,14 +223,20 @@ describe('crash test across workers', () => {
     }
     const dup = verdicts.flatMap((v) => v.duplicateOrders);
     const lost = verdicts.flatMap((v) => v.lostFills);
-    const mism = verdicts.flatMap((v) => v.mismatches);
+    // A worker runs two cycles at once: when one cycle's crash point kills the process, the other may have
+    // committed an intent as SUBMITTING whose request never reached the venue. After the restart it cannot be
+    // found; by the rules (a missing report is unknown, never "absent") it ends LOST after its strikes — never
+    // resent. That is the journal telling the truth about what it knows, not a mismatch; counted apart.
+    const allMism = verdicts.flatMap((v) => v.mismatches);
+    const lostUnsent = allMism.filter((x) => /^intent \S+ is LOST without a venue order$/.test(x));
+    const mism = allMism.filter((x) => !lostUnsent.includes(x));
     const orders = verdicts.reduce((s, v) => s + v.venueOrders, 0);
     const trades = verdicts.reduce((s, v) => s + v.venueTrades, 0);
     const byPoint = CRASH_POINTS.map((p) => `${p} ${kills.filter((k) => k.startsWith(p)).length}`).join(', ');
     console.log(
       `scale crash test: ${N_PORTFOLIOS} portfolios, ${N_WORKERS} workers, ${round} rounds, ${kills.length} SIGKILLs (${byPoint}), Redis restarted ${redisRestarted ? 1 : 0}×, ` +
         `${all.length} cycles queued, ${doneIds.length} completed once (${retried} after a retry), ${failed.length} failed; ` +
-        `${orders} venue orders, ${trades} venue trades; ${dup.length} duplicate orders, ${lost.length} lost fills, ${mism.length} journal mismatches (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        `${orders} venue orders, ${trades} venue trades; ${dup.length} duplicate orders, ${lost.length} lost fills, ${mism.length} journal mismatches; ${lostUnsent.length} intents LOST unsent (killed between commit and send, never resent) (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     );
     expect(dup, 'duplicate orders').toEqual([]);
     expect(lost, 'lost fills').toEqual([]);
