@@ -10,7 +10,7 @@
  * - the monitor: a price move that breaks a band queues a 'monitor' cycle for exactly the portfolios holding it;
  * - fencing: a worker whose account lock was taken over cannot send an order (FencedOut before the venue).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -173,7 +173,7 @@ describe('portfolios as data (CLI)', () => {
 describe('serve + workers on BullMQ', () => {
   it('start-up cycles: two workers bring every portfolio to its target, orders fenced, no client id twice', async () => {
     for (let i = 0; i < 2; i++) workers.push(await startWorker({ db, redis: redis.url, concurrency: 2, lockTtlMs: 10_000, onResult: (r) => results.push(r) }));
-    serve = await startServe({ db, redis: redis.url, feedEveryMs: 3_600_000, checkEveryMs: 3_600_000, cooldownMs: 0 });
+    serve = await startServe({ db, redis: redis.url, feedEveryMs: 3_600_000, checkEveryMs: 3_600_000, cooldownMs: 0, api: { port: 0, tokenFile: join(dir, 'api-token') } });
     await until('three traded start-up cycles', () => ['alpha', 'beta', 'gamma'].every((n) => results.some((r) => r.portfolio === n && r.status === 'traded')), 120_000);
     const store = new PortfolioStore(db);
     try {
@@ -226,6 +226,16 @@ describe('serve + workers on BullMQ', () => {
     await until('the venues to see the new price', async () => (await new RemoteExchange({ url: venues[0]!.url }).fetchTickers(['BTC/USDT']))['BTC/USDT']!.last === PRICES.BTC && (await new RemoteExchange({ url: venues[1]!.url }).fetchTickers(['BTC/USDT']))['BTC/USDT']!.last === PRICES.BTC, 60_000);
     const queued = await serve!.feedOnce();
     expect([...new Set(queued)].sort()).toEqual(['alpha', 'beta']);
+    // /api/portfolios: token required; every portfolio with TPV, worst drift and its class, state, last cycle
+    const url = `${serve!.api!.url}/api/portfolios?sort=drift`;
+    expect((await fetch(url)).status).toBe(401);
+    const token = readFileSync(join(dir, 'api-token'), 'utf8').trim();
+    const body = (await (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).json()) as { portfolios: Array<{ name: string; tpv: number; worstDrift: { class: string; drift: number }; bandDistance: number; state: string; lastCycle: unknown }> };
+    expect(body.portfolios.map((p) => p.name).slice(0, 2).sort()).toEqual(['alpha', 'beta']); // the BTC rally: largest drift first
+    expect(body.portfolios[0]!.worstDrift.class).toMatch(/BTC|Stablecoins/);
+    expect(body.portfolios[0]!.bandDistance).toBeGreaterThan(0);
+    expect(body.portfolios[2]).toMatchObject({ name: 'gamma', state: 'ACTIVE', lastCycle: expect.objectContaining({ status: 'done' }) });
+    expect(body.portfolios[2]!.bandDistance).toBeLessThan(0);
     await until('monitor cycles to trade alpha and beta back', () => ['alpha', 'beta'].every((n) => results.some((r) => r.portfolio === n && r.status === 'traded' && results.indexOf(r) >= 3)), 120_000);
   });
 });

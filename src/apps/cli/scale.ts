@@ -156,11 +156,13 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
     .requiredOption('--redis <url>', 'redis://…', redisUrl)
     .option('--check-every <seconds>', 'calendar check of every portfolio', seconds('--check-every'), 3600)
     .option('--feed-every <seconds>', 'shared feed poll', seconds('--feed-every'), 5)
+    .option('--api-port <port>', '`GET /api/portfolios` on 127.0.0.1 (token in --token-file)', positiveInt('--api-port'), 8788)
+    .option('--token-file <file>', 'API bearer token (created 0600 when missing)', '.ballast/api-token')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o) => {
       const log = createLogger({ level: o.logLevel as 'info' });
-      const h = await startServe({ db: o.db, redis: o.redis, checkEveryMs: o.checkEvery * 1000, feedEveryMs: o.feedEvery * 1000, log });
-      log.info({ portfolios: h.monitor()?.ids.length ?? 0 }, 'serve started: start-up cycles queued');
+      const h = await startServe({ db: o.db, redis: o.redis, checkEveryMs: o.checkEvery * 1000, feedEveryMs: o.feedEvery * 1000, log, api: { port: o.apiPort, tokenFile: o.tokenFile } });
+      log.info({ portfolios: h.monitor()?.ids.length ?? 0, api: `${h.api?.url}/api/portfolios` }, 'serve started: start-up cycles queued');
       await new Promise<void>((resolve) => {
         const off = onSignals(() => {
           off();

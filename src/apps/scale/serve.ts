@@ -19,6 +19,7 @@ import { SyncPg } from '../../adapters/journal/pg-sync.js';
 import { parseStored, PortfolioStore } from '../../adapters/scale/portfolios.js';
 import { RemoteExchange } from '../../adapters/venue/client.js';
 import type { ServiceLog } from '../../service/service.js';
+import { portfolioRows, startPortfoliosApi, type PortfolioRow, type PortfoliosApi } from './api.js';
 import { applyFills, holdingsFromSnapshot, type FillDelta } from './holdings.js';
 import { CycleQueue, QUEUE, redisConnection, type Trigger } from './queue.js';
 
@@ -30,10 +31,16 @@ export interface ServeOptions {
   cooldownMs?: number;
   log?: ServiceLog;
   now?: () => number;
+  /** Serve `GET /api/portfolios` on 127.0.0.1:port (0 = any free port) with the token in `tokenFile`. */
+  api?: { port: number; tokenFile: string };
 }
 
 export interface ServeHandle {
   queue: CycleQueue;
+  /** The `/api/portfolios` server, when asked for. */
+  api: PortfoliosApi | null;
+  /** What `/api/portfolios` returns. */
+  rows(): PortfolioRow[];
   monitor(): Monitor | null;
   /** Queue a cycle now (what the timers and the feed call). */
   enqueue(name: string, trigger: Trigger): Promise<string>;
@@ -127,6 +134,8 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
 
   rebuildMonitor();
   for (const name of store.names()) await enqueue(name, 'start');
+  const rows = () => portfolioRows(store.list(), monitor);
+  const api = o.api ? await startPortfoliosApi({ port: o.api.port, tokenFile: o.api.tokenFile, rows }) : null;
 
   let rebuildPending = false;
   events.on('completed', () => {
@@ -152,12 +161,15 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
 
   return {
     queue,
+    api,
+    rows,
     monitor: () => monitor,
     enqueue,
     feedOnce,
     rebuildMonitor,
     async close() {
       for (const t of timers) clearInterval(t);
+      await api?.close();
       await events.close();
       await queue.close();
       store.close();
