@@ -9,6 +9,8 @@
  *              liquidation check every bar.
  *   B0:        the seed four-class portfolio over all bundled daily history, every policy: wall time
  *              (load + run) and peak memory (the process's peak RSS, getrusage maxrss, after the first run).
+ *   T1:        `ballast tune` grid throughput on 1 and on N worker threads (bench/tune.ts; run only when named).
+ *   B3:        the many-portfolio monitor, 1,000,000 portfolios × 10 positions (bench/scale.ts; run only when named).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
  * one's peak), `--reps N` times (default 8 for B1 and B2, 3 for B0; each a full run from a fresh ledger and fresh output arrays).
@@ -22,7 +24,11 @@
  * The children run this file bundled to plain JavaScript by esbuild (out/bench-run.mjs) on plain node,
  * with no module loader hooks — as `bin/ballast.js` runs the CLI.
  *
- * Usage: npm run bench [-- B1 B2 B0] [--reps N] [--hugepages] [--tsx]
+ *   Q1:        the quality benchmark (bench/quality.ts): does hedging pay on real history? Per policy, over
+ *              the whole range and per calendar year: time in band, tracking error and every cost line,
+ *              with each cost's ratio to spot threshold's. Not part of the default list.
+ *
+ * Usage: npm run bench [-- B1 B2 B0 Q1 T1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (T1)]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
  *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
@@ -43,10 +49,12 @@ import { runBacktest } from '../src/backtest/run.js';
 import { randomHistory } from '../src/backtest/synthetic.js';
 import type { Portfolio } from '../src/core/types.js';
 import { cls, portfolio } from '../test/core/builders.js';
+import { q1 } from './quality.js';
+import { t1 } from './tune.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);
-const want = args.filter((a) => /^B\d$/.test(a));
+const want = args.filter((a) => /^[BQT]\d$/.test(a));
 const repsAt = args.indexOf('--reps');
 const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : undefined;
 // B1/B2 runs take a fraction of a second: 8 runs reach the JIT's steady state on a busy machine. B0's
@@ -76,7 +84,8 @@ if (!child) {
   );
   let failed = false;
   for (const w of list) {
-    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), '--child'], { stdio: 'inherit', env });
+    const t1Args = w === 'T1' ? ['--cells', '--workers'].flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])) : [];
+    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...t1Args, '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
   }
   process.exit(failed ? 1 : 0);
@@ -187,8 +196,14 @@ if (which === 'B1') {
     `B0 seed portfolio, ${r!.series.length} policies × ${r!.history.times.length} daily bars: ${fmt(best)} s wall (load + run; runs ${seconds.map((s) => fmt(s)).join(' / ')} s), ` +
       `${fmt(assetBars / best / 1e6, 3)} M asset-bars/s, ${r!.plans} decisions (${r!.kernelPlans} by the kernel), peak RSS ${fmt(peak / 2 ** 20, 0)} MiB`,
   );
+} else if (which === 'Q1') {
+  q1(ROOT);
+} else if (which === 'T1') {
+  // `ballast tune` grid throughput on 1 and N worker threads (bench/tune.ts).
+  await t1(args);
 } else if (which === 'B3') {
+  // the many-portfolio monitor (bench/scale.ts)
   (await import('./scale.js')).b3(explicitReps ?? 8);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2 or B3`);
+  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, B3, Q1 or T1`);
 }

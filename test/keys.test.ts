@@ -17,6 +17,7 @@ import {
   KeyError,
   loadCredentials,
   Secret,
+  UnverifiedKeyError,
   WithdrawalPermissionError,
 } from '../src/adapters/keys.js';
 
@@ -165,9 +166,13 @@ describe('checkKeyPermissions', () => {
     expect(String(e)).toMatch(/testvenue: this API key can WITHDRAW funds \(apiRestrictions.enableWithdrawals = true\)/);
   });
 
-  it('verified when the venue says it cannot withdraw; "cannot verify" when the venue does not say', async () => {
-    expect(await checkKeyPermissions(venue(false, 'perm = read_only,trade'))).toEqual({ verified: true, detail: 'testvenue: key cannot withdraw (perm = read_only,trade)' });
-    const u = await checkKeyPermissions(venue(null, 'no such endpoint'));
+  it('verified when the venue says it cannot withdraw; an unreadable answer is refused unless explicitly allowed', async () => {
+    expect(await checkKeyPermissions(venue(false, 'perm = read_only,trade'))).toEqual({ verified: true, detail: 'testvenue: key cannot withdraw (perm = read_only,trade)', canTransfer: null });
+    const refused = await checkKeyPermissions(venue(null, 'no such endpoint')).catch((x: unknown) => x);
+    expect(refused).toBeInstanceOf(UnverifiedKeyError);
+    expect(refused).toBeInstanceOf(KeyError); // exit 2 in the CLI
+    expect(String(refused)).toMatch(/cannot verify that this API key cannot withdraw \(no such endpoint\).*--allow-unverified-keys/);
+    const u = await checkKeyPermissions(venue(null, 'no such endpoint'), { allowUnverified: true });
     expect(u.verified).toBe(false);
     expect(u.detail).toMatch(/cannot verify/);
   });

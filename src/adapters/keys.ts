@@ -12,11 +12,13 @@
  * Every value is wrapped in a `Secret`: printing it in any way (String(), template literals,
  * JSON.stringify, console.log / util.inspect, pino) shows `[REDACTED]`; only `.reveal()` returns it.
  *
- * `checkKeyPermissions(exchange)` asks the venue what the key may do where the venue says so
- * (Binance `GET /sapi/v1/account/apiRestrictions` → `enableWithdrawals`; Bybit
- * `GET /v5/user/query-api` → `permissions.Wallet` containing "Withdraw"; OKX
- * `GET /api/v5/account/config` → `perm` containing "withdraw") and refuses a key that can withdraw
- * with `WithdrawalPermissionError`. Elsewhere it answers "cannot verify".
+ * `checkKeyPermissions(exchange)` asks the venue what the key may do (Binance
+ * `GET /sapi/v1/account/apiRestrictions` → `enableWithdrawals`, transfers: `enableInternalTransfer` /
+ * `permitsUniversalTransfer`; Bybit `GET /v5/user/query-api` → `permissions.Wallet` containing
+ * "Withdraw", transfers: "AccountTransfer" / "SubMemberTransfer"; OKX `GET /api/v5/account/config` →
+ * `perm` containing "withdraw") and refuses a key that can withdraw with `WithdrawalPermissionError`.
+ * It FAILS CLOSED: when the venue's answer cannot be read, the key is refused with
+ * `UnverifiedKeyError`, unless the caller passes `allowUnverified` (the user's explicit flag).
  */
 
 import { readFile, stat } from 'node:fs/promises';
@@ -87,6 +89,20 @@ export class WithdrawalPermissionError extends Error {
     super(
       `${exchange}: this API key can WITHDRAW funds (${detail}). ballast refuses keys with withdrawal permission: ` +
         'create a key with trading (and reading) permission only.',
+    );
+    this.exchange = exchange;
+  }
+}
+
+/** The venue's answer about the key could not be read: refused unless the user says otherwise. */
+export class UnverifiedKeyError extends KeyError {
+  override name = 'UnverifiedKeyError';
+  readonly exchange: string;
+
+  constructor(exchange: string, detail: string) {
+    super(
+      `${exchange}: cannot verify that this API key cannot withdraw (${detail}). ballast refuses keys it cannot check; ` +
+        'make sure the key has trading (and reading) permission only, then start with --allow-unverified-keys to use it anyway.',
     );
     this.exchange = exchange;
   }
@@ -192,11 +208,13 @@ export async function loadCredentials(o: KeySourceOptions): Promise<ApiCredentia
 /** What the venue says about a key. `canWithdraw: null` = the venue does not say. */
 export interface KeyPermissions {
   canWithdraw: boolean | null;
+  /** Transfers between the account's wallets / sub-accounts; null = the venue does not say. */
+  canTransfer?: boolean | null;
   /** Plain-language source of the answer, e.g. "apiRestrictions.enableWithdrawals = false". */
   detail: string;
 }
 
-export type KeyCheck = { verified: true; detail: string } | { verified: false; detail: string };
+export type KeyCheck = { verified: true; detail: string; canTransfer?: boolean | null } | { verified: false; detail: string; canTransfer?: boolean | null };
 
 /** Anything that can ask its venue about the key (CcxtExchange does). */
 export interface KeyPermissionSource {
@@ -206,12 +224,17 @@ export interface KeyPermissionSource {
 
 /**
  * Refuse a key that can withdraw (throws WithdrawalPermissionError). Returns `{ verified: true }`
- * when the venue confirmed the key cannot withdraw, `{ verified: false, detail: 'cannot verify …' }`
- * when the venue does not report permissions. Venue errors propagate (typed port errors).
+ * when the venue confirmed the key cannot withdraw. When the venue's answer does not say, throws
+ * UnverifiedKeyError — unless `allowUnverified` (the user's explicit flag), then returns
+ * `{ verified: false, detail: 'cannot verify …' }`. Transfer rights are reported in `canTransfer`
+ * (and the detail); they are not refused. Venue errors propagate (typed port errors).
  */
-export async function checkKeyPermissions(exchange: KeyPermissionSource): Promise<KeyCheck> {
+export async function checkKeyPermissions(exchange: KeyPermissionSource, o: { allowUnverified?: boolean } = {}): Promise<KeyCheck> {
   const p = await exchange.fetchKeyPermissions();
   if (p.canWithdraw === true) throw new WithdrawalPermissionError(exchange.id, p.detail);
-  if (p.canWithdraw === false) return { verified: true, detail: `${exchange.id}: key cannot withdraw (${p.detail})` };
-  return { verified: false, detail: `${exchange.id}: cannot verify whether this key can withdraw (${p.detail})` };
+  const canTransfer = p.canTransfer ?? null;
+  const transfer = canTransfer === true ? '; it CAN transfer between wallets' : canTransfer === false ? '; it cannot transfer' : '';
+  if (p.canWithdraw === false) return { verified: true, detail: `${exchange.id}: key cannot withdraw (${p.detail})${transfer}`, canTransfer };
+  if (o.allowUnverified !== true) throw new UnverifiedKeyError(exchange.id, p.detail);
+  return { verified: false, detail: `${exchange.id}: cannot verify whether this key can withdraw (${p.detail})`, canTransfer };
 }

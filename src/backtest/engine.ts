@@ -43,11 +43,11 @@
 import { bandEdges } from '../core/bands.js';
 import { nextPeriodStart, SpotKernel, spotKernelApplies } from '../core/kernel.js';
 import { plan } from '../core/planner.js';
-import type { Action, MarketRules, Portfolio, Position, Snapshot } from '../core/types.js';
+import type { Action, ActionPurpose, MarketRules, Plan, Portfolio, Position, Rejection, Snapshot } from '../core/types.js';
 import type { MarketHistory } from '../adapters/history/history.js';
 import { Ledger } from '../adapters/sim/ledger.js';
 import { slippageFraction } from '../adapters/sim/slippage.js';
-import { BAND_EPSILON, welford, type PolicyCounters, type PolicySeries, type RunSummary } from './metrics.js';
+import { BAND_EPSILON, welford, type HedgeStats, type OutOfBandBars, type PolicyCounters, type PolicyExtras, type PolicySeries, type RunSummary } from './metrics.js';
 import type { PolicySpec } from './policies.js';
 
 export interface BacktestOptions {
@@ -75,6 +75,22 @@ export interface BacktestOptions {
    * depend on it: they are accumulated over every bar (`PolicySeries.summary`).
    */
   maxPoints?: number;
+  /** Called for every fill (the initial allocation included), for `--trades`. */
+  onFill?: (fill: BacktestFill) => void;
+}
+
+/** One fill of a backtest (`ballast backtest --trades`). */
+export interface BacktestFill {
+  time: number;
+  symbol: string;
+  side: 'buy' | 'sell';
+  qty: number;
+  price: number;
+  fee: number;
+  /** The leg's purpose (rebalance, hedge-open, hedge-convert, …), 'initial', or 'liquidation'. */
+  reason: string;
+  /** The class the leg serves ('' when unknown). */
+  class: string;
 }
 
 /** Default most points per recorded series: the report's chart resolution (report.ts MAX_POINTS). */
@@ -93,6 +109,7 @@ export const DEFAULT_OPTIONS: BacktestOptions = {
 export interface PolicyRun {
   series: PolicySeries;
   counters: PolicyCounters;
+  extras: PolicyExtras;
   /** Decisions computed (for the benchmark and progress): general planner calls + kernel calls. */
   plans: number;
   /** Of `plans`, how many the rebalance kernel computed. */
@@ -115,6 +132,96 @@ const FUNDING_PAID = 4;
 const FUNDING_RECEIVED = 5;
 const LIQUIDATIONS = 6;
 const ORDERS = 7;
+const PERP_FEES = 8;
+const PERP_SLIPPAGE = 9;
+const BASIS = 10;
+
+/** Settlements averaged for the expected funding rate the planner sees (a week of 8 h intervals). */
+const FUNDING_MEAN_WINDOW = 21;
+/** A perp's funding is known at a bar when a settlement was recorded within this long before it. */
+const FUNDING_KNOWN_MS = 24 * 3_600_000;
+
+// Causes of out-of-band bars (OutOfBandBars.byCause), set by the bar's decision.
+const OOB_NOT_DUE = 0;
+const OOB_WAITED = 1;
+const OOB_CASH_SHORT = 2;
+const OOB_DROPPED = 3;
+const OOB_PENDING = 4;
+const OOB_AFTER_TRADE = 5;
+
+/**
+ * The life of every hedge (a perp position opened by the policy): when it opened, how it ended, which bars
+ * it was held with a known funding rate. Fed by the engine's perp fills and liquidations.
+ */
+class HedgeBook {
+  readonly openBar: Int32Array;
+  readonly closeBar: Int32Array;
+  readonly heldBars: Float64Array;
+  readonly knownBars: Float64Array;
+  readonly lives: number[] = [];
+  readonly closedBy = { unwound: 0, converted: 0, cutForMargin: 0, cutForFunding: 0, cutForCap: 0, liquidated: 0 };
+  opened = 0;
+  reopenedNextBar = 0;
+
+  constructor(
+    readonly symbols: readonly string[],
+    readonly times: Float64Array,
+  ) {
+    const n = symbols.length;
+    this.openBar = new Int32Array(n).fill(-1);
+    this.closeBar = new Int32Array(n).fill(-2);
+    this.heldBars = new Float64Array(n);
+    this.knownBars = new Float64Array(n);
+  }
+
+  /** A fill on perp k took its position from `before` to `after` contracts at bar i. */
+  fill(k: number, before: number, after: number, i: number, purpose: ActionPurpose | 'liquidation' | undefined): void {
+    if (before !== 0 && (after === 0 || Math.sign(after) !== Math.sign(before))) this.close(k, i, purpose);
+    if (after !== 0 && (before === 0 || Math.sign(after) !== Math.sign(before))) {
+      this.opened++;
+      if (this.closeBar[k] === i - 1) this.reopenedNextBar++;
+      this.openBar[k] = i;
+    }
+  }
+
+  private close(k: number, i: number, purpose: ActionPurpose | 'liquidation' | undefined): void {
+    this.lives.push(i - this.openBar[k]!);
+    this.closeBar[k] = i;
+    this.openBar[k] = -1;
+    const by = this.closedBy;
+    if (purpose === 'liquidation') by.liquidated++;
+    else if (purpose === 'hedge-convert') by.converted++;
+    else if (purpose === 'hedge-cut-margin') by.cutForMargin++;
+    else if (purpose === 'hedge-cut-funding') by.cutForFunding++;
+    else if (purpose === 'hedge-cut-cap') by.cutForCap++;
+    else by.unwound++;
+  }
+
+  /** Bar i ends with perp k held; `known`: its funding rate was known. */
+  held(k: number, known: boolean): void {
+    this.heldBars[k]++;
+    if (known) this.knownBars[k]++;
+  }
+
+  /** When the open position on perp k was opened (epoch ms), if it is one the book saw open. */
+  openedAt(k: number): number | undefined {
+    const b = this.openBar[k]!;
+    return b >= 0 ? this.times[b]! : undefined;
+  }
+
+  stats(): HedgeStats {
+    const lives = [...this.lives].sort((a, b) => a - b);
+    const m = lives.length >> 1;
+    const median = lives.length === 0 ? 0 : lives.length % 2 ? lives[m]! : (lives[m - 1]! + lives[m]!) / 2;
+    const fundingCoverage: HedgeStats['fundingCoverage'] = {};
+    this.symbols.forEach((sym, k) => {
+      if (this.heldBars[k]! > 0) fundingCoverage[sym] = { heldBars: this.heldBars[k]!, knownFundingBars: this.knownBars[k]! };
+    });
+    let open = 0;
+    for (let k = 0; k < this.openBar.length; k++) if (this.openBar[k]! >= 0) open++;
+    return { opened: this.opened, medianLifeBars: median, closedBy: { ...this.closedBy }, reopenedNextBar: this.reopenedNextBar, openAtEnd: open, fundingCoverage };
+  }
+}
 
 const MODE_THRESHOLD = 0;
 const MODE_CALENDAR = 1;
@@ -268,7 +375,19 @@ export function runPolicy(
   const WTILE = 8;
   const wTile = new Float64Array(WTILE * nC);
   // Counters live in a typed array (a double written to an object field or a captured variable may box).
-  const acc = new Float64Array(8);
+  const acc = new Float64Array(12);
+  // Out-of-band bars by cause (OOB_*), and the cause the current bar's decision leaves.
+  const oob = new Float64Array(6);
+  let barCause = OOB_NOT_DUE;
+  const book = new HedgeBook(ledger.perps, times);
+  const lastSettleBar = new Int32Array(nP).fill(-1);
+  const prevMark = new Float64Array(nP);
+  const prevClassSpot = new Float64Array(nC);
+  const contractsBefore = new Float64Array(nP);
+  const onFill = o.onFill;
+  // The purpose and class of the leg being filled (for the hedge book and --trades).
+  let legPurpose: ActionPurpose | undefined;
+  let legClass = '';
   let plans = 0;
   let kernelPlans = 0;
   let lastRebalance: number | undefined;
@@ -311,7 +430,10 @@ export function runPolicy(
       const bars = fundingBar[k]!;
       let j = fundingCursor[k]!;
       while (j < bars.length && bars[j]! <= upTo) j++;
-      if (j > fundingCursor[k]!) lastRate[k] = fundingRate[k]![j - 1]!;
+      if (j > fundingCursor[k]!) {
+        lastRate[k] = fundingRate[k]![j - 1]!;
+        lastSettleBar[k] = bars[j - 1]!;
+      }
       fundingCursor[k] = j;
     }
     fundingBehind = false;
@@ -425,6 +547,7 @@ export function runPolicy(
   /** The rest of bar i's metrics (time in band, returns, drawdown), a rebalance's equity, the recorded point. */
   const finishBar = (i: number, equity: number, inside: number) => {
     st[ST_INBAND] += inside;
+    if (inside === 0) oob[barCause]++;
     if (i > 0) {
       const prev = st[ST_PREV]!;
       if (prev > 0) {
@@ -496,13 +619,17 @@ export function runPolicy(
     acc[SLIPPAGE] += Math.abs(px - ref) * qty;
     acc[TURNOVER] += qty * px;
     acc[ORDERS]++;
+    if (onFill) onFill({ time: times[i]!, symbol: spotSymbols[li]!, side: buy ? 'buy' : 'sell', qty, price: px, fee: ledger.lastFee, reason: legPurpose ?? 'rebalance', class: legClass });
     return true;
   };
 
   const fillKernel = (count: number, i: number) => {
-    if (impact > 0) {
+    if (impact > 0 || onFill) {
+      // fillSpot order by order (the inline loop below is its arithmetic without impact or a fill recorder).
       let traded = false;
+      legPurpose = 'rebalance';
       for (let j = 0; j < count; j++) {
+        legClass = u.classNames[kernel!.orderClass[j]!] ?? '';
         if (fillSpot(kernel!.orderAsset[j]!, kernel!.orderSide[j]! > 0, kernel!.orderAmount[j]!, i)) traded = true;
       }
       if (traded) markRebalance(i);
@@ -571,6 +698,8 @@ export function runPolicy(
     if (a.type === 'spot') {
       const li = spotBySymbol.get(a.symbol!);
       if (li === undefined) throw new Error(`backtest: no history for ${a.symbol}`);
+      legPurpose = a.purpose;
+      legClass = a.class;
       return fillSpot(li, a.side === 'buy', a.amount, i);
     }
     if (a.type !== 'futures') return false;
@@ -584,11 +713,17 @@ export function runPolicy(
     let qty = a.amount;
     if (a.reduceOnly) qty = Math.min(qty, Math.abs(contracts[k]!));
     if (qty <= 0) return false;
+    const before = contracts[k]!;
     ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, futuresFee);
+    book.fill(k, before, contracts[k]!, i, a.purpose);
     acc[FEES] += ledger.lastFee;
-    acc[SLIPPAGE] += Math.abs(px - ref) * qty;
+    acc[PERP_FEES] += ledger.lastFee;
+    const slip = Math.abs(px - ref) * qty;
+    acc[SLIPPAGE] += slip;
+    acc[PERP_SLIPPAGE] += slip;
     acc[TURNOVER] += qty * px;
     acc[ORDERS]++;
+    if (onFill) onFill({ time: times[i]!, symbol: a.symbol!, side: a.side!, qty, price: px, fee: ledger.lastFee, reason: a.purpose ?? 'rebalance', class: a.class });
     return true;
   };
 
@@ -600,6 +735,12 @@ export function runPolicy(
     }
     if (traded) markRebalance(i);
     countOpen();
+  };
+
+  /** Is perp k's funding rate known at bar i (a settlement recorded within FUNDING_KNOWN_MS)? */
+  const fundingKnown = (k: number, i: number): boolean => {
+    const b = lastSettleBar[k]!;
+    return b >= 0 && times[i]! - times[b]! <= FUNDING_KNOWN_MS;
   };
 
   /** The general planner's input: the ledger as a snapshot (built only when `plan()` is asked). */
@@ -622,10 +763,20 @@ export function runPolicy(
     for (let k = 0; k < nP; k++) {
       const sym = ledger.perps[k]!;
       markMap[sym] = marks[k]!;
-      funding[sym] = { rate: lastRate[k]!, intervalHours: 8 };
+      // A rate is known only when a settlement was recorded within FUNDING_KNOWN_MS: a hole in the
+      // history is unknown funding, never 0 %.
+      if (fundingKnown(k, i)) {
+        const rates = fundingRate[k]!;
+        const j = fundingCursor[k]!;
+        const from = Math.max(0, j - FUNDING_MEAN_WINDOW);
+        let sum = 0;
+        for (let x = from; x < j; x++) sum += rates[x]!;
+        funding[sym] = { rate: lastRate[k]!, intervalHours: 8, mean: sum / (j - from) };
+      }
       const c = contracts[k]!;
       if (c !== 0) {
-        positions.push({ symbol: sym, contracts: c, contractSize: 1, entryPrice: ledger.entryPrice[k]!, leverage: ledger.leverage[k]!, marginMode: ledger.isolated[k] ? 'isolated' : 'cross' });
+        const opened = book.openedAt(k);
+        positions.push({ symbol: sym, contracts: c, contractSize: 1, entryPrice: ledger.entryPrice[k]!, leverage: ledger.leverage[k]!, marginMode: ledger.isolated[k] ? 'isolated' : 'cross', ...(opened !== undefined ? { openedAt: opened } : {}) });
       }
     }
     return {
@@ -667,6 +818,17 @@ export function runPolicy(
     if (mode === MODE_CALENDAR) return due;
     if (mode === MODE_HYBRID && !due) return false;
     return breached(equity) || (mode === MODE_HYBRID && due);
+  };
+
+  /** Spot value of class c's assets at the current prices. */
+  const classSpot = (c: number): number => {
+    let v = 0;
+    for (let a = 0; a < nA; a++) {
+      if (assetClass[a] !== c) continue;
+      const li = ledgerAsset[a]!;
+      v += balance[li]! * prices[li]!;
+    }
+    return v;
   };
 
   const valueClasses = () => {
@@ -797,8 +959,27 @@ export function runPolicy(
 
   /** Any other bar: prices and marks, funding settlements in this bar on the perp close, liquidation at the bar's adverse extreme. */
   const generalBar = (i: number): number => {
+    // Basis: each hedge's move against its class's spot move (holdings constant within the bar).
+    if (openCount > 0) {
+      for (let k = 0; k < nP; k++) {
+        prevMark[k] = marks[k]!;
+        const c = perpClass[k]!;
+        if (contracts[k] !== 0 && c >= 0) prevClassSpot[c] = classSpot(c);
+      }
+    }
     setPrices(i, false);
     setMarks(i, false);
+    if (openCount > 0) {
+      for (let k = 0; k < nP; k++) {
+        const q = contracts[k]!;
+        const c = perpClass[k]!;
+        if (q === 0 || c < 0 || !(prevMark[k]! > 0) || i === 0) continue;
+        const a = perpAsset[k]!;
+        const before = prevClassSpot[c]!;
+        const classReturn = before > 0 ? classSpot(c) / before - 1 : closeCol[a]![i]! / closeCol[a]![i - 1]! - 1;
+        acc[BASIS] += q * prevMark[k]! * (marks[k]! / prevMark[k]! - 1 - classReturn);
+      }
+    }
     syncFunding(i - 1);
     if (i >= nextFunding) {
       for (let k = 0; k < nP; k++) {
@@ -808,6 +989,7 @@ export function runPolicy(
         while (j < bars.length && bars[j]! <= i) {
           const rate = rates[j]!;
           lastRate[k] = rate;
+          lastSettleBar[k] = bars[j]!;
           if (contracts[k] !== 0) {
             const paid = ledger.settleFunding(k, rate, marks[k]!);
             if (paid > 0) acc[FUNDING_PAID] += paid;
@@ -831,9 +1013,15 @@ export function runPolicy(
         const ratio = marks[k]! / closeCol[a]![i]!;
         adverse[k] = (q < 0 ? highCol[a]![i]! : lowCol[a]![i]!) * ratio;
       }
+      contractsBefore.set(contracts);
+      const records = ledger.liquidations.length;
       const liquidated = ledger.checkLiquidation(adverse, times[i]!);
       if (liquidated > 0) {
         acc[LIQUIDATIONS] += liquidated;
+        for (let k = 0; k < nP; k++) if (contractsBefore[k] !== 0 && contracts[k] === 0) book.fill(k, contractsBefore[k]!, 0, i, 'liquidation');
+        if (onFill) {
+          for (const r of ledger.liquidations.slice(records)) onFill({ time: times[i]!, symbol: r.symbol, side: r.contracts > 0 ? 'buy' : 'sell', qty: Math.abs(r.contracts), price: r.price, fee: r.fee, reason: 'liquidation', class: u.classNames[perpClass[r.perp]!] ?? '' });
+        }
         countOpen();
       }
     }
@@ -947,7 +1135,7 @@ export function runPolicy(
   if (n > 0) {
     setPrices(0, false);
     setMarks(0, false);
-    for (const a of initialOrders(p, o.capital, prices, ledger)) fillAction(a, 0);
+    for (const a of initialOrders(p, o.capital, prices, ledger)) fillAction({ ...a, purpose: 'rebalance' }, 0);
     countOpen();
   }
   findNextFunding();
@@ -979,6 +1167,7 @@ export function runPolicy(
       // Bar `stop` asks for a decision: it takes the per-bar path below.
       i = stop;
     }
+    barCause = OOB_NOT_DUE;
     if (pendingKernel > 0 || pending !== null) {
       setPrices(i, true);
       if (pendingKernel > 0) {
@@ -1018,13 +1207,14 @@ export function runPolicy(
             nextDue = nextPeriodStart(schedule, t);
           }
           if (count > 0) {
+            barCause = nextOpen ? OOB_PENDING : OOB_AFTER_TRADE;
             if (nextOpen) pendingKernel = count;
             else {
               fillKernel(count, i);
               equity = revalue();
               classesDue = false;
             }
-          }
+          } else if (kernel.acted) barCause = OOB_DROPPED;
         } else {
           syncFunding(i);
           const result = plan(p, snapshotAt(i), { now: t, state: 'ACTIVE' });
@@ -1032,6 +1222,7 @@ export function runPolicy(
             lastRebalance = t;
             nextDue = nextPeriodStart(schedule, t);
           }
+          barCause = decisionCause(result.status, result.actions, result.rejected, nextOpen);
           if (result.status === 'ok') {
             if (nextOpen) pending = result.actions;
             else execute(result.actions, i);
@@ -1041,6 +1232,7 @@ export function runPolicy(
       }
     }
     if (classesDue) flatClasses();
+    if (openCount > 0) for (let k = 0; k < nP; k++) if (contracts[k] !== 0) book.held(k, fundingKnown(k, i));
     endBar(i, equity);
     if (--untilTick === 0) {
       untilTick = tick;
@@ -1062,7 +1254,15 @@ export function runPolicy(
     fundingReceived: acc[FUNDING_RECEIVED]!,
     liquidations: acc[LIQUIDATIONS]!,
     orders: acc[ORDERS]!,
+    perpFees: acc[PERP_FEES]!,
+    perpSlippage: acc[PERP_SLIPPAGE]!,
+    basisPnl: acc[BASIS]!,
   };
+  const outOfBand: OutOfBandBars = {
+    total: oob.reduce((x, y) => x + y, 0),
+    byCause: { notDue: oob[OOB_NOT_DUE]!, waited: oob[OOB_WAITED]!, cashShort: oob[OOB_CASH_SHORT]!, ordersDropped: oob[OOB_DROPPED]!, pendingFill: oob[OOB_PENDING]!, afterTrade: oob[OOB_AFTER_TRADE]! },
+  };
+  const extras: PolicyExtras = { hedges: book.stats(), outOfBand };
   const summary: RunSummary = {
     bars: n,
     barTimes: h.times,
@@ -1094,7 +1294,17 @@ export function runPolicy(
     cumFunding,
     rebalanceBars: rebalanceList,
   };
-  return { series, counters, plans, kernelPlans };
+  return { series, counters, extras, plans, kernelPlans };
+}
+
+/** The cause an out-of-band bar gets from its decision (OutOfBandBars.byCause). */
+function decisionCause(status: Plan['status'], actions: Action[], rejected: Rejection[], nextOpen: boolean): number {
+  if (status === 'not-due') return OOB_NOT_DUE;
+  if (actions.some((a) => a.type === 'wait')) return OOB_WAITED;
+  if (rejected.some((r) => r.reason.startsWith('cash:'))) return OOB_CASH_SHORT;
+  if (rejected.some((r) => r.alternative === 'order')) return OOB_DROPPED;
+  if (status === 'ok') return nextOpen ? OOB_PENDING : OOB_AFTER_TRADE;
+  return OOB_WAITED;
 }
 
 /**

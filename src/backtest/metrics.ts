@@ -83,12 +83,78 @@ export interface PolicySeries {
 export interface PolicyCounters {
   rebalances: number;
   turnover: number;
+  /** All fees (spot + perp). */
   fees: number;
+  /** All slippage (spot + perp). */
+  slippage: number;
+  /** Of `fees` and `slippage`, the perp part. */
+  perpFees: number;
+  perpSlippage: number;
+  fundingPaid: number;
+  fundingReceived: number;
+  /**
+   * P&L of the hedges against a perfect hedge of their class: Σ over bars of hedge notional × (perp return −
+   * the class's spot return). It is in the equity already; as a cost line it counts with the opposite sign.
+   * For a class hedged by its own asset's perp it is the perp/spot basis; for a proxy hedge (a class hedged
+   * by another asset's perp) it is mostly the two assets' different moves.
+   */
+  basisPnl: number;
+  liquidations: number;
+  orders: number;
+}
+
+/** How the policy's hedges lived and ended. */
+export interface HedgeStats {
+  opened: number;
+  /** Median life of closed hedges, in bars (0 when none closed). */
+  medianLifeBars: number;
+  closedBy: { unwound: number; converted: number; cutForMargin: number; cutForFunding: number; cutForCap: number; liquidated: number };
+  /** Hedges opened on the bar right after a hedge on the same perp was closed. */
+  reopenedNextBar: number;
+  /** Still open at the end. */
+  openAtEnd: number;
+  /** Per perp: bars a hedge was held and, of those, bars with a known funding rate. */
+  fundingCoverage: Record<string, { heldBars: number; knownFundingBars: number }>;
+}
+
+/** Why a bar ended with some class outside its band. */
+export interface OutOfBandBars {
+  total: number;
+  byCause: {
+    /** Calendar or hybrid policy between its checks (or buy-and-hold, which never trades). */
+    notDue: number;
+    /** The plan waited (a futures leg refused with hedges.onRefused: wait, or nothing to trade). */
+    waited: number;
+    /** Buys scaled down: not enough free quote after margin. */
+    cashShort: number;
+    /** Orders dropped below the venue minimums. */
+    ordersDropped: number;
+    /** Orders decided at the close wait for the next bar's open (--fill next-open). */
+    pendingFill: number;
+    /** Traded, and fees, lot rounding or a band-edge destination left a class just outside. */
+    afterTrade: number;
+  };
+}
+
+export interface PolicyExtras {
+  hedges: HedgeStats;
+  outOfBand: OutOfBandBars;
+}
+
+/** Every cost line of a policy in the quote currency (positive = a cost). */
+export interface CostLines {
+  spotFees: number;
+  perpFees: number;
+  /** Spot and perp slippage. */
   slippage: number;
   fundingPaid: number;
   fundingReceived: number;
-  liquidations: number;
-  orders: number;
+  /** −basisPnl: what the hedges lost against a perfect hedge of their class. */
+  basis: number;
+  /** Tax on realised gains: 0 while tax is not modelled (see `taxModelled`). */
+  tax: number;
+  /** spotFees + perpFees + slippage + fundingPaid − fundingReceived + basis + tax. */
+  total: number;
 }
 
 export interface PolicyMetrics extends PolicyCounters {
@@ -105,6 +171,29 @@ export interface PolicyMetrics extends PolicyCounters {
   trackingError: number;
   /** Net funding: received − paid. */
   funding: number;
+  costs: CostLines;
+  /** Tax lots are not modelled yet: realised gains and tax are 0 and say so. */
+  taxModelled: boolean;
+  realisedGains: { shortTerm: number; longTerm: number };
+  /** Final equity less the tax on gains realised during the run (= finalEquity while tax is not modelled). */
+  afterTaxFinalEquity: number;
+  hedges: HedgeStats;
+  outOfBandBars: OutOfBandBars;
+}
+
+export function costLines(c: PolicyCounters, tax = 0): CostLines {
+  const spotFees = c.fees - c.perpFees;
+  const basis = -c.basisPnl;
+  const total = spotFees + c.perpFees + c.slippage + c.fundingPaid - c.fundingReceived + basis + tax;
+  return { spotFees, perpFees: c.perpFees, slippage: c.slippage, fundingPaid: c.fundingPaid, fundingReceived: c.fundingReceived, basis, tax, total };
+}
+
+/** Extras of a run that never hedged and never left its band (hand-built series). */
+export function emptyExtras(): PolicyExtras {
+  return {
+    hedges: { opened: 0, medianLifeBars: 0, closedBy: { unwound: 0, converted: 0, cutForMargin: 0, cutForFunding: 0, cutForCap: 0, liquidated: 0 }, reopenedNextBar: 0, openAtEnd: 0, fundingCoverage: {} },
+    outOfBand: { total: 0, byCause: { notDue: 0, waited: 0, cashShort: 0, ordersDropped: 0, pendingFill: 0, afterTrade: 0 } },
+  };
 }
 
 export const MS_PER_DAY = 86_400_000;
@@ -226,7 +315,7 @@ export function welford(state: Float64Array, x: number): void {
 }
 
 /** The metrics of a run from its summary (accumulated over every bar). */
-export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters): PolicyMetrics {
+export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounters): BaseMetrics {
   const n = sum.bars;
   const ppy = periodsPerYear(sum.barTimes);
   const elapsed = n > 1 ? sum.barTimes[n - 1]! - sum.barTimes[0]! : 0;
@@ -251,7 +340,22 @@ export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounte
   };
 }
 
-export function computeMetrics(s: PolicySeries, c: PolicyCounters): PolicyMetrics {
+export function computeMetrics(s: PolicySeries, c: PolicyCounters, extras: PolicyExtras = emptyExtras()): PolicyMetrics {
+  const base = baseMetrics(s, c);
+  return {
+    ...base,
+    costs: costLines(c),
+    taxModelled: false,
+    realisedGains: { shortTerm: 0, longTerm: 0 },
+    afterTaxFinalEquity: base.finalEquity,
+    hedges: extras.hedges,
+    outOfBandBars: extras.outOfBand,
+  };
+}
+
+type BaseMetrics = Omit<PolicyMetrics, 'costs' | 'taxModelled' | 'realisedGains' | 'afterTaxFinalEquity' | 'hedges' | 'outOfBandBars'>;
+
+function baseMetrics(s: PolicySeries, c: PolicyCounters): BaseMetrics {
   if (s.summary) return summaryMetrics(s, s.summary, c);
   const n = s.equity.length;
   const startEquity = n > 0 ? s.equity[0]! : 0;

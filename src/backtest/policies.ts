@@ -11,9 +11,10 @@ export interface PolicySpec {
   portfolio: Portfolio | null;
 }
 
-function variant(base: Portfolio, rebalance: Partial<Portfolio['rebalance']>, instrument: Portfolio['execution']['instrument']): Portfolio {
+function variant(base: Portfolio, rebalance: Partial<Portfolio['rebalance']>, instrument: Portfolio['execution']['instrument'], hedges: Partial<Portfolio['hedges']> = {}): Portfolio {
   return {
     ...base,
+    hedges: { ...base.hedges, ...hedges },
     // The policy decides the instrument of every class; under futures, a class without a hedge perp trades spot.
     classes: base.classes.map((c) => {
       const { instrument: _ignored, ...rest } = c;
@@ -29,6 +30,7 @@ function variant(base: Portfolio, rebalance: Partial<Portfolio['rebalance']>, in
 export function standardPolicies(base: Portfolio): PolicySpec[] {
   const hedged = base.classes.some((c) => !c.cash && c.hedge);
   const policies: PolicySpec[] = [
+    { name: 'configured', description: `the portfolio file as written: ${describeConfigured(base)}`, portfolio: base },
     { name: 'buy-and-hold', description: 'invest at the targets once, never rebalance', portfolio: null },
     { name: 'calendar-daily', description: 'every day, all classes to target by spot', portfolio: variant(base, { mode: 'calendar', schedule: 'daily' }, 'spot') },
     { name: 'calendar-weekly', description: 'every Monday, all classes to target by spot', portfolio: variant(base, { mode: 'calendar', schedule: 'weekly' }, 'spot') },
@@ -39,11 +41,22 @@ export function standardPolicies(base: Portfolio): PolicySpec[] {
   ];
   if (hedged) {
     policies.push(
-      { name: 'futures-overlay', description: 'threshold, adjusted by perp hedges (spot untouched where a class has a hedge)', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures') },
-      { name: 'auto', description: 'threshold, spot or perp hedge chosen by the cost model (fees, slippage, funding)', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'auto') },
+      { name: 'futures-overlay', description: 'threshold, every breach moved by a perp hedge (short or long), the always-hedge baseline; the file\'s exit rule', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures', { direction: 'both' }) },
+      { name: 'auto', description: 'threshold, spot or perp hedge chosen by the cost model (fees, slippage, funding over the hedge\'s life); the file\'s exit rule', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'auto', { direction: 'both' }) },
+      { name: 'hedge-bridge', description: `threshold, short-only de-risking hedges converted into spot at every ${base.rebalance.schedule} period; underweight classes bought spot`, portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures', { direction: 'short-only', exit: { kind: 'convert-on-schedule' } }) },
     );
   }
   return policies;
+}
+
+/** One line for the configured policy: mode, schedule, to, instrument and exit rule as the file sets them. */
+export function describeConfigured(p: Portfolio): string {
+  const r = p.rebalance;
+  const when = r.mode === 'threshold' ? 'threshold' : `${r.mode} ${r.schedule}`;
+  const hedged = p.classes.some((c) => !c.cash && c.hedge) || p.indexPerps.length > 0;
+  const exit = p.hedges.exit.kind === 'convert-after' ? `convert-after ${p.hedges.exit.hours} h` : p.hedges.exit.kind;
+  const strategy = p.strategy.type === 'targets' ? '' : `, ${p.strategy.type}`;
+  return `${when}, to ${r.to}, scope ${r.scope}, instrument ${p.execution.instrument}${hedged ? `, hedges ${p.hedges.direction} exit ${exit}` : ''}${strategy}`;
 }
 
 export function selectPolicies(all: PolicySpec[], names: string[] | undefined): PolicySpec[] {

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { PolicyMetrics, PolicySeries } from './metrics.js';
-import { policyColumns } from './table.js';
+import { activityColumns, policyColumns } from './table.js';
 
 export const MAX_POINTS = 5000;
 
@@ -170,8 +170,7 @@ function rebalanceMarkers(s: PolicySeries, n: number): { rebalanceTimes: number[
   return { rebalanceTimes: bars.map((b) => s.times[b]! / 1000), rebalanceEquity: bars.map((b) => r8(s.equity[b]!)) };
 }
 
-function metricsTable(metrics: PolicyMetrics[], quote: string): string {
-  const cols = policyColumns(quote);
+function metricsTable(metrics: PolicyMetrics[], quote: string, cols = policyColumns(quote)): string {
   const head = `<tr><th scope="col">Policy</th>${cols.map((c) => `<th scope="col" title="${escapeHtml(c.title)}">${escapeHtml(c.header)}</th>`).join('')}</tr>`;
   const rows = metrics
     .map(
@@ -420,7 +419,11 @@ ${uplot.css}
 <p class="sub">Backtest on real market history. Money in ${escapeHtml(quote)}. Times in UTC.</p>
 
 <h2>Policies compared</h2>
+<p class="muted">Total cost = spot fees + perp fees + slippage − net funding + basis + tax. Basis: what hedges lost (+) or gained (−) against a perfect hedge of their class. Tax: not modelled yet (—).</p>
 ${metricsTable(input.metrics, quote)}
+
+<h3>Trading, hedges and time out of band</h3>
+${metricsTable(input.metrics, quote, activityColumns(quote))}
 
 <h2>Equity</h2>
 <div class="controls">

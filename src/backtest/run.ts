@@ -5,7 +5,7 @@ import type { Portfolio } from '../core/types.js';
 import { loadHistory, type HistoryInterval, type MarketHistory } from '../adapters/history/history.js';
 import { baseOf } from '../core/valuation.js';
 import { computeMetrics, type PolicyMetrics, type PolicySeries } from './metrics.js';
-import { DEFAULT_OPTIONS, perpSymbol, runPolicy, type BacktestOptions } from './engine.js';
+import { DEFAULT_OPTIONS, perpSymbol, runPolicy, type BacktestFill, type BacktestOptions } from './engine.js';
 import { selectPolicies, standardPolicies } from './policies.js';
 import { renderReport } from './report.js';
 
@@ -20,6 +20,8 @@ export interface BacktestRequest {
   /** Override every taker and maker fee (spot and futures). */
   fee?: number;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** Every fill of every policy (`--trades`). */
+  onFill?: (policy: string, fill: BacktestFill) => void;
 }
 
 export interface BacktestResult {
@@ -79,14 +81,16 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
   let plans = 0;
   let kernelPlans = 0;
   for (const spec of specs) {
-    const run = runPolicy(portfolio, spec, history, options, (bars) => {
+    const onFill = req.onFill;
+    const runOptions = onFill ? { ...options, onFill: (f: BacktestFill) => onFill(spec.name, f) } : options;
+    const run = runPolicy(portfolio, spec, history, runOptions, (bars) => {
       done += bars;
       req.onProgress?.(done, total, spec.name);
     });
     plans += run.plans;
     kernelPlans += run.kernelPlans;
     series.push(run.series);
-    metrics.push(computeMetrics(run.series, run.counters));
+    metrics.push(computeMetrics(run.series, run.counters, run.extras));
   }
   const day = (t: number) => new Date(t).toISOString().slice(0, 10);
   const notes = [
@@ -99,4 +103,24 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
 export function writeReport(file: string, title: string, r: BacktestResult, quote: string): void {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, renderReport({ title, quote, series: r.series, metrics: r.metrics, notes: r.notes }));
+}
+
+/** The header and rows of `--trades`: one line per fill. */
+export const TRADES_HEADER = 'time,policy,account,symbol,side,qty,price,fee,reason';
+
+export function tradeRow(policy: string, f: BacktestFill): string {
+  const reason = f.class ? `${f.reason} ${f.class}` : f.reason;
+  const q = (x: string) => (/[",\n]/.test(x) ? `"${x.replace(/"/g, '""')}"` : x);
+  return [new Date(f.time).toISOString(), q(policy), 'backtest', q(f.symbol), f.side, f.qty, f.price, f.fee, q(reason)].join(',');
+}
+
+/** The equity and weight series of each policy for `--json --series`, at the recorded points. */
+export function seriesJson(r: BacktestResult): { name: string; times: string[]; equity: number[]; weights: Record<string, number[]>; hedgeNotional: Record<string, number[]> }[] {
+  return r.series.map((s) => ({
+    name: s.name,
+    times: Array.from(s.times, (t) => new Date(t).toISOString()),
+    equity: Array.from(s.equity),
+    weights: Object.fromEntries(s.classNames.map((c, k) => [c, Array.from(s.weights[k]!)])),
+    hedgeNotional: Object.fromEntries(s.classNames.map((c, k) => [c, Array.from(s.hedgeNotional[k]!)])),
+  }));
 }

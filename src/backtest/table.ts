@@ -50,22 +50,52 @@ export interface PolicyColumn {
   value: (m: PolicyMetrics) => string;
 }
 
-/** The columns of the comparison (shared by the text table and the HTML report). */
+/**
+ * The columns of the comparison (shared by the text table and the HTML report): what a policy ends with,
+ * how well it stays on target, and every cost line. Total cost = spot fees + perp fees + slippage − net
+ * funding + basis + tax.
+ */
 export function policyColumns(quote: string): PolicyColumn[] {
   return [
     { key: 'final', header: `Final ${quote}`, title: `Final equity (TPV) in ${quote}`, value: (m) => fmtMoney(m.finalEquity) },
     { key: 'cagr', header: 'CAGR', title: 'Compound annual growth rate', value: (m) => fmtPct(m.cagr) },
-    { key: 'vol', header: 'Vol', title: 'Annualised volatility of bar returns', value: (m) => fmtPct(m.volatility) },
-    { key: 'sharpe', header: 'Sharpe', title: 'Annualised Sharpe ratio, risk-free rate 0', value: (m) => fmtNum2(m.sharpe) },
     { key: 'maxdd', header: 'Max DD', title: 'Maximum drawdown from the running peak', value: (m) => fmtPct(m.maxDrawdown) },
-    { key: 'rebal', header: 'Rebal', title: 'Number of rebalances (bars with trades)', value: (m) => fmtCount(m.rebalances) },
-    { key: 'turnover', header: 'Turnover', title: `Traded notional in ${quote}`, value: (m) => fmtMoney(m.turnover) },
-    { key: 'fees', header: 'Fees', title: `Fees paid in ${quote}`, value: (m) => fmtMoney(m.fees) },
-    { key: 'slip', header: 'Slippage', title: `Slippage cost in ${quote}`, value: (m) => fmtMoney(m.slippage) },
-    { key: 'funding', header: 'Funding', title: `Net funding (received − paid) in ${quote}`, value: (m) => fmtMoney(m.funding) },
-    { key: 'liq', header: 'Liq', title: 'Liquidations', value: (m) => fmtCount(m.liquidations) },
     { key: 'inband', header: 'In band', title: 'Share of bars with every class inside its band', value: (m) => fmtPct(m.timeInBand) },
     { key: 'te', header: 'Track err', title: 'Tracking error: RMS over bars of the Euclidean distance of weights from targets', value: (m) => fmtPct(m.trackingError) },
+    { key: 'spotfees', header: 'Spot fees', title: `Spot trading fees in ${quote}`, value: (m) => fmtMoney(m.costs.spotFees) },
+    { key: 'perpfees', header: 'Perp fees', title: `Perp trading fees in ${quote}`, value: (m) => fmtMoney(m.costs.perpFees) },
+    { key: 'slip', header: 'Slippage', title: `Slippage cost (spot and perp) in ${quote}`, value: (m) => fmtMoney(m.slippage) },
+    { key: 'funding', header: 'Funding', title: `Net funding (received − paid) in ${quote}`, value: (m) => fmtMoney(m.funding) },
+    { key: 'basis', header: 'Basis', title: `What hedges lost (+) or gained (−) against a perfect hedge of their class, in ${quote}`, value: (m) => fmtMoney(m.costs.basis) },
+    { key: 'tax', header: 'Tax', title: 'Tax on realised gains (— : not modelled)', value: (m) => (m.taxModelled ? fmtMoney(m.costs.tax) : '—') },
+    { key: 'cost', header: 'Total cost', title: `Spot fees + perp fees + slippage − net funding + basis + tax, in ${quote}`, value: (m) => fmtMoney(m.costs.total) },
+    { key: 'aftertax', header: 'After tax', title: `Final equity less the tax on gains realised in the run, in ${quote}`, value: (m) => fmtMoney(m.afterTaxFinalEquity) },
+  ];
+}
+
+/** The second table: trading activity, hedges and why bars ended out of band. */
+export function activityColumns(quote: string): PolicyColumn[] {
+  const oob = (m: PolicyMetrics) => {
+    const b = m.outOfBandBars.byCause;
+    const parts: [string, number][] = [['not due', b.notDue], ['waited', b.waited], ['cash short', b.cashShort], ['dropped', b.ordersDropped], ['pending', b.pendingFill], ['after trade', b.afterTrade]];
+    const text = parts.filter(([, n]) => n > 0).map(([k, n]) => `${k} ${fmtCount(n)}`).join(', ');
+    return text === '' ? '—' : text;
+  };
+  const cut = (m: PolicyMetrics) => m.hedges.closedBy.cutForMargin + m.hedges.closedBy.cutForFunding + m.hedges.closedBy.cutForCap;
+  return [
+    { key: 'rebal', header: 'Rebal', title: 'Number of rebalances (bars with trades)', value: (m) => fmtCount(m.rebalances) },
+    { key: 'turnover', header: 'Turnover', title: `Traded notional in ${quote}`, value: (m) => fmtMoney(m.turnover) },
+    { key: 'vol', header: 'Vol', title: 'Annualised volatility of bar returns', value: (m) => fmtPct(m.volatility) },
+    { key: 'sharpe', header: 'Sharpe', title: 'Annualised Sharpe ratio, risk-free rate 0', value: (m) => fmtNum2(m.sharpe) },
+    { key: 'liq', header: 'Liq', title: 'Liquidations', value: (m) => fmtCount(m.liquidations) },
+    { key: 'hedges', header: 'Hedges', title: 'Hedges opened', value: (m) => fmtCount(m.hedges.opened) },
+    { key: 'life', header: 'Life', title: 'Median life of a closed hedge, in bars', value: (m) => (m.hedges.opened > 0 ? fmtNum2(m.hedges.medianLifeBars) : '—') },
+    { key: 'unwound', header: 'Unwound', title: 'Hedges closed by the unwind rule (class back inside its inner band) or shrunk away by a rebalance', value: (m) => fmtCount(m.hedges.closedBy.unwound) },
+    { key: 'converted', header: 'Converted', title: 'Hedges converted into spot by the exit rule', value: (m) => fmtCount(m.hedges.closedBy.converted) },
+    { key: 'cut', header: 'Cut', title: 'Hedges cut for margin risk, the funding budget or the gross cap', value: (m) => fmtCount(cut(m)) },
+    { key: 'reopened', header: 'Reopened', title: 'Hedges opened on the bar after one on the same perp closed', value: (m) => fmtCount(m.hedges.reopenedNextBar) },
+    { key: 'oob', header: 'Out of band', title: 'Bars with some class outside its band', value: (m) => fmtCount(m.outOfBandBars.total) },
+    { key: 'why', header: 'Why out of band', title: 'Out-of-band bars by cause', value: oob },
   ];
 }
 
@@ -80,8 +110,7 @@ function len(s: string): number {
 }
 
 /** Fixed-width comparison table; the policy column is shortened (with …) to fit 160 columns. */
-export function formatPolicyTable(metrics: PolicyMetrics[], quote: string): string {
-  const cols = policyColumns(quote);
+export function formatPolicyTable(metrics: PolicyMetrics[], quote: string, cols: PolicyColumn[] = policyColumns(quote)): string {
   const cells = metrics.map((m) => cols.map((c) => c.value(m)));
   const widths = cols.map((c, j) => Math.max(len(c.header), ...cells.map((r) => len(r[j]!))));
   const sep = '  ';
@@ -93,8 +122,10 @@ export function formatPolicyTable(metrics: PolicyMetrics[], quote: string): stri
     const p = ' '.repeat(Math.max(0, w - len(s)));
     return right ? p + s : s + p;
   };
+  // A text column (the last one, when it is text) is left-aligned.
+  const right = cols.map((c) => c.key !== 'why');
   const row = (name: string, values: string[]) =>
-    (pad(truncate(name, nameWidth), nameWidth, false) + values.map((v, j) => sep + pad(v, widths[j]!, true)).join('')).trimEnd();
+    (pad(truncate(name, nameWidth), nameWidth, false) + values.map((v, j) => sep + pad(v, widths[j]!, right[j]!)).join('')).trimEnd();
   const lines = [row('Policy', cols.map((c) => c.header))];
   lines.push('-'.repeat(nameWidth + numbersWidth));
   metrics.forEach((_, i) => lines.push(row(names[i]!, cells[i]!)));

@@ -5,8 +5,10 @@ import type { ExecutionConfig, FundingRate } from './types.js';
  *
  *   spot    = N × (spotTaker + slippage) + (sell ? N × spotSalePenalty : 0)
  *   futures = H × 2 × (futuresTaker + slippage)          open now and close later
- *           + side × rate × H × holdingHours / intervalHours   expected funding (side +1 long, −1 short;
- *                                                             a positive rate means longs pay shorts)
+ *           + side × rate × H × lifeHours / intervalHours   expected funding over the hedge's expected life
+ *                                                        (side +1 long, −1 short; a positive rate means
+ *                                                        longs pay shorts; the trailing mean rate if known)
+ *           + (converts ? spot cost of H at conversion : 0)   the exit rule turns it into a spot trade later
  * The two are compared per unit of exposure corrected (spot corrects N, a hedge H = N × hedgeRatio).
  */
 
@@ -36,16 +38,29 @@ export function spotCost(n: number, sell: boolean, ex: ExecutionConfig): SpotCos
   return { fees, slippage, salePenalty, total: fees + slippage + salePenalty };
 }
 
+/** The rate the cost model expects over a hedge's life: the trailing mean when known, else the current rate. */
+export function expectedRate(funding: FundingRate | undefined): FundingRate | undefined {
+  if (!funding || funding.mean === undefined) return funding;
+  return { rate: funding.mean, intervalHours: funding.intervalHours };
+}
+
 export interface FuturesCost {
   fees: number;
   slippage: number;
   funding: number;
+  /** Spot fees, slippage and sale penalty of converting the hedge into a spot trade at its exit (0 if it is not converted). */
+  conversion: number;
   total: number;
 }
 
-export function futuresCost(h: number, side: 1 | -1, funding: FundingRate | undefined, ex: ExecutionConfig): FuturesCost {
+/**
+ * Hedge path cost: open and close H of the perp, funding over `lifeHours` at the expected rate, and — when
+ * the exit rule converts the hedge — the spot trade it becomes.
+ */
+export function futuresCost(h: number, side: 1 | -1, funding: FundingRate | undefined, ex: ExecutionConfig, lifeHours: number, converts: boolean): FuturesCost {
   const fees = 2 * h * ex.fees.futuresTaker;
   const slippage = 2 * h * ex.slippage;
-  const f = expectedFunding(side, h, funding, ex.expectedHoldingHours);
-  return { fees, slippage, funding: f, total: fees + slippage + f };
+  const f = expectedFunding(side, h, expectedRate(funding), lifeHours);
+  const conversion = converts ? spotCost(h, side < 0, ex).total : 0;
+  return { fees, slippage, funding: f, conversion, total: fees + slippage + f + conversion };
 }

@@ -41,12 +41,14 @@
  */
 import { BAND_EDGE_MARGIN, WEIGHT_EPSILON, bandEdges } from './bands.js';
 import { floorToStep } from './rounding.js';
-import { periodStart } from './schedule.js';
-import type { AssetClass, Instrument, MarketRules, Portfolio, Schedule } from './types.js';
+import { SPEND_BUFFER } from './margin.js';
+import { nextPeriodStart } from './schedule.js';
+
+export { nextPeriodStart };
+import type { AssetClass, Instrument, MarketRules, Portfolio } from './types.js';
 
 /** As in the planner: adjustments smaller than this share of TPV are float noise, not trades. */
 const NOISE = 1e-9;
-const DAY = 86_400_000;
 
 const MODE_THRESHOLD = 0;
 const MODE_CALENDAR = 1;
@@ -64,18 +66,10 @@ function instrumentOf(p: Portfolio, cls: AssetClass): Instrument {
 /** True when every decision `plan()` can take for this portfolio (without open futures) is a spot decision. */
 export function spotKernelApplies(p: Portfolio): boolean {
   if (p.strategy.type === 'beta-neutral') return false;
+  // Configured intra-class weights are targets the planner trades toward (splitAcrossAssets); the kernel
+  // splits by weight as a fixed share, so such portfolios go through the planner.
+  if (p.classes.some((c) => c.weights !== undefined)) return false;
   return p.classes.every((c) => c.cash || instrumentOf(p, c) === 'spot');
-}
-
-/**
- * Start of the calendar period after the one containing `t`. A rebalance last done at `last` is due at
- * `now` exactly when `now ≥ nextPeriodStart(schedule, last)` — `isRebalanceDue` as one comparison.
- */
-export function nextPeriodStart(schedule: Schedule, t: number): number {
-  if (schedule === 'daily') return periodStart('daily', t) + DAY;
-  if (schedule === 'weekly') return periodStart('weekly', t) + 7 * DAY;
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
 
 /**
@@ -140,6 +134,8 @@ export class SpotKernel {
   readonly to: number;
   readonly scopeAll: boolean;
   readonly fee: number;
+  /** Buys are sized with fee and expected slippage: 1 + fee + slippage (the planner's settleBuys). */
+  readonly sizing: number;
 
   readonly target: Float64Array;
   readonly lower: Float64Array;
@@ -225,6 +221,7 @@ export class SpotKernel {
     this.to = p.rebalance.to === 'target' ? TO_TARGET : p.rebalance.to === 'band-edge' ? TO_BAND_EDGE : TO_HALFWAY;
     this.scopeAll = p.rebalance.scope === 'all';
     this.fee = p.execution.fees.spotTaker;
+    this.sizing = 1 + (p.execution.fees.spotTaker + p.execution.slippage);
 
     this.target = new Float64Array(nC);
     this.lower = new Float64Array(nC);
@@ -593,10 +590,11 @@ export class SpotKernel {
 
     // The buys: settleBuys with the lot rules as scalars.
     const fee = this.fee;
-    const spendable = Math.max(0, quote - 0);
+    const spendable = Math.max(0, quote - 0) * (1 - SPEND_BUFFER);
     const total = 0 + spendable;
     if (wanted <= 0) return o;
-    const scale = wanted * (1 + fee) > total ? total / (wanted * (1 + fee)) : 1;
+    const sizing = this.sizing;
+    const scale = wanted * sizing > total ? total / (wanted * sizing) : 1;
     const share = total > 0 ? spendable / total : 0;
     if (share <= 0) return o;
     const costRate = 1 + fee;
@@ -756,12 +754,13 @@ export class SpotKernel {
 
   private settleBuys(nBuy: number, prices: Float64Array, fee: number): void {
     const bal = this.bal;
-    const spendable = Math.max(0, bal[0]! - 0);
+    const spendable = Math.max(0, bal[0]! - 0) * (1 - SPEND_BUFFER);
     const total = 0 + spendable;
     // Σ buy values in queue order (accumulated as the legs queued them).
     const wanted = this.wanted;
     if (wanted <= 0) return;
-    const scale = wanted * (1 + fee) > total ? total / (wanted * (1 + fee)) : 1;
+    const sizing = this.sizing;
+    const scale = wanted * sizing > total ? total / (wanted * sizing) : 1;
     const share = total > 0 ? spendable / total : 0;
     if (share <= 0) return;
     const buyAsset = this.buyAsset;

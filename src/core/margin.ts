@@ -54,6 +54,32 @@ export function marginAvailable(a: MarginAccount): number {
   return Math.max(0, crossEquity(a) - used);
 }
 
+/**
+ * Quote a spot buy may spend: the wallet less isolated margins, the initial margin of cross positions at
+ * their marks, and their unrealised loss (a gain is not spendable). The simulated venue's free balance is
+ * this same number (src/adapters/sim/exchange.ts), so a buy the planner sizes within it is not refused.
+ */
+/** Share of free quote spot buys leave unspent, for price moves between the plan and the fill. */
+export const SPEND_BUFFER = 0.001;
+
+export function freeQuote(a: MarginAccount): number {
+  return Math.max(0, a.wallet - marginUsed(a));
+}
+
+/** What futures hold of the wallet: isolated margins + cross initial margin at the marks + cross unrealised loss. */
+export function marginUsed(a: MarginAccount): number {
+  let used = 0;
+  let upnlSum = 0;
+  for (const p of a.positions) {
+    if (p.isolated) used += p.isolatedMargin;
+    else if (p.qty !== 0) {
+      used += (Math.abs(p.qty) * p.mark) / p.leverage;
+      upnlSum += upnl(p);
+    }
+  }
+  return used + Math.max(0, -upnlSum);
+}
+
 export function liquidationPrice(a: MarginAccount, symbol: string): number | null {
   const p = a.positions.find((x) => x.symbol === symbol);
   if (!p || p.qty === 0) return null;

@@ -7,13 +7,16 @@
  *
  * Every action carries its arithmetic in `reason`; every alternative not taken is in `rejected` with why.
  */
-import { destinationWeight } from './bands.js';
+import { bandHalfWidth, destinationWeight } from './bands.js';
 import { estimateBeta } from './beta.js';
 import { fundingCostApr, futuresCost, spotCost } from './costs.js';
+import { nextPeriodStart } from './schedule.js';
 import { money, num, pct } from './format.js';
 import {
   accountLeverage,
   liquidationPrice,
+  marginUsed,
+  SPEND_BUFFER,
   marginAvailable,
   marginRatio,
   withTrade,
@@ -23,7 +26,9 @@ import { floorToStep } from './rounding.js';
 import { isRebalanceDue } from './schedule.js';
 import type {
   Action,
+  ActionPurpose,
   AssetClass,
+  FundingRate,
   ClassValuation,
   Instrument,
   Plan,
@@ -49,6 +54,10 @@ interface Adjustment {
   why: string;
   /** Futures may not be used for this class in this plan (e.g. its hedge was cut for funding). */
   noFutures?: string;
+  /** Spot value of this adjustment that converts a closed hedge (its legs are tagged convert-spot). */
+  conversion?: number;
+  /** A strategy's own futures leg (beta-neutral): not subject to the inner-band and direction rules. */
+  strategyLeg?: boolean;
 }
 
 interface PendingBuy {
@@ -57,6 +66,7 @@ interface PendingBuy {
   value: number;
   why: string;
   share: string;
+  purpose: ActionPurpose;
 }
 
 /** Mutable working state of one planning pass. */
@@ -194,6 +204,11 @@ function explainValuation(w: Work): void {
       : `net ${f(c.net)} = spot ${f(c.spot)} + futures ${f(c.futures)}`;
     const state = c.breach === 'upper' ? `ABOVE upper trigger ${pct(c.upper)}` : c.breach === 'lower' ? `BELOW lower trigger ${pct(c.lower)}` : `inside ${pct(c.lower)}–${pct(c.upper)}`;
     w.explanation.push(`${c.name}: ${parts}; weight ${pct(c.weight)} (target ${pct(c.target)}), ${state}.`);
+    const weights = w.portfolio.classes.find((x) => x.name === c.name)?.weights;
+    if (weights && c.spot > 0) {
+      const shares = Object.entries(weights).map(([a, t]) => `${a} ${pct((v.assetValues[a] ?? 0) / c.spot)} (weight ${pct(t)})`);
+      w.explanation.push(`${c.name} inside the class: ${shares.join(', ')}.`);
+    }
   }
 }
 
@@ -281,48 +296,143 @@ function decideAdjustments(w: Work): { adjustments: Adjustment[]; trigger: strin
     }
   }
 
-  // Hedge maintenance runs whatever the trigger: margin risk, funding budget, calendar conversion,
-  // spot-basis unwind. Margin risk is judged on each account as it stands before this plan.
-  const convert = due && portfolio.execution.convertHedgesOnCalendar && mode !== 'threshold';
-  const accountStress = new Map(w.accounts.map((n) => [n, marginRatio(w.margin.get(n)!, portfolio.risk.stressMove).stressed]));
-  for (const r of rows) {
-    if (r.cash) continue;
-    const cls = classOf(r.name);
-    const hedges = hedgesOf(w, cls);
-    if (hedges.length === 0) continue;
-    const existing = adjustments.get(r.name);
-    for (const h of hedges) {
-      const side = h.notional < 0 ? -1 : 1;
-      const apr = fundingCostApr(side, snapshot.funding[h.symbol]);
-      const sideWord = side < 0 ? 'short' : 'long';
-      let cut: string | null = null;
-      const stressed = accountStress.get(h.account)!;
-      if (stressed >= 1) {
-        cut = `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (margin ratio ${pct(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`;
-      } else if (apr > portfolio.risk.maxFundingApr) {
-        cut = `the ${sideWord} hedge ${h.symbol} pays funding at ${pct(apr)} a year > budget ${pct(portfolio.risk.maxFundingApr)}: close it and move the exposure by spot instead`;
-      } else if (convert) {
-        cut = `calendar cycle: convert the ${sideWord} hedge ${h.symbol} into a spot trade`;
-      }
-      if (cut) {
-        const base = existing ?? { cls, row: r, delta: 0, why: `${r.name} keeps its net exposure ${f(r.net)}` };
-        // Closing the hedge moves net exposure by −notional; spot must make up for it.
-        pushClose(w, h, cut);
-        const next: Adjustment = { ...base, delta: base.delta + h.notional, noFutures: cut, why: `${base.why}; after closing the hedge, spot must move ${f(h.notional)}` };
-        adjustments.set(r.name, next);
-        continue;
-      }
-      if (!existing && r.breach === null) {
-        const spotWeight = r.spot / w.tpv;
-        if (spotWeight <= r.upper + 1e-9 && spotWeight >= r.lower - 1e-9) {
-          pushClose(w, h, `${r.name} is back inside its band on a spot basis (${pct(spotWeight)} within ${pct(r.lower)}–${pct(r.upper)}): unwind the ${sideWord} hedge ${h.symbol}`);
-        }
-      }
-    }
-  }
+  maintainHedges(w, adjustments);
   const list = portfolio.classes.map((c) => adjustments.get(c.name)).filter((a): a is Adjustment => a !== undefined);
   const hedgeActions = w.actions.length > 0;
   return { adjustments: list, trigger, notDue: !act && list.length === 0 && !hedgeActions && mode !== 'threshold' };
+}
+
+/**
+ * Hedge maintenance runs whatever the trigger, in this order, each hedge at most once:
+ *   1. cut for margin risk (the account would not survive `risk.stressMove`) or the funding budget;
+ *   2. convert under the exit rule (`hedges.exit`): close it and move the class by spot instead;
+ *   3. the gross cap (`hedges.maxGross` of TPV): convert the oldest hedges until the rest fit;
+ *   4. unwind (hysteresis): a class with no adjustment in this plan whose spot weight is back inside its
+ *      inner band (target ± unwindInside × half-width) has its hedge closed — only if that keeps the cash
+ *      class (and so every class) inside its band.
+ * Cuts and conversions keep the class's net exposure (the spot trade replaces the hedge); an unwind moves
+ * the class to its spot weight, which is inside its band.
+ */
+function maintainHedges(w: Work, adjustments: Map<string, Adjustment>): void {
+  const { portfolio, valuation, snapshot, ctx } = w;
+  const f = w.fmt;
+  const hc = portfolio.hedges;
+  const rows = valuation.classes;
+  const classOf = (name: string) => portfolio.classes.find((c) => c.name === name)!;
+  const accountStress = new Map(w.accounts.map((n) => [n, marginRatio(w.margin.get(n)!, portfolio.risk.stressMove).stressed]));
+  const closed = new Set<PositionValuation>();
+  const close = (r: ClassValuation, h: PositionValuation, purpose: ActionPurpose, why: string) => {
+    const cls = classOf(r.name);
+    const existing = adjustments.get(r.name);
+    const base = existing ?? { cls, row: r, delta: 0, why: `${r.name} keeps its net exposure ${f(r.net)}` };
+    pushClose(w, h, why, purpose);
+    closed.add(h);
+    // Closing the hedge moves net exposure by −notional; spot makes up for it.
+    adjustments.set(r.name, {
+      ...base,
+      delta: base.delta + h.notional,
+      noFutures: why,
+      conversion: (base.conversion ?? 0) + Math.abs(h.notional),
+      why: `${base.why}; after closing the hedge, spot must move ${f(h.notional)}`,
+    });
+  };
+  const hedged: { r: ClassValuation; h: PositionValuation }[] = [];
+  for (const r of rows) {
+    if (r.cash) continue;
+    for (const h of hedgesOf(w, classOf(r.name))) hedged.push({ r, h });
+  }
+  // 1–2. Cuts and exit-rule conversions.
+  for (const { r, h } of hedged) {
+    const side = h.notional < 0 ? -1 : 1;
+    const sideWord = side < 0 ? 'short' : 'long';
+    const funding = snapshot.funding[h.symbol];
+    const stressed = accountStress.get(h.account)!;
+    if (stressed >= 1) {
+      close(r, h, 'hedge-cut-margin', `margin risk: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${h.account}'s maintenance margin would exceed its equity (margin ratio ${pct(stressed)}): close the ${sideWord} hedge ${h.symbol} and move the exposure by spot instead`);
+      continue;
+    }
+    const apr = fundingCostApr(side, funding);
+    if (funding && apr > portfolio.risk.maxFundingApr) {
+      close(r, h, 'hedge-cut-funding', `the ${sideWord} hedge ${h.symbol} pays funding at ${pct(apr)} a year > budget ${pct(portfolio.risk.maxFundingApr)}: close it and move the exposure by spot instead`);
+      continue;
+    }
+    const conv = conversionDue(w, h);
+    if (conv) close(r, h, 'hedge-convert', `exit rule: ${conv}: convert the ${sideWord} hedge ${h.symbol} into a spot trade`);
+  }
+  // 3. Gross cap: oldest first (a hedge of unknown age counts as the oldest).
+  const open = hedged.filter((x) => !closed.has(x.h));
+  let gross = open.reduce((s, x) => s + Math.abs(x.h.notional), 0);
+  const cap = hc.maxGross * w.tpv;
+  if (gross > cap + 1e-9) {
+    const byAge = [...open].sort((a, b) => (a.h.openedAt ?? -Infinity) - (b.h.openedAt ?? -Infinity));
+    for (const { r, h } of byAge) {
+      if (gross <= cap + 1e-9) break;
+      close(r, h, 'hedge-cut-cap', `gross cap: open hedges total ${f(gross)} > ${pct(hc.maxGross)} of TPV = ${f(cap)}: convert the oldest, ${h.symbol} (${f(Math.abs(h.notional))})`);
+      gross -= Math.abs(h.notional);
+    }
+  }
+  // 4. Unwind with hysteresis, keeping the cash class inside its band.
+  const cashRow = rows.find((r) => r.cash);
+  let cashAfter = cashRow ? cashRow.net : 0;
+  for (const a of adjustments.values()) cashAfter -= a.delta;
+  for (const { r, h } of hedged) {
+    if (closed.has(h) || adjustments.has(r.name) || r.breach !== null || ctx.force === true) continue;
+    const spotWeight = r.spot / w.tpv;
+    const inner = innerBand(r, classOf(r.name), hc.unwindInside);
+    if (spotWeight > inner.upper + 1e-9 || spotWeight < inner.lower - 1e-9) continue;
+    const sideWord = h.notional < 0 ? 'short' : 'long';
+    // Closing moves the class to its spot weight and the cash class by +notional.
+    const cashNext = cashAfter + h.notional;
+    if (cashRow) {
+      const cw = cashNext / w.tpv;
+      if (cw > cashRow.upper + 1e-9 || cw < cashRow.lower - 1e-9) {
+        w.explanation.push(`${r.name} is back inside its inner band on a spot basis (${pct(spotWeight)} within ${pct(inner.lower)}–${pct(inner.upper)}), but unwinding the ${sideWord} hedge ${h.symbol} would put ${cashRow.name} at ${pct(cw)}, outside ${pct(cashRow.lower)}–${pct(cashRow.upper)}: the hedge stays.`);
+        continue;
+      }
+    }
+    cashAfter = cashNext;
+    pushClose(w, h, `${r.name} is back inside its inner band on a spot basis (${pct(spotWeight)} within ${pct(inner.lower)}–${pct(inner.upper)}, ${pct(hc.unwindInside, 0)} of the band around the target): unwind the ${sideWord} hedge ${h.symbol}`, 'hedge-unwind');
+    closed.add(h);
+  }
+}
+
+/** The inner band of a class: target ± unwindInside × half-width. */
+function innerBand(r: ClassValuation, cls: AssetClass, unwindInside: number): { lower: number; upper: number } {
+  const hw = bandHalfWidth(cls.target, cls.band) * unwindInside;
+  return { lower: r.target - hw, upper: r.target + hw };
+}
+
+/**
+ * Why the exit rule converts this hedge now, or null. A hedge whose opening time the snapshot does not
+ * give (positions[].openedAt) is never converted by age: no order on doubt; the plan says so.
+ */
+function conversionDue(w: Work, h: PositionValuation): string | null {
+  const exit = w.portfolio.hedges.exit;
+  const now = w.ctx.now;
+  const schedule = w.portfolio.rebalance.schedule;
+  const day = (t: number) => new Date(t).toISOString().slice(0, 10);
+  if (exit.kind === 'unwind-only') return null;
+  if (h.openedAt === undefined) {
+    w.explanation.push(`The exit rule (${exit.kind}) cannot judge the hedge ${h.symbol} on ${h.account}: its opening time is unknown (positions[].openedAt); it is not converted by age.`);
+    return null;
+  }
+  if (exit.kind === 'convert-on-schedule') {
+    const at = nextPeriodStart(schedule, h.openedAt);
+    return now >= at ? `convert-on-schedule (${schedule}): opened ${day(h.openedAt)}, a new period began ${day(at)}` : null;
+  }
+  const age = (now - h.openedAt) / 3_600_000;
+  return age >= exit.hours - 1e-9 ? `convert-after ${num(exit.hours)} h: open ${num(Math.round(age * 10) / 10)} h since ${day(h.openedAt)}` : null;
+}
+
+/** Expected life in hours of a hedge opened now, under the exit rule (the funding horizon of the cost model). */
+export function hedgeLifeHours(portfolio: Portfolio, now: number): { hours: number; converts: boolean; why: string } {
+  const exit = portfolio.hedges.exit;
+  if (exit.kind === 'convert-after') return { hours: exit.hours, converts: true, why: `converted after ${num(exit.hours)} h` };
+  if (exit.kind === 'convert-on-schedule') {
+    const hours = Math.max(1, (nextPeriodStart(portfolio.rebalance.schedule, now) - now) / 3_600_000);
+    return { hours, converts: true, why: `converted at the next ${portfolio.rebalance.schedule} period start, in ${num(Math.round(hours * 10) / 10)} h` };
+  }
+  return { hours: portfolio.execution.expectedHoldingHours, converts: false, why: `unwind-only: expected life ${num(portfolio.execution.expectedHoldingHours)} h (execution.expectedHoldingHours)` };
 }
 
 /** Single-class futures positions of a class (its hedges), sorted by account and symbol. */
@@ -330,7 +440,7 @@ function hedgesOf(w: Work, cls: AssetClass): PositionValuation[] {
   return w.valuation.positions.filter((p) => Object.keys(p.classes).length === 1 && p.classes[cls.name] === 1);
 }
 
-function pushClose(w: Work, h: PositionValuation, why: string): void {
+function pushClose(w: Work, h: PositionValuation, why: string, purpose: ActionPurpose): void {
   const rules = marketRules(w.snapshot, h.symbol);
   const contracts = Math.abs(h.contracts);
   const side = h.contracts < 0 ? 'buy' : 'sell';
@@ -344,6 +454,7 @@ function pushClose(w: Work, h: PositionValuation, why: string): void {
     amount: contracts,
     price: h.mark,
     reduceOnly: true,
+    purpose,
     reason: `${why}: ${side} ${num(contracts)} contracts reduce-only (${w.fmt(Math.abs(h.notional))} at mark ${w.fmt(h.mark)}).`,
   });
   applyFutures(w, h.account, h.symbol, (side === 'buy' ? 1 : -1) * contracts * rules.contractSize, h.mark);
@@ -395,6 +506,7 @@ function executeAdjustment(w: Work, adj: Adjustment): void {
         amount: contracts,
         price: h.mark,
         reduceOnly: true,
+        purpose: 'hedge-unwind',
         reason: `${adj.why}: first shrink the open ${h.notional < 0 ? 'short' : 'long'} hedge ${h.symbol} (${f(Math.abs(h.notional))}) that points the other way: ${side} ${num(contracts)} contracts reduce-only = ${f(notional)}.`,
       });
       applyFutures(w, h.account, h.symbol, (side === 'buy' ? 1 : -1) * contracts * rules.contractSize, h.mark);
@@ -405,41 +517,92 @@ function executeAdjustment(w: Work, adj: Adjustment): void {
 
   const rest: Adjustment = { ...adj, delta, why: delta === adj.delta ? adj.why : `${adj.why}; ${f(Math.abs(delta))} remains` };
   const instrument = adj.noFutures ? 'spot' : instrumentOf(w.portfolio, adj.cls);
-
   if (instrument === 'spot') {
     planSpot(w, rest);
     return;
   }
+  const hc = w.portfolio.hedges;
+  const sell = delta < 0;
+  const n = Math.abs(delta);
+  if (!adj.strategyLeg) {
+    // A long hedge is for an underweight class only where configured (direction both).
+    if (!sell && hc.direction === 'short-only') {
+      planSpot(w, { ...rest, why: `${rest.why}; bought spot (hedges.direction short-only: only overweight classes are hedged)` });
+      return;
+    }
+    // Hysteresis: a hedge opened while the class's spot weight is inside its inner band would be unwound
+    // at the next decision with no price move; such a deviation is traded spot.
+    const inner = innerBand(adj.row, adj.cls, hc.unwindInside);
+    const spotWeight = adj.row.spot / tpv;
+    if (spotWeight <= inner.upper + 1e-9 && spotWeight >= inner.lower - 1e-9) {
+      planSpot(w, { ...rest, why: `${rest.why}; spot, not a hedge: ${adj.cls.name}'s spot weight ${pct(spotWeight)} is inside its inner band ${pct(inner.lower)}–${pct(inner.upper)}, where a hedge would be unwound` });
+      return;
+    }
+  }
   const fut = evaluateFutures(w, rest);
+  const refused = (reason: string) => {
+    w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason });
+    const spotFeasible = spotCapacity(w, adj.cls, sell) > 0;
+    if (hc.onRefused === 'spot' && spotFeasible) planSpot(w, { ...rest, why: `${rest.why}; spot, because the futures leg was refused (${reason}; hedges.onRefused: spot)` });
+    else pushWait(w, rest, `futures refused (${reason}) and ${hc.onRefused === 'wait' ? 'hedges.onRefused is wait' : `nothing to ${sell ? 'sell' : 'buy with'} on spot`}`);
+  };
+  if (!fut.ok) {
+    refused(fut.reason);
+    return;
+  }
   if (instrument === 'futures') {
-    if (fut.ok) commitFutures(w, rest, fut);
-    else {
-      w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: fut.reason });
-      pushWait(w, rest, `futures rejected (${fut.reason}) and the class is configured for futures`);
+    commitFutures(w, rest, fut);
+    return;
+  }
+  // auto.
+  const ex = w.portfolio.execution;
+  if (!sell) {
+    // A long perp serves an underweight class only when the cash class cannot fund the buy: spot buys
+    // may spend free quote down to the cash class's lower trigger.
+    const cashRow = w.valuation.classes.find((r) => r.cash);
+    const pending = w.pendingBuys.reduce((s, b) => s + b.value, 0);
+    const free = spendableQuote(w) - pending * (1 + ex.fees.spotTaker + ex.slippage);
+    const floorValue = cashRow ? cashRow.lower * tpv : 0;
+    const stable = realQuote(w) - pending;
+    const fundable = Math.max(0, Math.min(free, stable - floorValue) / (1 + ex.fees.spotTaker + ex.slippage));
+    if (n <= fundable + 1e-9) {
+      planSpot(w, { ...rest, why: `${rest.why}; bought spot: the cash class can fund ${f(n)} (up to ${f(fundable)} before ${cashRow ? `${cashRow.name} reaches its lower trigger ${pct(cashRow.lower)}` : 'the free quote runs out'})` });
+    } else {
+      commitFutures(w, { ...rest, why: `${rest.why}; long perp: the cash class can fund only ${f(fundable)} of ${f(n)} by spot without leaving its band` }, fut);
     }
     return;
   }
-  // auto: the cost model decides.
-  const sell = delta < 0;
-  const n = Math.abs(delta);
-  const spotFeasible = spotCapacity(w, adj.cls, sell) > 0;
-  const sc = spotCost(n, sell, w.portfolio.execution);
-  if (!fut.ok) {
-    w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: fut.reason });
-    if (spotFeasible) planSpot(w, { ...rest, why: `${rest.why}; spot chosen because futures were rejected` });
-    else pushWait(w, rest, `futures rejected (${fut.reason}) and nothing to ${sell ? 'sell' : 'buy with'} on spot`);
-    return;
-  }
+  const spotFeasible = spotCapacity(w, adj.cls, true) > 0;
+  const sc = spotCost(n, true, ex);
   const spotPerUnit = sc.total / n;
   const futPerUnit = fut.cost.total / fut.notional;
-  const costLine = `cost model: spot ${f(sc.total)} (fees ${f(sc.fees)} + slippage ${f(sc.slippage)}${sell ? ` + sale penalty ${f(sc.salePenalty)}` : ''}) = ${pct(spotPerUnit, 3)} of ${f(n)}; futures ${f(fut.cost.total)} (fees ${f(fut.cost.fees)} + slippage ${f(fut.cost.slippage)} + expected funding ${f(fut.cost.funding)} over ${w.portfolio.execution.expectedHoldingHours} h) = ${pct(futPerUnit, 3)} of ${f(fut.notional)}`;
+  const life = hedgeLifeHours(w.portfolio, w.ctx.now);
+  const costLine = `cost model: spot now ${f(sc.total)} (fees ${f(sc.fees)} + slippage ${f(sc.slippage)} + sale penalty ${f(sc.salePenalty)}) = ${pct(spotPerUnit, 3)} of ${f(n)}; hedge ${f(fut.cost.total)} (perp fees ${f(fut.cost.fees)} + slippage ${f(fut.cost.slippage)} open and close + expected funding ${f(fut.cost.funding)} over ${num(Math.round(life.hours))} h, ${life.why}${life.converts ? ` + spot at conversion ${f(fut.cost.conversion)}` : ''}) = ${pct(futPerUnit, 3)} of ${f(fut.notional)}`;
   if (!spotFeasible || futPerUnit < spotPerUnit) {
     if (spotFeasible) w.rejected.push({ class: adj.cls.name, alternative: 'spot', symbol: null, reason: `${costLine}: spot costs more per unit of exposure corrected` });
-    commitFutures(w, { ...rest, why: `${rest.why}; ${costLine}: futures cheaper` }, fut);
+    commitFutures(w, { ...rest, why: `${rest.why}; ${costLine}: the hedge is cheaper` }, fut);
   } else {
-    w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: `${costLine}: futures cost more per unit of exposure corrected` });
-    planSpot(w, { ...rest, why: `${rest.why}; ${costLine}: spot cheaper` });
+    w.rejected.push({ class: adj.cls.name, alternative: 'futures', symbol: adj.cls.hedge ?? null, reason: `${costLine}: the hedge costs more per unit of exposure corrected` });
+    planSpot(w, { ...rest, why: `${rest.why}; ${costLine}: spot is cheaper` });
   }
+}
+
+/** Quote held on every account now (after planned sells). */
+function realQuote(w: Work): number {
+  let q = 0;
+  for (const b of w.balances.values()) q += b[w.portfolio.quote] ?? 0;
+  return q;
+}
+
+/** Quote spot buys may spend: every account's quote after planned sells, less what its futures hold (margin). */
+function spendableQuote(w: Work): number {
+  let s = 0;
+  for (const n of w.accounts) s += spendableOn(w, n);
+  return s;
+}
+
+function spendableOn(w: Work, account: string): number {
+  return Math.max(0, (w.balances.get(account)![w.portfolio.quote] ?? 0) - marginUsed(w.margin.get(account)!));
 }
 
 function pushWait(w: Work, adj: Adjustment, why: string): void {
@@ -474,13 +637,32 @@ type FuturesEval =
       detail: string;
     };
 
+/**
+ * The funding rate of a hedge perp, or why none is usable. A perp with no rate is unknown, never 0 %:
+ * `hedges.fundingWhenUnknown` says whether to refuse (default), assume zero, or read a proxy perp's rate.
+ */
+function knownFunding(w: Work, symbol: string): { ok: true; funding: FundingRate; note: string } | { ok: false; reason: string } {
+  const own = w.snapshot.funding[symbol];
+  if (own) return { ok: true, funding: own, note: '' };
+  const rule = w.portfolio.hedges.fundingWhenUnknown;
+  if (rule.kind === 'zero') return { ok: true, funding: { rate: 0, intervalHours: 8 }, note: ` (${symbol} has no funding data: assumed 0 % by hedges.fundingWhenUnknown: zero)` };
+  if (rule.kind === 'proxy') {
+    const proxy = w.snapshot.funding[rule.symbol];
+    if (proxy) return { ok: true, funding: proxy, note: ` (${symbol} has no funding data: the rate of ${rule.symbol}, hedges.fundingWhenUnknown proxy)` };
+    return { ok: false, reason: `funding unknown: no rate for ${symbol} nor for its proxy ${rule.symbol}; no hedge is opened on an unknown rate` };
+  }
+  return { ok: false, reason: `funding unknown: no rate for ${symbol}; no hedge is opened on an unknown rate (hedges.fundingWhenUnknown: zero or { proxy: SYMBOL } to allow it)` };
+}
+
 function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   const { portfolio, snapshot } = w;
   const f = w.fmt;
   const symbol = adj.cls.hedge;
   if (!symbol) return { ok: false, reason: `${adj.cls.name} has no hedge perp configured` };
+  // A hedge perp without a mark (not listed, no data) is an alternative the plan cannot price: refused, never
+  // priced at zero. (An open position without a mark is a valuation error.)
   const mark = snapshot.marks[symbol];
-  if (mark === undefined) throw new ValuationError(['marks', symbol], `no mark price for ${symbol}, the hedge of ${adj.cls.name}`);
+  if (mark === undefined) return { ok: false, reason: `no mark price for ${symbol}, the hedge of ${adj.cls.name}` };
   const rules = marketRules(snapshot, symbol);
   const ex = portfolio.execution;
   const side: 1 | -1 = adj.delta < 0 ? -1 : 1;
@@ -493,10 +675,19 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   if (contracts <= 0 || notional < rules.minNotional || contracts < rules.minAmount) {
     return { ok: false, reason: `min notional: ${f(notional)} of ${symbol} is below the venue minimum ${f(rules.minNotional)}` };
   }
-  const funding = snapshot.funding[symbol];
+  const known = knownFunding(w, symbol);
+  if (!known.ok) return known;
+  const funding = known.funding;
   const apr = fundingCostApr(side, funding);
   if (apr > portfolio.risk.maxFundingApr) {
-    return { ok: false, reason: `funding cost: a ${side < 0 ? 'short' : 'long'} pays ${pct(apr)} a year at rate ${pct(funding!.rate, 4)} per ${funding!.intervalHours} h, above the budget ${pct(portfolio.risk.maxFundingApr)}` };
+    return { ok: false, reason: `funding cost: a ${side < 0 ? 'short' : 'long'} pays ${pct(apr)} a year at rate ${pct(funding.rate, 4)} per ${funding.intervalHours} h${known.note}, above the budget ${pct(portfolio.risk.maxFundingApr)}` };
+  }
+  // The gross cap: open hedges (after this plan's closes) plus this one.
+  let gross = notional;
+  for (const acc of w.margin.values()) for (const p of acc.positions) gross += Math.abs(p.qty) * p.mark;
+  const cap = portfolio.hedges.maxGross * w.tpv;
+  if (gross > cap + 1e-9 && !adj.strategyLeg) {
+    return { ok: false, reason: `gross cap: hedges would total ${f(gross)} > ${pct(portfolio.hedges.maxGross)} of TPV = ${f(cap)} (hedges.maxGross)` };
   }
   // The account: where a position in the symbol already is, else the one with most margin available.
   let account = w.accounts.find((n) => w.margin.get(n)!.positions.some((p) => p.symbol === symbol));
@@ -527,10 +718,10 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   if (stress.stressed >= 1) {
     return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (margin ratio ${pct(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
   }
-  const cost = futuresCost(notional, side, funding, ex);
-  const fundingWord = funding
-    ? `funding ${pct(funding.rate, 4)} per ${funding.intervalHours} h: a ${side < 0 ? 'short' : 'long'} ${apr > 0 ? 'pays' : 'receives'} ${pct(Math.abs(apr))} a year`
-    : 'no funding rate known';
+  const life = hedgeLifeHours(portfolio, w.ctx.now);
+  const cost = futuresCost(notional, side, funding, ex, life.hours, life.converts);
+  const mean = funding.mean !== undefined ? ` (trailing mean ${pct(funding.mean, 4)}, used for the expected cost)` : '';
+  const fundingWord = `funding ${pct(funding.rate, 4)} per ${funding.intervalHours} h${known.note}: a ${side < 0 ? 'short' : 'long'} ${apr > 0 ? 'pays' : 'receives'} ${pct(Math.abs(apr))} a year${mean}`;
   const detail = `${sizeLine}; initial margin ${f(notional)} / ${ex.leverage}x = ${f(margin)} of ${f(available)} available on ${account}; liquidation ${liq === null ? 'none' : `at ${f(liq)}`}, margin ratio after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${pct(stress.stressed)}; ${fundingWord}`;
   return { ok: true, account, symbol, side: side < 0 ? 'sell' : 'buy', contracts, notional, mark, margin, cost, detail };
 }
@@ -547,6 +738,7 @@ function commitFutures(w: Work, adj: Adjustment, fut: Extract<FuturesEval, { ok:
     amount: fut.contracts,
     price: fut.mark,
     reduceOnly: false,
+    purpose: 'hedge-open',
     reason: `${adj.why}: ${fut.detail}.`,
   });
   w.marginRequired += fut.margin;
@@ -571,11 +763,34 @@ function spotCapacity(w: Work, cls: AssetClass, sell: boolean): number {
   return q;
 }
 
-/** Split `value` across the class's assets: configured weights, else pro rata to holdings, else equally. */
-function splitAcrossAssets(w: Work, cls: AssetClass, value: number): { asset: string; value: number; share: string }[] {
+/**
+ * Split a sale or purchase of `value` across the class's assets.
+ * - Configured weights are targets inside the class: with V the class's spot value and V' = V ∓ value after
+ *   the trade, asset a's target is weight_a × V'; a sale takes from the assets above their target, a
+ *   purchase goes to the assets below it, each in proportion to its gap, so holdings move toward the
+ *   weights and never away from them.
+ * - Else pro rata to holdings, else equally.
+ */
+function splitAcrossAssets(w: Work, cls: AssetClass, value: number, sell: boolean): { asset: string; value: number; share: string }[] {
   const assets = cls.assets.filter((a) => a !== w.portfolio.quote);
   if (cls.weights) {
-    return assets.map((a) => ({ asset: a, value: value * (cls.weights![a] ?? 0), share: `${pct(cls.weights![a] ?? 0)} by configured weight` })).filter((x) => x.value > 0);
+    const weights = cls.weights;
+    const held = assets.map((a) => w.valuation.assetValues[a] ?? 0);
+    const total = held.reduce((s, x) => s + x, 0);
+    const after = total + (sell ? -value : value);
+    const gaps = assets.map((a, k) => {
+      const gap = (weights[a] ?? 0) * after - held[k]!;
+      return sell ? Math.max(0, -gap) : Math.max(0, gap);
+    });
+    const sum = gaps.reduce((s, x) => s + x, 0);
+    if (sum <= 0) return [];
+    return assets
+      .map((a, k) => ({
+        asset: a,
+        value: (value * gaps[k]!) / sum,
+        share: `${pct(held[k]! / (total || 1))} of the class against its weight ${pct(weights[a] ?? 0)}`,
+      }))
+      .filter((x) => x.value > 0);
   }
   let held = 0;
   for (const a of assets) held += w.valuation.assetValues[a] ?? 0;
@@ -600,9 +815,10 @@ function planSpot(w: Work, adj: Adjustment): void {
       w.rejected.push({ class: adj.cls.name, alternative: 'spot', symbol: null, reason: `${adj.cls.name} holds only ${f(cap)} of spot; cannot sell ${f(n)} (no accidental shorts): selling what is held` });
       n = cap;
     }
-    for (const part of splitAcrossAssets(w, adj.cls, n)) sellAsset(w, adj, part.asset, part.value, part.share);
+    for (const part of splitAcrossAssets(w, adj.cls, n, true)) sellAsset(w, adj, part.asset, part.value, part.share);
   } else {
-    for (const part of splitAcrossAssets(w, adj.cls, n)) w.pendingBuys.push({ cls: adj.cls, asset: part.asset, value: part.value, why: adj.why, share: part.share });
+    const purpose: ActionPurpose = adj.conversion ? 'convert-spot' : 'rebalance';
+    for (const part of splitAcrossAssets(w, adj.cls, n, false)) w.pendingBuys.push({ cls: adj.cls, asset: part.asset, value: part.value, why: adj.why, share: part.share, purpose });
   }
 }
 
@@ -638,6 +854,7 @@ function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share
       amount,
       price,
       reduceOnly: false,
+      purpose: adj.conversion ? 'convert-spot' : 'rebalance',
       reason: `${adj.why}: sell ${num(amount)} ${asset} spot${acct} = ${f(notional)} at ${f(price)}${split}.`,
     });
   }
@@ -651,18 +868,17 @@ function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share
 function settleBuys(w: Work): void {
   const f = w.fmt;
   const quote = w.portfolio.quote;
-  const fee = w.portfolio.execution.fees.spotTaker;
+  // Margin is not cash: each account spends its quote less what its futures hold after this plan's legs
+  // (freeQuote's arithmetic, the simulated venue's free balance), and sizes buys with fee and slippage.
+  const fee = w.portfolio.execution.fees.spotTaker + w.portfolio.execution.slippage;
   const spendable = new Map<string, number>();
-  for (const n of w.accounts) {
-    const locked = lockedMargin(w, n);
-    spendable.set(n, Math.max(0, (w.balances.get(n)![quote] ?? 0) - locked));
-  }
+  for (const n of w.accounts) spendable.set(n, spendableOn(w, n) * (1 - SPEND_BUFFER));
   const totalSpendable = [...spendable.values()].reduce((s, v) => s + v, 0);
   const wanted = w.pendingBuys.reduce((s, b) => s + b.value, 0);
   if (wanted <= 0) return;
   const scale = wanted * (1 + fee) > totalSpendable ? totalSpendable / (wanted * (1 + fee)) : 1;
   if (scale < 1) {
-    w.rejected.push({ class: w.pendingBuys[0]!.cls.name, alternative: 'spot', symbol: null, reason: `cash: buys of ${f(wanted)} plus fees ${f(wanted * fee)} exceed the ${f(totalSpendable)} of ${quote} available after sells and margin; every buy scaled by ${(scale * 100).toFixed(2)}%` });
+    w.rejected.push({ class: w.pendingBuys[0]!.cls.name, alternative: 'spot', symbol: null, reason: `cash: buys of ${f(wanted)} plus fees and slippage ${f(wanted * fee)} exceed the ${f(totalSpendable)} of ${quote} free after sells and the margin futures hold; every buy scaled by ${(scale * 100).toFixed(2)}%` });
   }
   for (const b of w.pendingBuys) {
     const symbol = spotSymbol(w, b.asset);
@@ -679,7 +895,7 @@ function settleBuys(w: Work): void {
         continue;
       }
       const bal = w.balances.get(n)!;
-      bal[quote] = (bal[quote] ?? 0) - notional * (1 + fee);
+      bal[quote] = (bal[quote] ?? 0) - notional * (1 + w.portfolio.execution.fees.spotTaker);
       bal[b.asset] = (bal[b.asset] ?? 0) + amount;
       const acct = w.accounts.length > 1 ? ` on ${n}` : '';
       const split = b.cls.assets.length > 1 ? ` (${b.share})` : '';
@@ -694,17 +910,11 @@ function settleBuys(w: Work): void {
         amount,
         price,
         reduceOnly: false,
+        purpose: b.purpose,
         reason: `${b.why}: buy ${num(amount)} ${b.asset} spot${acct} = ${f(notional)} at ${f(price)}${split}${scaled}.`,
       });
     }
   }
-}
-
-/** Initial margin of the account's cross positions after the planned futures legs. */
-function lockedMargin(w: Work, account: string): number {
-  let m = 0;
-  for (const p of w.margin.get(account)!.positions) if (!p.isolated) m += (Math.abs(p.qty) * p.entryPrice) / p.leverage;
-  return m;
 }
 
 // ------------------------------------------------------------------------------------------ beta-neutral
@@ -735,10 +945,10 @@ function planBetaNeutral(w: Work, s: Extract<Portfolio['strategy'], { type: 'bet
   };
   const before = w.actions.length;
   // Futures first (enlarge/shrink the short); if the futures leg is impossible, reduce the long by spot.
-  const fut = evaluateFutures(w, { ...adj, delta: adj.delta });
+  const fut = evaluateFutures(w, { ...adj, strategyLeg: true });
   const reduces = hedgesOf(w, shortCls).some((h) => Math.sign(h.notional) !== Math.sign(adj.delta));
   if (fut.ok || reduces) {
-    executeAdjustment(w, { ...adj, cls: { ...shortCls, instrument: 'futures' } });
+    executeAdjustment(w, { ...adj, strategyLeg: true, cls: { ...shortCls, instrument: 'futures' } });
   }
   const placed = w.actions.slice(before).some((a) => a.type === 'futures');
   if (!placed) {
@@ -779,10 +989,20 @@ function betaFromHistory(w: Work, longCls: AssetClass, shortCls: AssetClass): nu
 
 // ------------------------------------------------------------------------------------------ ordering and risk
 
-const legRank = (a: Action): number =>
-  a.type === 'futures' && a.reduceOnly ? 0 : a.type === 'spot' && a.side === 'sell' ? 1 : a.type === 'futures' ? 2 : a.type === 'spot' ? 3 : 4;
+const legRank = (a: Action): number => {
+  if (a.type === 'futures' && a.reduceOnly) {
+    // A conversion is a spot trade, then the reduce-only close: a short's close follows the spot sell (the
+    // class is never unhedged and long at once); a long's close goes first and frees the margin the spot buy spends.
+    const converting = a.purpose === 'hedge-convert' || a.purpose === 'hedge-cut-cap' || a.purpose === 'hedge-cut-funding';
+    return converting && a.side === 'buy' ? 1.5 : 0;
+  }
+  return a.type === 'spot' && a.side === 'sell' ? 1 : a.type === 'futures' ? 2 : a.type === 'spot' ? 3 : 4;
+};
 
-/** Reduce-only futures first, then spot sells, new futures, spot buys, waits; stable within a rank. */
+/**
+ * Reduce-only futures first, then spot sells, the closes of converted shorts, new futures, spot buys,
+ * waits; stable within a rank.
+ */
 function orderLegs(actions: Action[]): void {
   const ranked = actions.map((a, i) => ({ a, i })).sort((x, y) => legRank(x.a) - legRank(y.a) || x.i - y.i);
   actions.splice(0, actions.length, ...ranked.map((r) => r.a));

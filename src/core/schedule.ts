@@ -22,3 +22,15 @@ export function isRebalanceDue(schedule: Schedule, lastRebalance: number | undef
   if (lastRebalance === undefined) return true;
   return periodStart(schedule, now) > periodStart(schedule, lastRebalance);
 }
+
+/**
+ * Start of the calendar period after the one containing `t`. A rebalance last done at `last` is due at
+ * `now` exactly when `now ≥ nextPeriodStart(schedule, last)` — `isRebalanceDue` as one comparison.
+ */
+export function nextPeriodStart(schedule: Schedule, t: number): number {
+  if (schedule === 'daily') return periodStart('daily', t) + DAY;
+  if (schedule === 'weekly') return periodStart('weekly', t) + 7 * DAY;
+  const d = new Date(t);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+

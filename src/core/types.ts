@@ -56,10 +56,45 @@ export interface ExecutionConfig {
   slippage: Fraction;
   /** Cost charged in the cost model for realising a spot sale (tax, loss of conviction), fraction of notional. */
   spotSalePenalty: Fraction;
-  /** Expected holding time of a hedge, in hours, for the funding part of the cost model. */
+  /**
+   * Expected life of a hedge, in hours, for the funding part of the cost model — used only with
+   * `hedges.exit: unwind-only`, where no rule bounds the life; the other exit rules give the horizon.
+   */
   expectedHoldingHours: number;
-  /** At a due calendar cycle, convert open hedges into spot trades. */
-  convertHedgesOnCalendar: boolean;
+}
+
+/**
+ * How a hedge ends (MISSION: a hedge is a bridge with an exit rule). Whatever the rule, a hedge is also
+ * unwound when its class is back inside the inner band on a spot basis, and cut when margin or funding
+ * exceed their budgets or the gross cap is exceeded.
+ * - convert-on-schedule: converted into a spot trade at the first `rebalance.schedule` period start after
+ *   it opened (in threshold mode too);
+ * - convert-after: converted once it has been open `hours`;
+ * - unwind-only: never converted; it lives until the unwind, a cut or a liquidation.
+ */
+export type HedgeExit = { kind: 'convert-on-schedule' } | { kind: 'convert-after'; hours: number } | { kind: 'unwind-only' };
+
+/** What the planner does when it has no funding rate for a hedge perp (never a silent 0 %). */
+export type FundingWhenUnknown = { kind: 'refuse' } | { kind: 'zero' } | { kind: 'proxy'; symbol: string };
+
+export interface HedgeConfig {
+  exit: HedgeExit;
+  /**
+   * Hysteresis: an open hedge is unwound only when its class's spot weight is within target ± unwindInside ×
+   * half-width (default 0.5: the inner half of the band) and unwinding keeps every class inside its band.
+   */
+  unwindInside: Fraction;
+  /** Gross hedge notional cap as a share of TPV; above it the oldest hedges are converted first. */
+  maxGross: Fraction;
+  /** A futures leg refused (margin, funding, unknown funding, min notional, lot): trade spot instead, or wait. */
+  onRefused: 'spot' | 'wait';
+  /**
+   * both: short hedges de-risk overweight classes, long hedges add to underweight ones (with `instrument:
+   * futures`, always; with `auto`, only when the cash class cannot fund the buy); short-only: underweight
+   * classes are always bought spot.
+   */
+  direction: 'both' | 'short-only';
+  fundingWhenUnknown: FundingWhenUnknown;
 }
 
 export interface RiskConfig {
@@ -167,6 +202,7 @@ export interface Portfolio {
   rebalance: RebalanceConfig;
   execution: ExecutionConfig;
   risk: RiskConfig;
+  hedges: HedgeConfig;
   strategy: Strategy;
   /** Accounts to trade. Absent: one paper account named "paper". */
   accounts?: AccountConfig[];
@@ -189,6 +225,8 @@ export interface Position {
   marginMode: MarginMode;
   /** Isolated margin posted, if isolated (defaults to entry notional / leverage). */
   isolatedMargin?: number;
+  /** When the position was opened (epoch ms), if known: the exit rules and the gross cap use its age. */
+  openedAt?: number;
 }
 
 export interface Account {
@@ -201,6 +239,11 @@ export interface FundingRate {
   /** Rate per interval as a fraction; positive = longs pay shorts. */
   rate: number;
   intervalHours: number;
+  /**
+   * Mean rate per interval over a trailing window (the backtester: the last 21 settlements, a week of 8 h
+   * intervals), if known. The cost model expects this rate over a hedge's life; the budget check uses `rate`.
+   */
+  mean?: number;
 }
 
 export interface MarketRules {
@@ -272,6 +315,8 @@ export interface PositionValuation {
   maintenanceMargin: Money;
   /** Classes this position counts toward and the share of its notional each receives. */
   classes: Record<string, Fraction>;
+  /** When it was opened (epoch ms), if the snapshot says. */
+  openedAt?: number;
 }
 
 export interface Valuation {
@@ -301,9 +346,27 @@ export interface Action {
   amount: number;
   price: number;
   reduceOnly: boolean;
+  /** Why the leg exists, for the journal and the backtest's hedge statistics (absent: a rebalance trade). */
+  purpose?: ActionPurpose;
   /** Plain-language arithmetic a beginner can check by hand. */
   reason: string;
 }
+
+/**
+ * rebalance: a spot trade or hedge adjustment for a band; hedge-open: a new or enlarged hedge;
+ * hedge-unwind: closed by hysteresis (class back inside its inner band) or shrunk by a rebalance;
+ * hedge-convert: closed and replaced by a spot trade under the exit rule; hedge-cut-margin,
+ * hedge-cut-funding, hedge-cut-cap: closed for margin risk, the funding budget, the gross cap.
+ */
+export type ActionPurpose =
+  | 'rebalance'
+  | 'hedge-open'
+  | 'hedge-unwind'
+  | 'hedge-convert'
+  | 'hedge-cut-margin'
+  | 'hedge-cut-funding'
+  | 'hedge-cut-cap'
+  | 'convert-spot';
 
 export interface Rejection {
   class: string;

@@ -128,6 +128,7 @@ export function valuePortfolio(portfolio: Portfolio, snapshot: Snapshot): Valuat
         initialMargin,
         maintenanceMargin: Math.abs(notional) * rules.maintenanceMarginRate,
         classes,
+        ...(p.openedAt !== undefined ? { openedAt: p.openedAt } : {}),
       });
     }
   }

@@ -108,8 +108,11 @@ export interface Ticker {
 
 export interface FundingRateInfo {
   symbol: string;
-  /** Rate per interval as a fraction; positive = longs pay shorts. Paid at `fundingTimestamp`. */
-  fundingRate: number;
+  /**
+   * Rate per interval as a fraction; positive = longs pay shorts. Paid at `fundingTimestamp`. null: the
+   * venue gives no rate (unknown funding — never to be read as 0 %).
+   */
+  fundingRate: number | null;
   /** Next settlement time (ccxt `fundingTimestamp`), null if unknown. */
   fundingTimestamp: number | null;
   intervalMs: number;

@@ -23,7 +23,7 @@ import { perpClasses, ValuationError } from '../core/valuation.js';
 import type { Clock } from '../ports/clock.js';
 import { ExchangeError } from '../ports/errors.js';
 import type { Exchange } from '../ports/exchange.js';
-import { JournalError, type Journal, type TradingStateRecord } from '../ports/journal.js';
+import { JournalError, type HedgeRecord, type Journal, type TradingStateRecord } from '../ports/journal.js';
 import type { SnapshotSource } from '../ports/snapshot-source.js';
 import type { CrashHook } from '../execution/crash.js';
 import { Executor, executorConfigFromOrders, type ExecutionReport, type ExecutorConfig } from '../execution/executor.js';
@@ -80,6 +80,26 @@ export interface CycleReport {
 export type ServiceStatus = 'stopped' | 'running' | 'paused' | 'halted';
 
 const quietLog: ServiceLog = { info() {}, warn() {}, error() {} };
+
+/**
+ * Each position's opening time from the hedge journal (the venue does not say), so the planner's exit rules
+ * (convert-on-schedule, convert-after) and the gross cap can judge its age. A position the journal does not
+ * know (opened by hand) keeps an unknown age.
+ */
+export function withHedgeOpenTimes(snapshot: Snapshot, open: HedgeRecord[]): Snapshot {
+  if (open.length === 0) return snapshot;
+  const at = new Map(open.map((h) => [`${h.account}\u0000${h.symbol}`, h.openedAt]));
+  return {
+    ...snapshot,
+    accounts: snapshot.accounts.map((a) => ({
+      ...a,
+      positions: a.positions.map((p) => {
+        const t = p.openedAt ?? at.get(`${a.name}\u0000${p.symbol}`);
+        return t === undefined ? p : { ...p, openedAt: t };
+      }),
+    })),
+  };
+}
 
 /** Short, JSON-safe summary of a snapshot for the journal. */
 function summarize(s: Snapshot): unknown {
@@ -394,6 +414,7 @@ export class Service {
       }
       const last = this.journal.rebalances({ status: 'done', limit: 1 })[0];
       if (last && snapshot.lastRebalance === undefined) snapshot = { ...snapshot, lastRebalance: last.startedAt };
+      snapshot = withHedgeOpenTimes(snapshot, this.journal.hedges({ open: true }));
       this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot) });
 
       const state = this.#tradingState();

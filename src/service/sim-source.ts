@@ -133,8 +133,11 @@ export class ExchangeSnapshotSource implements SnapshotSource {
           }
           if (!funding[s]) {
             const f = await a.exchange.fetchFundingRate(s);
-            funding[s] = { rate: f.fundingRate, intervalHours: f.intervalMs / 3_600_000 };
-            timestamps[`funding:${s}`] = f.timestamp;
+            // No rate known (a hole in the history): left out, so the planner sees unknown funding, not 0 %.
+            if (typeof f.fundingRate === 'number' && Number.isFinite(f.fundingRate)) {
+              funding[s] = { rate: f.fundingRate, intervalHours: f.intervalMs / 3_600_000 };
+              timestamps[`funding:${s}`] = f.timestamp;
+            }
           }
         }
       }

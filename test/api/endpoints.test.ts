@@ -173,7 +173,8 @@ describe('read endpoints', () => {
     // instrument: futures — the BTC breach is corrected by a short hedge of the BTC perp. A closed hedge and two
     // funding payments are journaled as the reconciler would.
     const futures = makePortfolio([cls('BTC', 0.5, 0.05, ['BTC'], { hedge: PERP }), cls('Stablecoins', 0.5, 0.05, ['USDT'], { cash: true })], { execution: { instrument: 'futures' } });
-    aw = await apiWorld({ cycles: 2, worldOptions: { portfolio: futures } });
+    // The venue announces a rate for the coming settlement (no hedge is opened on unknown funding).
+    aw = await apiWorld({ cycles: 2, worldOptions: { portfolio: futures }, before: async (w) => w.feed.pushFunding(PERP, w.clock.now() + 4 * 3_600_000, 0.0001) });
     const j = aw.service.journal;
     j.insertHedge({ account: ACCOUNT, class: 'BTC', symbol: PERP, contracts: 0, entryPrice: 50_000, openedAt: 1, closedAt: 2, openReason: 'old', closeReason: 'back inside', fundingPaid: 3, realisedPnl: 100, fees: 5 });
     j.insertFunding({ account: ACCOUNT, id: 'f1', symbol: PERP, time: aw.w.clock.now() - 8 * 3_600_000, amount: 1.25, currency: 'USDT', rate: 0.0002 });

@@ -53,14 +53,14 @@ describe('spot-only threshold backtest, zero slippage, fills at the close', () =
   });
 
   it('buy-and-hold never trades after the start', () => {
-    const hold = runPolicy(p, standardPolicies(p)[0]!, h, { ...DEFAULT_OPTIONS, capital: 1000, slippage: 0 });
+    const hold = runPolicy(p, standardPolicies(p).find((s) => s.name === 'buy-and-hold')!, h, { ...DEFAULT_OPTIONS, capital: 1000, slippage: 0 });
     const q = (1000 * 0.5) / 1.001 / 10;
     expect(hold.counters.rebalances).toBe(0);
     expect(hold.series.equity[4]).toBeCloseTo(q * 9 + 500, 9);
   });
 
   it('slippage moves fill prices against the order: the initial buy at 10 with 5 bps fills at 10.005', () => {
-    const slipped = runPolicy(p, standardPolicies(p)[0]!, h, { ...DEFAULT_OPTIONS, capital: 1000, slippage: 0.0005 });
+    const slipped = runPolicy(p, standardPolicies(p).find((s) => s.name === 'buy-and-hold')!, h, { ...DEFAULT_OPTIONS, capital: 1000, slippage: 0.0005 });
     const q = (1000 * 0.5) / 1.001 / 10;
     expect(slipped.counters.slippage).toBeCloseTo(q * 0.005, 9);
   });
@@ -75,7 +75,8 @@ describe('futures overlay: funding received on a short, then liquidation at the 
     assets: [{ name: 'BTC', close: [100, 130, 130, 990], high: [100, 130, 130, 1000] }],
     stable: ['USDT'],
     perps: ['BTC'],
-    funding: { BTC: [[t[2]! + 8 * 3600_000, 0.001]] },
+    // A first settlement at bar 0 makes the rate known when the hedge opens at bar 1 (unknown funding opens none).
+    funding: { BTC: [[t[0]! + 8 * 3600_000, 0.0001], [t[2]! + 8 * 3600_000, 0.001]] },
   });
   const spec = standardPolicies(p).find((s) => s.name === 'futures-overlay')!;
   const run = runPolicy(p, spec, h, { ...DEFAULT_OPTIONS, capital: 1000, slippage: 0 });
@@ -96,5 +97,20 @@ describe('futures overlay: funding received on a short, then liquidation at the 
     expect(run.series.hedgeNotional[0]![3]).toBe(0);
     // What is left is the spot BTC: 5 × 990; the insurance fund takes the shortfall.
     expect(run.series.equity[3]).toBeCloseTo(5 * 990, 9);
+    // The hedge's life: opened at bar 1, liquidated at bar 3; held 2 bars with a known rate.
+    expect(run.extras.hedges).toMatchObject({ opened: 1, medianLifeBars: 2, reopenedNextBar: 0, openAtEnd: 0 });
+    expect(run.extras.hedges.closedBy.liquidated).toBe(1);
+    expect(run.extras.hedges.fundingCoverage).toEqual({ 'BTC/USDT:USDT': { heldBars: 2, knownFundingBars: 2 } });
+    // The perp is priced at the spot close (no perp candles): the hedge tracks its class exactly, basis 0.
+    expect(run.counters.basisPnl).toBe(0);
+  });
+
+  it('without funding data the hedge is not opened (unknown funding), and the class is moved by spot', () => {
+    const noFunding = explicitHistory({ times: t, assets: [{ name: 'BTC', close: [100, 130, 130, 990], high: [100, 130, 130, 1000] }], stable: ['USDT'], perps: ['BTC'], funding: { BTC: [] } });
+    const r = runPolicy(p, spec, noFunding, { ...DEFAULT_OPTIONS, capital: 1000, slippage: 0 });
+    expect(r.extras.hedges.opened).toBe(0);
+    expect(r.counters.perpFees).toBe(0);
+    // Bar 1 (56.5% > 55%) and bar 3 (BTC at 990) are breaches; both are sold spot.
+    expect(r.series.rebalanceBars).toEqual([1, 3]);
   });
 });

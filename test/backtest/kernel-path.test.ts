@@ -15,7 +15,8 @@ const [a0, a1, a2, a3, a4, a5, a6, a7] = h.assets;
 const base = portfolio(
   [
     cls('Majors', 0.35, 0.03, [a0!, a1!], { hedge: `${a0}/USDT:USDT` }),
-    cls('Alts', 0.25, 0.04, [a2!, a3!, a4!], { weights: { [a2!]: 0.5, [a3!]: 0.3, [a4!]: 0.2 } }),
+    // No intra-class weights: they are targets only the planner trades toward (the kernel does not apply).
+    cls('Alts', 0.25, 0.04, [a2!, a3!, a4!]),
     cls('Small', 0.1, 0.02, [a5!, a6!]),
     cls('Solo', 0.15, 0.015, [a7!]),
     cls('Cash', 0.15, 0.03, ['USDT'], { cash: true }),

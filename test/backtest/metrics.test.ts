@@ -19,6 +19,9 @@ const HOUR = 3_600_000;
 const f64 = (xs: number[]) => Float64Array.from(xs);
 
 const counters: PolicyCounters = {
+  perpFees: 0,
+  perpSlippage: 0,
+  basisPnl: 0,
   rebalances: 2,
   turnover: 1234.5,
   fees: 1.5,

@@ -3,12 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { createProgress } from '../../src/apps/cli/progress.js';
 import { computeMetrics, type PolicyCounters, type PolicyMetrics, type PolicySeries } from '../../src/backtest/metrics.js';
 import { downsampleIndices, escapeHtml, jsonForScript, renderReport } from '../../src/backtest/report.js';
-import { formatPolicyTable, TABLE_MAX_WIDTH } from '../../src/backtest/table.js';
+import { activityColumns, formatPolicyTable, TABLE_MAX_WIDTH } from '../../src/backtest/table.js';
 
 const HOUR = 3_600_000;
 const HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)> & \u2028';
 
 const counters: PolicyCounters = {
+  perpFees: 0,
+  perpSlippage: 0,
+  basisPnl: 0,
   rebalances: 12,
   turnover: 1_234_567.891,
   fees: 1_234.5,
@@ -103,7 +106,8 @@ describe('renderReport', () => {
 
   it('contains the metrics table and the notes', () => {
     expect(html).toContain('<table class="metrics">');
-    expect(html).toContain('1,234,568'); // turnover
+    expect(html).toContain('1,234,568'); // turnover, in the second table
+    expect(html).toContain('<th scope="col" title="Spot fees + perp fees + slippage − net funding + basis + tax, in USDT">Total cost</th>');
     expect(html).toContain('BTC 1h: 32 bars skipped');
     expect(html).toContain('name="viewport"');
   });
@@ -150,15 +154,19 @@ describe('formatPolicyTable', () => {
     const t = formatPolicyTable([base, m2], 'USDT');
     const lines = t.split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^Policy\s+Final USDT\s+CAGR\s+Vol\s+Sharpe\s+Max DD\s+Rebal\s+Turnover\s+Fees\s+Slippage\s+Funding\s+Liq\s+In band\s+Track err$/);
+    expect(lines[0]).toMatch(/^Policy\s+Final USDT\s+CAGR\s+Max DD\s+In band\s+Track err\s+Spot fees\s+Perp fees\s+Slippage\s+Funding\s+Basis\s+Tax\s+Total cost\s+After tax$/);
     expect(lines[3]).toContain('threshold ±5pp, spot only');
     expect(lines[3]).toContain('12.35%');
     expect(lines[3]).toContain('50.00%');
     expect(lines[3]).toContain('98.77%');
     expect(lines[3]).toContain('1.23%');
-    expect(lines[3]).toContain('1,234,568'); // turnover
-    expect(lines[3]).toContain('1,235'); // fees
-    expect(lines[3]).toMatch(/\b250\b/); // funding net
+    // fees 1,234.5 (all spot), slippage 617, funding net 250: total 1,234.5 + 617.x − 250 = 1,601.
+    const cells = lines[3]!.trim().split(/\s{2,}/);
+    expect(cells.slice(-8)).toEqual(['1,235', '0', '617', '250', '0', '—', '1,601', cells.at(-1)]);
+    const activity = formatPolicyTable([base, m2], 'USDT', activityColumns('USDT')).split('\n');
+    expect(activity[0]).toMatch(/^Policy\s+Rebal\s+Turnover\s+Vol\s+Sharpe\s+Liq\s+Hedges\s+Life\s+Unwound\s+Converted\s+Cut\s+Reopened\s+Out of band\s+Why out of band$/);
+    expect(activity[3]).toContain('1,234,568'); // turnover
+    for (const l of activity) expect([...l].length).toBeLessThanOrEqual(TABLE_MAX_WIDTH);
     for (const l of lines) expect([...l].length).toBeLessThanOrEqual(TABLE_MAX_WIDTH);
   });
 

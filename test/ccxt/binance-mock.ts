@@ -127,6 +127,7 @@ export class BinanceMock {
     });
     const sp = (v1: string) => (k: Kind) => (k === 'spot' ? `/api/v3/${v1}` : `/fapi/v1/${v1}`);
     return {
+      'GET /api/v3/time': wrap('spot', () => ({ serverTime: this.#sim.clock.now() })),
       'GET /api/v3/exchangeInfo': wrap('spot', () => this.#exchangeInfo('spot')),
       'GET /fapi/v1/exchangeInfo': wrap('futures', () => this.#exchangeInfo('futures')),
       'GET /api/v3/account': wrap('spot', () => this.#spotAccount()),

@@ -109,7 +109,7 @@ describe('binance: reads', () => {
   });
 
   it('reads the funding rate with its next settlement and the default 8 h interval', async () => {
-    r = await rig('binance', { 'GET /fapi/v1/premiumIndex': body('binance', 'premiumIndex') });
+    r = await rig('binance', { 'GET /fapi/v1/premiumIndex': body('binance', 'premiumIndex'), 'GET /fapi/v1/fundingInfo': { body: [] } });
     expect(await r.ex.fetchFundingRate('BTC/USDT:USDT')).toEqual({
       symbol: 'BTC/USDT:USDT', fundingRate: 0.0001, fundingTimestamp: 1718006400000, intervalMs: 8 * 3_600_000, markPrice: 67045.12, timestamp: 1717999999000,
     });

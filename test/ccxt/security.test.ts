@@ -10,7 +10,7 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCcxtClient } from '../../src/adapters/ccxt/client.js';
 import { CcxtExchange } from '../../src/adapters/ccxt/exchange.js';
-import { checkKeyPermissions, WithdrawalPermissionError } from '../../src/adapters/keys.js';
+import { checkKeyPermissions, UnverifiedKeyError, WithdrawalPermissionError } from '../../src/adapters/keys.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { AuthenticationError } from '../../src/ports/errors.js';
 import { body } from './replay.js';
@@ -42,10 +42,11 @@ describe('withdrawal permission', () => {
     });
   }
 
-  it('says "cannot verify" when the venue answers without the field', async () => {
+  it('refuses (fails closed) when the venue answers without the field; says "cannot verify" only when explicitly allowed', async () => {
     r = await rig('binance', { 'GET /sapi/v1/account/apiRestrictions': { body: { ipRestrict: true } } });
-    const res = await checkKeyPermissions(r.ex);
-    expect(res).toEqual({ verified: false, detail: 'binance: cannot verify whether this key can withdraw (apiRestrictions has no enableWithdrawals field)' });
+    expect(await checkKeyPermissions(r.ex).catch((e: unknown) => e)).toBeInstanceOf(UnverifiedKeyError);
+    const res = await checkKeyPermissions(r.ex, { allowUnverified: true });
+    expect(res).toEqual({ verified: false, detail: 'binance: cannot verify whether this key can withdraw (apiRestrictions has no enableWithdrawals field)', canTransfer: null });
   });
 });
 

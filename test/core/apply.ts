@@ -27,7 +27,7 @@ export function applyPlan(p: Portfolio, s: Snapshot, plan: Plan): Snapshot {
     acct.balances[q] = (acct.balances[q] ?? 0) - fee;
     let pos: Position | undefined = acct.positions.find((x) => x.symbol === a.symbol);
     if (!pos) {
-      pos = { symbol: a.symbol!, contracts: 0, contractSize: next.markets[a.symbol!]?.contractSize ?? 1, entryPrice: a.price, leverage: p.execution.leverage, marginMode: 'cross' };
+      pos = { symbol: a.symbol!, contracts: 0, contractSize: next.markets[a.symbol!]?.contractSize ?? 1, entryPrice: a.price, leverage: p.execution.leverage, marginMode: 'cross', openedAt: plan.time };
       acct.positions.push(pos);
     }
     const add = sign * a.amount;

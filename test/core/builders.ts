@@ -5,7 +5,7 @@ export function cls(name: string, target: number, band: number, assets: string[]
   return { name, target, band: { kind: 'absolute', width: band }, assets, cash: false, ...extra };
 }
 
-export function portfolio(classes: AssetClass[], over: { rebalance?: Partial<Portfolio['rebalance']>; execution?: Partial<Portfolio['execution']>; risk?: Partial<Portfolio['risk']>; strategy?: Portfolio['strategy']; indexPerps?: Portfolio['indexPerps'] } = {}): Portfolio {
+export function portfolio(classes: AssetClass[], over: { rebalance?: Partial<Portfolio['rebalance']>; execution?: Partial<Portfolio['execution']>; risk?: Partial<Portfolio['risk']>; hedges?: Partial<Portfolio['hedges']>; strategy?: Portfolio['strategy']; indexPerps?: Portfolio['indexPerps'] } = {}): Portfolio {
   return {
     quote: 'USDT',
     classes,
@@ -19,10 +19,10 @@ export function portfolio(classes: AssetClass[], over: { rebalance?: Partial<Por
       slippage: 0.0005,
       spotSalePenalty: 0,
       expectedHoldingHours: 168,
-      convertHedgesOnCalendar: false,
       ...over.execution,
     },
     risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 300_000, ...over.risk },
+    hedges: { exit: { kind: 'convert-on-schedule' }, unwindInside: 0.5, maxGross: 0.5, onRefused: 'spot', direction: 'both', fundingWhenUnknown: { kind: 'refuse' }, ...over.hedges },
     strategy: over.strategy ?? { type: 'targets' },
   };
 }

@@ -9,13 +9,14 @@
  *
  * The random cases cover every rebalance mode (threshold, calendar with and without a due period,
  * hybrid), to: target | band-edge | halfway, scope: breached | all, portfolios without a cash class,
- * classes of one to three assets with and without configured weights, assets held in no class, a second
+ * classes of one to three assets (without configured weights: those are targets the planner trades toward,
+ * and such portfolios never reach the kernel — tested last), assets held in no class, a second
  * stablecoin in the cash class, coarse and odd lot steps (0.25, 5), minimum notionals and amounts, and
  * cash too short for every buy (buys scaled down together).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SpotKernel } from '../../src/core/kernel.js';
+import { SpotKernel, spotKernelApplies } from '../../src/core/kernel.js';
 import { plan } from '../../src/core/planner.js';
 import type { Portfolio, Snapshot } from '../../src/core/types.js';
 import { DEFAULT_RULES } from '../../src/core/valuation.js';
@@ -75,11 +76,9 @@ const arbCase = fc
       const width = Math.max(0.002, Math.min(t, 0.1) * (r.bands[i]! / 100));
       const c = cls(`C${i}`, t, width, assets);
       if (r.relative[i]) c.band = { kind: 'relative', fraction: Math.min(0.9, r.bands[i]! / 100) };
-      if (r.weighted[i] && assets.length > 1) {
-        const raw = assets.map((_, j) => r.splits[i * 3 + j]!);
-        const tot = raw.reduce((a, b) => a + b, 0);
-        c.weights = Object.fromEntries(assets.map((a, j) => [a, tot > 0 ? raw[j]! / tot : 1 / assets.length]));
-      }
+      // Configured weights are targets inside the class, which only the planner trades toward (the kernel
+      // does not apply: see 'portfolios with intra-class weights go to the planner' below).
+      void r.weighted;
       classes.push(c);
     }
     if (hasCash) {
@@ -177,5 +176,11 @@ describe('rebalance kernel = plan() on spot-only portfolios (property)', () => {
       }),
       { numRuns: 300, seed: 37 },
     );
+  });
+
+  it('portfolios with intra-class weights go to the planner, not the kernel', () => {
+    const p = portfolio([cls('A', 0.5, 0.05, ['AAA', 'BBB'], { weights: { AAA: 0.6, BBB: 0.4 } }), cls('Cash', 0.5, 0.05, ['USDT'], { cash: true })]);
+    expect(spotKernelApplies(p)).toBe(false);
+    expect(spotKernelApplies({ ...p, classes: p.classes.map(({ weights: _w, ...c }) => c) })).toBe(true);
   });
 });

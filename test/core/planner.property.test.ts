@@ -86,7 +86,9 @@ const arbCase = (opts: { instrument?: 'spot' | 'futures' | 'auto'; minNotional?:
         return { name: `acct${ai}`, balances, positions: [] };
       });
       const p = portfolio(classes, { execution: { instrument: opts.instrument ?? 'spot' }, rebalance: { to: opts.to ?? 'target' } });
-      return { p, s: snapshot({ prices: priceMap, marks, markets, accounts }) };
+      // Every hedge perp has a known funding rate (unknown funding refuses the hedge: tested on its own).
+      const funding = Object.fromEntries(Object.keys(marks).map((m, i) => [m, { rate: ((i % 5) - 1) * 0.0001, intervalHours: 8 }]));
+      return { p, s: snapshot({ prices: priceMap, marks, markets, accounts, funding }) };
     });
 
 const ctx = { now: T0, state: 'ACTIVE' as const };

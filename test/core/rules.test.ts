@@ -52,7 +52,7 @@ describe('funding and costs (positive rate: longs pay shorts)', () => {
     expect(spotCost(8000, true, ex)).toEqual({ fees: 8, slippage: 4, salePenalty: 80, total: 92 });
     expect(spotCost(8000, false, ex).total).toBeCloseTo(12, 10);
     // futures short $8,000: 2 × 0.05% = $8 fees, 2 × 0.05% = $8 slippage, funding −21 × 0.0001 × 8,000 = −$16.80
-    const c = futuresCost(8000, -1, f8, ex);
+    const c = futuresCost(8000, -1, f8, ex, 168, false);
     expect(c.fees).toBeCloseTo(8, 10);
     expect(c.slippage).toBeCloseTo(8, 10);
     expect(c.funding).toBeCloseTo(-16.8, 10);
@@ -163,6 +163,7 @@ describe('planner rules', () => {
     snapshot({
       prices: { BTC: 58_000 },
       marks: { 'BTC/USDT:USDT': 58_000 },
+      funding: { 'BTC/USDT:USDT': { rate: 0.0001, intervalHours: 8 } },
       accounts: [{ name: 'a', balances: { BTC: 1, USDT: 42_000 }, positions: [] }],
       markets: { 'BTC/USDT': { amountStep: 0.000001, minNotional: 5 }, 'BTC/USDT:USDT': { amountStep: 0.001, minNotional: 5, maintenanceMarginRate: 0.004 } },
       ...over,
@@ -183,11 +184,20 @@ describe('planner rules', () => {
     expect(pl.rejected.map((r) => r.reason).join()).toMatch(/below the minimum notional \$10,000\.00/);
   });
 
-  it('futures rejected for margin → wait when the class is set to futures', () => {
-    const pl = plan(base({ execution: { instrument: 'futures', leverage: 1 }, risk: { maxLeverage: 1 } }), snap({ accounts: [{ name: 'a', balances: { BTC: 1, USDT: 1_000 }, positions: [] }], prices: { BTC: 8_000 }, marks: { 'BTC/USDT:USDT': 8_000 } }), ctx);
+  it('futures refused for margin → wait when hedges.onRefused is wait', () => {
+    const pl = plan(base({ execution: { instrument: 'futures', leverage: 1 }, risk: { maxLeverage: 1 }, hedges: { onRefused: 'wait' } }), snap({ accounts: [{ name: 'a', balances: { BTC: 1, USDT: 1_000 }, positions: [] }], prices: { BTC: 8_000 }, marks: { 'BTC/USDT:USDT': 8_000 } }), ctx);
     // TPV 9,000; BTC 88.9% → reduce 3,500 by futures at 1x needs 3,500 margin, 1,000 available
     expect(pl.actions.map((a) => a.type)).toEqual(['wait']);
     expect(pl.rejected[0]!.reason).toMatch(/^margin: /);
+    expect(pl.actions[0]!.reason).toMatch(/hedges\.onRefused is wait/);
+  });
+
+  it('futures refused for margin → spot by default (hedges.onRefused: spot), with the reason', () => {
+    const pl = plan(base({ execution: { instrument: 'futures', leverage: 1 }, risk: { maxLeverage: 1 } }), snap({ accounts: [{ name: 'a', balances: { BTC: 1, USDT: 1_000 }, positions: [] }], prices: { BTC: 8_000 }, marks: { 'BTC/USDT:USDT': 8_000 } }), ctx);
+    // TPV 9,000; BTC 8,000 = 88.9% → to 50%: sell 3,500 of BTC spot = 0.4375 BTC
+    expect(pl.actions.map((a) => `${a.type} ${a.side} ${a.amount}`)).toEqual(['spot sell 0.4375']);
+    expect(pl.actions[0]!.notional).toBeCloseTo(3_500, 9);
+    expect(pl.actions[0]!.reason).toMatch(/futures leg was refused \(margin: .*hedges\.onRefused: spot\)/);
   });
 
   it('futures rejected when funding costs more than the budget; auto falls back to spot', () => {
@@ -198,12 +208,25 @@ describe('planner rules', () => {
     expect(pl.rejected[0]!.reason).toMatch(/funding cost: a short pays 54\.75% a year/);
   });
 
-  it('auto picks futures when funding pays the short enough to beat spot', () => {
+  it('auto picks futures when funding pays the short enough to beat spot (unwind-only, 168 h expected life)', () => {
     const s = snap({ funding: { 'BTC/USDT:USDT': { rate: 0.0003, intervalHours: 8 } } });
     // futures: 2 × (0.05% + 0.05%) = 0.2% minus funding 21 × 0.03% = 0.63% → −0.43% < spot 0.15%
-    const pl = plan(base({ execution: { instrument: 'auto' } }), s, ctx);
+    const pl = plan(base({ execution: { instrument: 'auto' }, hedges: { exit: { kind: 'unwind-only' } } }), s, ctx);
     expect(pl.actions.map((a) => `${a.type} ${a.side}`)).toEqual(['futures sell']);
     expect(pl.rejected[0]!.reason).toMatch(/spot costs more/);
+  });
+
+  it('auto prices funding over the life the exit rule gives: convert-on-schedule weekly from a Saturday is 48 h', () => {
+    // T0 = Saturday 2025-03-01 00:00 UTC; the next Monday is 48 h away: funding 6 × 0.03% = 0.18% received.
+    // hedge on 0.137 BTC = $7,946: 0.2% (perp fees and slippage both ways) − 0.18% + 0.15% (the spot sale at
+    // conversion) = 0.17%
+    // > spot now 0.15% → spot. The same rate over 30 days (convert-after) receives 90 × 0.03% = 2.7% → hedge.
+    const s = snap({ funding: { 'BTC/USDT:USDT': { rate: 0.0003, intervalHours: 8 } } });
+    const weekly = plan(base({ execution: { instrument: 'auto' } }), s, ctx);
+    expect(weekly.actions.map((a) => `${a.type} ${a.side}`)).toEqual(['spot sell']);
+    expect(weekly.actions[0]!.reason).toMatch(/expected funding -\$14\.30 over 48 h, converted at the next weekly period start, in 48 h \+ spot at conversion \$11\.92\) = 0\.170% of \$7,946\.00: spot is cheaper/);
+    const month = plan(base({ execution: { instrument: 'auto' }, hedges: { exit: { kind: 'convert-after', hours: 720 } } }), s, ctx);
+    expect(month.actions.map((a) => `${a.type} ${a.side}`)).toEqual(['futures sell']);
   });
 
   it('an adjustment first shrinks an open hedge that points the other way (reduce-only)', () => {
@@ -230,9 +253,11 @@ describe('planner rules', () => {
       accounts: [{ name: 'a', balances: { BTC: 1, USDT: 42_000 }, positions: [{ symbol: 'BTC/USDT:USDT', contracts: -0.16, contractSize: 1, entryPrice: 58_000, leverage: 3, marginMode: 'cross' }] }],
     });
     const pl = plan(base({ execution: { instrument: 'futures' } }), s, ctx);
-    expect(pl.actions.map((a) => `${a.type} ${a.side} ${a.reduceOnly}`)).toEqual(['futures buy true', 'spot sell false']);
-    expect(pl.actions[1]!.notional).toBeCloseTo(9_280, 0);
-    expect(pl.actions[0]!.reason).toMatch(/pays funding at 54\.75% a year > budget 25\.00%/);
+    // A cut is a conversion: the spot sale first, then the short's reduce-only close.
+    expect(pl.actions.map((a) => `${a.type} ${a.side} ${a.reduceOnly}`)).toEqual(['spot sell false', 'futures buy true']);
+    expect(pl.actions[0]!.notional).toBeCloseTo(9_280, 0);
+    expect(pl.actions[1]!.reason).toMatch(/pays funding at 54\.75% a year > budget 25\.00%/);
+    expect(pl.actions[1]!.purpose).toBe('hedge-cut-funding');
   });
 
   it('a hedge whose account cannot survive the stress move is cut and replaced by spot', () => {
@@ -287,7 +312,7 @@ describe('planner rules', () => {
     const s = snap({ accounts: [{ name: 'a', balances: { BTC: 2, USDT: 3_000 }, positions: [] }], prices: { BTC: 10_000 }, marks: { 'BTC/USDT:USDT': 10_000 } });
     const ok = plan(base({ execution: { instrument: 'futures' } }), s, ctx);
     expect(ok.actions[0]!.type).toBe('futures');
-    const tight = plan(base({ execution: { instrument: 'futures' }, risk: { stressMove: 0.5 } }), s, ctx);
+    const tight = plan(base({ execution: { instrument: 'futures' }, risk: { stressMove: 0.5 }, hedges: { onRefused: 'wait' } }), s, ctx);
     expect(tight.actions[0]!.type).toBe('wait');
     expect(tight.rejected[0]!.reason).toMatch(/^liquidation distance/);
   });

@@ -93,8 +93,26 @@ export async function verifyJournalAgainstVenue(journal: string | Journal, venue
     const baselineEvent = j.events({ type: 'reconcile', account }).find((e) => (e.payload as { baseline?: unknown }).baseline !== undefined);
     const derived = new Map<string, Decimal>(Object.entries((baselineEvent?.payload as { baseline?: Record<string, number> })?.baseline ?? {}).map(([k, x]) => [k, new Decimal(x)]));
     let cash = new Decimal(sim.config.balances[quote] ?? 0);
+    // Perps settle in the quote: their fees, and the PnL a reduce realises against the average entry price.
+    const perps = new Map<string, { qty: Decimal; entry: Decimal }>();
     for (const f of fills) {
-      if (f.symbol.includes(':')) continue; // perps settle PnL in the quote; not traded by this portfolio
+      if (f.symbol.includes(':')) {
+        if (f.feeCurrency === quote) cash = cash.minus(f.fee);
+        const signed = new Decimal(f.amount).mul(f.side === 'buy' ? 1 : -1);
+        const p = perps.get(f.symbol) ?? { qty: new Decimal(0), entry: new Decimal(0) };
+        if (p.qty.isZero() || p.qty.isPositive() === signed.isPositive()) {
+          p.entry = p.entry.mul(p.qty.abs()).plus(new Decimal(f.price).mul(signed.abs())).div(p.qty.abs().plus(signed.abs()));
+          p.qty = p.qty.plus(signed);
+        } else {
+          const closed = Decimal.min(signed.abs(), p.qty.abs());
+          cash = cash.plus(closed.mul(p.qty.isPositive() ? 1 : -1).mul(new Decimal(f.price).minus(p.entry)));
+          const flips = signed.abs().greaterThan(p.qty.abs());
+          p.qty = p.qty.plus(signed);
+          if (flips) p.entry = new Decimal(f.price);
+        }
+        perps.set(f.symbol, p);
+        continue;
+      }
       const base = f.symbol.split('/')[0]!;
       const signed = new Decimal(f.amount).mul(f.side === 'buy' ? 1 : -1);
       derived.set(base, (derived.get(base) ?? new Decimal(0)).plus(signed).minus(f.feeCurrency === base ? f.fee : 0));

@@ -50,7 +50,7 @@ describe('CcxtProWatcher', () => {
     expect(w.watchPositions).toBeUndefined();
     const got = await w.watchTickers!(['SOL/USDT', 'ADA/USDT']);
     const t = Object.values(got)[0]!;
-    expect(t).toMatchObject({ last: 7, bid: 7, ask: 7, markPrice: 7.1 });
+    expect(t).toMatchObject({ last: 7, bid: NaN, ask: NaN, markPrice: 7.1 });
     expect(Number.isNaN(t.timestamp)).toBe(true);
   });
 

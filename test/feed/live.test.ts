@@ -61,7 +61,7 @@ describe('LiveSnapshotSource', () => {
     expect(snap.markets[PERP]).toMatchObject({ maintenanceMarginRate: 0.004 });
   });
 
-  it('uses the streams while they speak, and REST only for what is silent', async () => {
+  it('uses the ticker stream while it speaks, and REST only for what is silent; a balance event prompts a REST re-read', async () => {
     const watcher = new FakeWatcher(['tickers', 'balance']);
     const { source, clock, rest } = setup({ watcher });
     await source.take(); // first take: markets, REST for everything, streams start
@@ -71,26 +71,32 @@ describe('LiveSnapshotSource', () => {
 
     clock.advance(2_000);
     watcher.push('tickers', { 'BTC/USDT': ticker('BTC/USDT', 51_000, clock.now()) });
-    watcher.push('balance', balances({ BTC: 1.5, USDT: 9_000, DOGE: 1e6 }, clock.now()));
+    // A balance stream event is a prompt, never the balance: venue streams carry deltas or one wallet.
+    rest.balance = balances({ BTC: 1.5, USDT: 9_000, DOGE: 1e6 }, clock.now());
+    watcher.push('balance', balances({ BTC: 100 }, clock.now()));
     await settle();
     clock.advance(1_000);
     const snap = await source.take();
-    expect(rest.calls).toMatchObject({ fetchTickers: 1, fetchBalance: 1 }); // nothing new through REST
+    expect(rest.calls).toMatchObject({ fetchTickers: 1, fetchBalance: 2 }); // tickers from the stream, balance re-read
     expect(snap.prices.BTC).toBe(51_000);
-    expect(snap.accounts[0]!.balances).toEqual({ BTC: 1.5, USDT: 9_000 }); // DOGE is not in the portfolio
-    expect(snap.timestamps).toMatchObject({ BTC: T + 2_000, 'balances:main': T + 2_000 });
+    expect(snap.accounts[0]!.balances).toEqual({ BTC: 1.5, USDT: 9_000 }); // REST's; DOGE is not in the portfolio
+    expect(snap.timestamps).toMatchObject({ BTC: T + 2_000, 'balances:main': T + 3_000 });
     expect(source.status().accounts[0]!.inputs).toEqual(
       expect.arrayContaining([
         { key: 'BTC/USDT', time: T + 2_000, via: 'stream' },
-        { key: 'balances:main', time: T + 2_000, via: 'stream' },
+        { key: 'balances:main', time: T + 3_000, via: 'rest' },
       ]),
     );
+    // no new balance event: no re-read while the stream is alive
+    clock.advance(1_000);
+    await source.take();
+    expect(rest.calls).toMatchObject({ fetchBalance: 2 });
 
     // silent for longer than restFallbackMs → REST
     clock.advance(12_000);
     rest.tickers['BTC/USDT'] = ticker('BTC/USDT', 52_000, clock.now() - 100);
     const later = await source.take();
-    expect(rest.calls).toMatchObject({ fetchTickers: 2, fetchBalance: 2 });
+    expect(rest.calls).toMatchObject({ fetchTickers: 2, fetchBalance: 3 });
     expect(later.prices.BTC).toBe(52_000);
     expect(later.timestamps!.BTC).toBe(clock.now() - 100);
     expect(source.status().accounts[0]!.inputs).toEqual(expect.arrayContaining([{ key: 'BTC/USDT', time: clock.now() - 100, via: 'rest' }]));
@@ -117,7 +123,8 @@ describe('LiveSnapshotSource', () => {
     expect(stale.explanation.join('\n')).toMatch(/STALE: .*BTC is 62 s old \(limit 60 s\)/);
     expect(source.status().accounts[0]!.errors.map((e) => e.what)).toEqual(expect.arrayContaining(['tickers', 'balance']));
 
-    // the stream speaks again
+    // the stream speaks again, and REST is back for the balance it prompts
+    rest.down = false;
     watcher.push('tickers', { 'BTC/USDT': ticker('BTC/USDT', 50_500, clock.now()) });
     watcher.push('balance', balances({ BTC: 1, USDT: 10_000 }, clock.now()));
     await settle();

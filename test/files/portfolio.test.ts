@@ -31,9 +31,9 @@ const DEFAULTS: Omit<Portfolio, 'quote' | 'classes'> = {
     slippage: 0.0005,
     spotSalePenalty: 0,
     expectedHoldingHours: 168,
-    convertHedgesOnCalendar: false,
   },
   risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 300_000 },
+  hedges: { exit: { kind: 'convert-on-schedule' }, unwindInside: 0.5, maxGross: 0.5, onRefused: 'spot', direction: 'both', fundingWhenUnknown: { kind: 'refuse' } },
   strategy: { type: 'targets' },
 };
 
@@ -86,9 +86,9 @@ describe('good portfolio files', () => {
         slippage: 0.0005,
         spotSalePenalty: 0.01,
         expectedHoldingHours: 72,
-        convertHedgesOnCalendar: true,
       },
       risk: { maxLeverage: 3, stressMove: 0.3, maxFundingApr: 0.25, maxDataAgeMs: 120_000 },
+      hedges: { exit: { kind: 'unwind-only' }, unwindInside: 0.4, maxGross: 0.3, onRefused: 'wait', direction: 'short-only', fundingWhenUnknown: { kind: 'proxy', symbol: 'BTC/USDT:USDT' } },
       strategy: { type: 'core-satellite', core: 'BTC' },
     });
   });

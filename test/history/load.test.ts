@@ -80,12 +80,13 @@ describe('loadHistory on the bundled data', () => {
     expect(btc.fundingEvents).toBe(2 * 365 * 3);
     expect(btc.missingSettlements).toBe(0);
     expect(btc.barsWithFunding).toBe(h.times.length);
-    // SOL funding starts 2025-08: none in range, all missing, no invented events
+    // SOL funding starts 2023-07-18 and has a hole 2023-08-17 → 2024-01-01: 89 settlements in range, the
+    // rest missing, no invented events.
     const solCov = h.coverage.perps[1]!;
-    expect(h.funding[1]!.time.length).toBe(0);
-    expect(solCov.fundingEvents).toBe(0);
-    expect(solCov.missingSettlements).toBe(2 * 365 * 3);
-    expect(solCov.barsWithoutFunding).toBe(h.times.length);
+    expect(h.funding[1]!.time.length).toBe(89);
+    expect(solCov.fundingEvents).toBe(89);
+    expect(solCov.missingSettlements).toBe(2 * 365 * 3 - 89);
+    expect(h.times[h.funding[1]!.bar[0]!]).toBe(Date.UTC(2023, 6, 18, 16));
   });
 
   it('1d perps: perp close where the perp file has the bar, else spot (counted per bar)', () => {
@@ -99,13 +100,10 @@ describe('loadHistory on the bundled data', () => {
       to: Date.UTC(2022, 8, 1),
     });
     expect(h.times.length).toBe(92);
-    // BTC perp is missing 2022-06-09 and 2022-08-10
-    expect(h.perpFromSpot).toEqual([2]);
-    const i0609 = h.times.indexOf(Date.UTC(2022, 5, 9));
-    const i0810 = h.times.indexOf(Date.UTC(2022, 7, 10));
-    expect(h.perpFromPerpFile[0]![i0609]).toBe(0);
-    expect(h.perpFromPerpFile[0]![i0810]).toBe(0);
-    expect(h.perpClose[0]![i0609]).toBe(h.close[0]![i0609]);
+    // The bundled BTC perp file has every day of the range (the December 2026 extension filled 2022-06-09
+    // and 2022-08-10 from hourly perp candles).
+    expect(h.perpFromSpot).toEqual([0]);
+    expect(Array.from(h.perpFromPerpFile[0]!).every((x) => x === 1)).toBe(true);
     const perp = readBars(join(DATA, 'perp/1d/BTCUSDT.csv'));
     const j = perp.time.indexOf(Date.UTC(2022, 5, 1));
     expect(h.perpClose[0]![0]).toBe(perp.close[j]);
@@ -114,27 +112,27 @@ describe('loadHistory on the bundled data', () => {
     const f = h.funding[0]!;
     expect(f.time.length).toBe(92 * 3);
     for (let k = 0; k < f.time.length; k++) expect(h.times[f.bar[k]!]).toBe(Math.floor(f.time[k]! / DAY) * DAY);
-    expect(h.coverage.perps[0]!.perpBars).toBe(90);
+    expect(h.coverage.perps[0]!.perpBars).toBe(92);
   });
 
-  it('funding gaps: alt funding only from 2025-08-21 counts the missing settlements', () => {
+  it('funding gaps: DOT funding stops on 2023-08-17 (a hole to 2025-05-01); the missing settlements are counted', () => {
     const h = loadHistory({
       dir: DATA,
       interval: '1d',
-      assets: ['SOL'],
+      assets: ['DOT'],
       quote: 'USDT',
-      perps: ['SOL'],
-      from: Date.UTC(2025, 7, 1),
-      to: Date.UTC(2025, 8, 1),
+      perps: ['DOT'],
+      from: Date.UTC(2023, 7, 1),
+      to: Date.UTC(2023, 8, 1),
     });
     const c = h.coverage.perps[0]!;
-    expect(c.fundingFirst).toBe(Date.UTC(2025, 7, 21, 8));
-    // Aug 1..31: 93 settlements expected, 2025-08-21 08:00 → 2025-08-31 16:00 present = 32
-    expect(c.fundingEvents).toBe(32);
-    expect(c.missingSettlements).toBe(93 - 32);
-    expect(c.barsWithFunding).toBe(11); // Aug 21..31
-    expect(c.barsWithoutFunding).toBe(20);
-    expect(h.funding[0]!.rate.length).toBe(32);
+    expect(c.fundingFirst).toBe(Date.UTC(2023, 6, 4, 16));
+    // Aug 1..31: 93 settlements expected; 2023-08-01 00:00 → 2023-08-17 00:00 present = 49
+    expect(c.fundingEvents).toBe(49);
+    expect(c.missingSettlements).toBe(93 - 49);
+    expect(c.barsWithFunding).toBe(17); // Aug 1..17
+    expect(c.barsWithoutFunding).toBe(14);
+    expect(h.funding[0]!.rate.length).toBe(49);
   });
 
   it('Bybit funding venue, and the BTC 2024-07 → 2025-08 hole', () => {

@@ -366,7 +366,9 @@ describe('hedges are journaled from open to close', () => {
       execution: { instrument: 'futures' },
       risk: { maxDataAgeMs: 300_000 },
     });
-    w = world({ portfolio, price: (t) => (t < T0 + 30 * MIN ? 58_000 : 50_000) });
+    // At 47,500 BTC's spot weight is 47,500 / 90,938.50 = 52.23%, back inside its inner band (47.5–52.5%),
+    // and unwinding keeps the cash class inside its band (54.92% → 47.84%): the hedge is unwound.
+    w = world({ portfolio, price: (t) => (t < T0 + 30 * MIN ? 58_000 : 47_500) });
     w.feed.pushFunding(PERP, T0 + 20 * MIN, 0.0001);
     const s = track(w.service());
     await s.start({ loop: false });
@@ -384,8 +386,8 @@ describe('hedges are journaled from open to close', () => {
     expect(c3.execution!.legs).toMatchObject([{ symbol: PERP, side: 'buy', reduceOnly: true, status: 'filled' }]);
     [h] = s.journal.hedges();
     expect(h).toMatchObject({ contracts: 0, closedAt: expect.any(Number) });
-    expect(h!.closeReason).toMatch(/back inside its band on a spot basis/);
-    expect(h!.realisedPnl).toBeCloseTo(0.137 * (58_000 - 50_000), 6);
+    expect(h!.closeReason).toMatch(/back inside its inner band on a spot basis \(52\.23% within 47\.50%–52\.50%/);
+    expect(h!.realisedPnl).toBeCloseTo(0.137 * (58_000 - 47_500), 6);
     expect(h!.fees).toBeGreaterThan(0);
     w.clock.advance(MIN);
     await s.runOnce();

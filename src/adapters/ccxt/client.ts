@@ -6,16 +6,19 @@
  * - every venue: `verbose: false` (CcxtExchange also locks it), no last-response caches, markets of
  *   type spot + linear only, ccxt's own throttle replaced by our per-key limiter (limiter.ts),
  *   request timeout `timeoutMs` (default 10 s).
- * - binance: spot wallet + USDⓈ-M futures (`fapi`); `fetchCurrencies` off (it needs the SAPI
- *   wallet endpoints, which ballast has no use for); open orders may be listed without a symbol.
- * - bybit: unified trading account (UTA) assumed — set `unifiedAccount: false` for a classic account.
- * - okx: trading account; a passphrase (`password`) is required.
+ * - per venue: the ccxt options and `has` overrides of its quirks object (quirks.ts): binance spot
+ *   wallet + USDⓈ-M futures, positionRisk V2 through options; bybit unified trading account (UTA)
+ *   assumed — set `unifiedAccount: false` for a classic account; okx trading account (a passphrase
+ *   is required). `has.fetchCurrencies = false` everywhere (the currency endpoints need wallet
+ *   rights ballast has no use for).
+ * - `adjustForTimeDifference` on: ccxt measures the venue clock offset when markets load.
  */
 
 import * as ccxt from 'ccxt';
 import type { ApiCredentials } from '../keys.js';
+import { QUIRKS, type CcxtVenue } from './quirks.js';
 
-export type CcxtVenue = 'binance' | 'bybit' | 'okx';
+export type { CcxtVenue };
 export const SUPPORTED_VENUES: readonly CcxtVenue[] = ['binance', 'bybit', 'okx'];
 
 /** The ccxt base class every venue client extends. */
@@ -40,25 +43,16 @@ export function configureClient(client: CcxtClient, options: CcxtClientOptions =
   client.enableLastHttpResponse = false;
   client.enableLastJsonResponse = false;
   client.enableLastResponseHeaders = false;
+  if (!isSupportedVenue(id)) return client;
+  const q = QUIRKS[id];
   const o = client.options as Record<string, unknown>;
   const fetchMarkets = (typeof o['fetchMarkets'] === 'object' && o['fetchMarkets'] !== null ? o['fetchMarkets'] : {}) as Record<string, unknown>;
-  if (id === 'binance') {
-    o['fetchMarkets'] = { ...fetchMarkets, types: ['spot', 'linear'] };
-    o['fetchCurrencies'] = false;
-    o['fetchMargins'] = false;
-    o['warnOnFetchOpenOrdersWithoutSymbol'] = false;
-    o['defaultType'] = 'spot';
-  } else if (id === 'bybit') {
-    o['fetchMarkets'] = { ...fetchMarkets, types: ['spot', 'linear'] };
-    o['fetchCurrencies'] = false;
-    const uta = options.unifiedAccount ?? true;
-    o['enableUnifiedAccount'] = uta;
-    o['enableUnifiedMargin'] = false;
-    o['defaultSettle'] = 'USDT';
-  } else if (id === 'okx') {
-    o['fetchMarkets'] = { ...fetchMarkets, types: ['spot', 'swap'] };
-    o['fetchCurrencies'] = false;
-  }
+  o['fetchMarkets'] = { ...fetchMarkets, types: q.marketTypes };
+  Object.assign(o, q.ccxtOptions({ unifiedAccount: options.unifiedAccount ?? true }));
+  // Requests carry a timestamp the venue checks against its clock (binance -1021, bybit 10002,
+  // okx 50102): ccxt measures the offset when markets load and on loadTimeDifference().
+  o['adjustForTimeDifference'] = true;
+  Object.assign(client.has, q.has);
   return client;
 }
 

@@ -7,26 +7,34 @@
  * the retry-after the venue gave (see limiter.ts: calls during a ban fail fast). Every ccxt error is
  * mapped to the typed port errors, scrubbed of credentials (errors.ts).
  *
+ * Venue differences are data, not branches: each venue's quirks object (quirks.ts) says which wallets
+ * to sum, which params to send, how the venue marks its own orders, its timestamp and position-mode
+ * error codes, and so on. This file reads those fields only.
+ *
  * Mapping decisions (where ccxt is looser than the port):
  * - Markets: amountStep / priceStep from ccxt precision (TICK_SIZE: the step itself; DECIMAL_PLACES:
  *   10^-p; SIGNIFICANT_DIGITS is refused). minNotional = limits.cost.min (0 if none). Perps get
  *   margin tiers from the venue (fetchLeverageTiers / fetchMarketLeverageTiers) for the markets in
  *   `options.symbols`; other perps carry `fallbackMaintenanceMarginRate` (default 1 %, above every
  *   first tier of these venues) and no tiers. With `options.symbols` set, loadMarkets returns only
- *   those markets.
+ *   those markets. OKX tiers are in contracts (`minSz`/`maxSz`): converted to notional at
+ *   contractSize × mark price when loaded.
  * - Orders are validated at the boundary BEFORE sending, with exact decimals: lot step, min amount,
  *   tick, min notional (limit price; reduce-only exempt), reduce-only only on perps, clientOrderId
  *   syntax per venue (binance `^[.A-Z:/a-z0-9_-]{1,36}$`, bybit `^[A-Za-z0-9_-]{1,36}$`, okx
  *   `^[A-Za-z0-9]{1,32}$`). ccxt would otherwise TRUNCATE a bad amount to the step and send it.
  * - Balances: wallet balance without unrealised PnL, summed over the wallets the venue separates
- *   (binance: spot + USDⓈ-M futures). free = min(available, wallet), used = total − free.
+ *   (binance: spot + USDⓈ-M futures); `walletBalances` keeps them apart (ballast doctor). free = min(available, wallet), used = total − free.
  *   `timestamp` is the adapter clock when the reply arrived (venue "updateTime" is the last change).
  * - Positions: contracts signed by side; notional = contracts × contractSize × mark (signed).
- *   Binance uses positionRisk V2 (it reports leverage and margin type).
+ *   Binance uses positionRisk V2 (it reports leverage and margin type), chosen through ccxt options.
+ *   A hedge-mode leg (positionSide LONG/SHORT, positionIdx 1/2, posSide long/short) is refused:
+ *   ballast trades one-way (net) accounts only; fetchPositionMode reads the mode at start.
  * - Tickers: a perp's mark from the ticker, else fetchMarkPrice(s); bid/ask from fetchBidsAsks when
  *   the ticker has none (binance futures). `timestamp` = oldest component time (clock if none).
- * - Funding: interval from ccxt `interval` ("4h"), else market info (bybit `fundingInterval`
- *   minutes), else 8 h. Funding history: rate / markPrice / contracts are NaN where the venue does
+ * - Funding: interval from ccxt `interval` ("4h"), else binance /fapi/v1/fundingInfo (cached 1 h),
+ *   else market info (bybit `fundingInterval` minutes), else 8 h. Bybit's funding `execFee` is a fee
+ *   (> 0 paid): its sign is flipped so that received > 0 as on the other venues. Funding history: rate / markPrice / contracts are NaN where the venue does
  *   not report them (binance income, okx bills).
  * - Orders: clientOrderId null for venue-initiated orders (binance `autoclose-`/`adl_autoclose`,
  *   bybit createType CreateByLiq/CreateByAdl, okx category liquidation/adl). Order.fee is
@@ -43,7 +51,15 @@
  *   asks once per wallet kind (spot, USDⓈ-M). cancelOrder / fetchOrder without a symbol use the
  *   symbol of an order seen before, or fail with BadRequest.
  * - Trades: clientOrderId and order type come from the order (cached, else one fetchOrder), since
- *   binance trade lists carry neither.
+ *   binance trade lists carry neither. Bybit: liquidation (BustTrade) and ADL (AdlTrade) fills are
+ *   asked for too (ccxt asks for execType=Trade only) and need no order look-up.
+ * - Errors beyond ccxt's tables: a venue timestamp refusal (binance -1021, bybit 10002, okx 50102)
+ *   re-measures the clock offset (syncClock) and is ExchangeNotAvailable "clock skew" (retryable);
+ *   "Filter failure: X" keeps its reason (NOTIONAL → min-notional); a position-side refusal
+ *   (-4061, 10001, 51000) is InvalidOrder naming the position-mode setting; a status the venue
+ *   documents as a block (bybit 403) bans the key's limiter for the documented time (10 min).
+ * - A spot market order is valued at the touch (one ticker read) and refused below the minimum
+ *   notional before it is sent.
  * - setMarginMode: bybit's unified account has one margin mode for the whole account: NotSupported
  *   (change it on the venue). OKX: nothing is sent; the mode is remembered and sent with every swap
  *   order (`tdMode`) and with setLeverage (`mgnMode`). Binance: POST marginType; "No need to change
@@ -63,6 +79,7 @@ import {
   BadRequest,
   BadSymbol,
   ExchangeError,
+  ExchangeNotAvailable,
   InvalidOrder,
   NotSupported,
   OrderNotFound,
@@ -85,6 +102,7 @@ import type {
 } from '../../ports/exchange.js';
 import type { KeyPermissions } from '../keys.js';
 import { isSupportedVenue, type CcxtClient, type CcxtVenue } from './client.js';
+import { isTimestampError, QUIRKS, type VenueQuirks } from './quirks.js';
 import { annotate, DEFAULT_RETRY_AFTER_MS, isCcxtError, mapCcxtError, retryAfterFrom, scrubMessage } from './errors.js';
 import { limiterForKey, realSleep, type RateLimiter, type Sleep } from './limiter.js';
 
@@ -105,10 +123,25 @@ export interface CcxtExchangeOptions {
 
 /** clientOrderId rules per venue (documented limits). */
 export const CLIENT_ORDER_ID_RULES: Record<CcxtVenue, { pattern: RegExp; rule: string }> = {
-  binance: { pattern: /^[.A-Z:/a-z0-9_-]{1,36}$/, rule: '1–36 characters from A–Z a–z 0–9 . : / _ -' },
-  bybit: { pattern: /^[A-Za-z0-9_-]{1,36}$/, rule: '1–36 characters from A–Z a–z 0–9 _ -' },
-  okx: { pattern: /^[A-Za-z0-9]{1,32}$/, rule: '1–32 letters and digits' },
+  binance: QUIRKS.binance.clientOrderId,
+  bybit: QUIRKS.bybit.clientOrderId,
+  okx: QUIRKS.okx.clientOrderId,
 };
+
+/** The account's position mode as the venue reports it. ballast trades one-way (net) accounts only. */
+export interface PositionModeInfo {
+  mode: 'one-way' | 'hedge' | 'unknown';
+  /** What the venue said, e.g. "positionSide/dual: dualSidePosition = false". */
+  detail: string;
+  /** Where to change it on the venue. */
+  setting: string;
+}
+
+/** One wallet's balances (`ballast doctor`). */
+export interface WalletBalances {
+  wallet: string;
+  total: Record<string, number>;
+}
 
 const EIGHT_HOURS = 8 * 3_600_000;
 const BAN_418_DEFAULT_MS = 120_000;
@@ -156,12 +189,19 @@ export class CcxtExchange implements Exchange {
   readonly #marginModes = new Map<string, MarginMode>();
   readonly #leverage = new Map<string, number>();
   #tiers: Record<string, MarginTier[]> = {};
+  readonly #q: VenueQuirks;
+  /** Binance /fapi/v1/fundingInfo: interval (ms) by venue market id; null until read. */
+  #fundingIntervals: Map<string, number> | null = null;
+  #fundingIntervalsAt = -Infinity;
+  #skewMs: number | null = null;
+  #lastWallets: WalletBalances[] = [];
 
   constructor(client: CcxtClient, options: CcxtExchangeOptions) {
     if (!isSupportedVenue(client.id)) throw new Error(`CcxtExchange: unsupported venue ${client.id} (binance, bybit, okx)`);
     if (client.verbose) throw new Error('CcxtExchange: ccxt verbose logging prints signed requests and is forbidden');
     this.id = client.id;
     this.venue = client.id;
+    this.#q = QUIRKS[client.id];
     this.#client = client;
     this.#clock = options.clock;
     this.#symbols = options.symbols ? [...options.symbols] : undefined;
@@ -220,10 +260,11 @@ export class CcxtExchange implements Exchange {
       } catch (e) {
         thrown = e;
       }
-      const rateLimited = code === 429 || code === 418 || thrown instanceof ccxt.DDoSProtection || thrown instanceof ccxt.RateLimitExceeded;
+      const documentedBan = this.#q.banOnStatus[code];
+      const rateLimited = code === 429 || code === 418 || documentedBan !== undefined || thrown instanceof ccxt.DDoSProtection || thrown instanceof ccxt.RateLimitExceeded;
       if (rateLimited) {
         const now = this.#clock.now();
-        const retryAfterMs = retryAfterFrom(headers, body, now) ?? (code === 418 ? BAN_418_DEFAULT_MS : this.#defaultRetryAfterMs);
+        const retryAfterMs = retryAfterFrom(headers, body, now) ?? documentedBan ?? (code === 418 ? BAN_418_DEFAULT_MS : this.#defaultRetryAfterMs);
         this.#limiter.ban(now + retryAfterMs, `HTTP ${code} from ${this.id}`);
         const err = thrown ?? new ccxt.RateLimitExceeded(`${this.id} ${method} ${url} ${code} ${reason} ${body}`);
         annotate(err, { status: code, retryAfterMs });
@@ -240,7 +281,17 @@ export class CcxtExchange implements Exchange {
       try {
         handleStatus(code, reason, url, method, body);
       } catch (e) {
-        annotate(e, { status: Number(code) });
+        const status = Number(code);
+        const banMs = this.#q.banOnStatus[status];
+        if (banMs !== undefined) {
+          // A status the venue documents as a block (bybit 403: wait ≥ 10 min): ban the key's limiter.
+          const now = this.#clock.now();
+          this.#limiter.ban(now + banMs, `HTTP ${status} from ${this.id}`);
+          const err = e instanceof ccxt.DDoSProtection || e instanceof ccxt.RateLimitExceeded ? e : new ccxt.RateLimitExceeded(`${this.id} ${method} ${url} ${status} ${reason}`);
+          annotate(err, { status, retryAfterMs: banMs });
+          throw err;
+        }
+        annotate(e, { status });
         throw e;
       }
     };
@@ -251,11 +302,41 @@ export class CcxtExchange implements Exchange {
     try {
       return await fn();
     } catch (err) {
+      if (isCcxtError(err) && (err instanceof ccxt.InvalidNonce || isTimestampError(this.#q, String(err.message)))) {
+        // The venue refused the request's timestamp: measure the clock offset again so the retry
+        // is signed with the venue's time (ccxt adjustForTimeDifference).
+        let resynced = '';
+        try {
+          resynced = ` (venue clock offset re-measured: ${await this.syncClock()} ms)`;
+        } catch {
+          resynced = ' (re-measuring the venue clock offset failed)';
+        }
+        const text = scrubMessage(String(err.message), this.#secrets);
+        throw new ExchangeNotAvailable(`${this.id}: clock skew: the request timestamp was outside the venue's window; the request was refused${resynced}: ${text}`, {
+          exchange: this.id,
+        });
+      }
       throw this.#map(err);
     }
   }
 
   #map(err: unknown): unknown {
+    if (isCcxtError(err) && !(err instanceof ccxt.NetworkError)) {
+      const text = scrubMessage(String(err.message ?? ''), this.#secrets);
+      if (this.#q.positionModeErrors.test(text)) {
+        return new InvalidOrder(
+          `${this.id}: the order's position side does not match the account's position mode — ballast trades one-way (net) accounts only; set ${this.#q.positionMode.setting}: ${text}`,
+          'bad-params',
+          { exchange: this.id },
+        );
+      }
+      const filter = /Filter failure: ([A-Z_]+)/.exec(text);
+      if (filter) {
+        const f = filter[1]!;
+        const reason: InvalidOrderReason = /NOTIONAL/.test(f) ? 'min-notional' : /LOT_SIZE/.test(f) ? 'amount-step' : /PRICE_FILTER|PERCENT_PRICE/.test(f) ? 'price-step' : 'bad-params';
+        return new InvalidOrder(`${this.id}: the venue refused the order (${f}): ${text}`, reason, { exchange: this.id });
+      }
+    }
     const mapped = mapCcxtError(err, { exchange: this.id, secrets: this.#secrets, defaultRetryAfterMs: this.#defaultRetryAfterMs });
     if (mapped === err && !(err instanceof ExchangeError) && !isCcxtError(err) && err instanceof Error) {
       // A bug or an unexpected runtime error inside ccxt: keep the type, scrub the message.
@@ -344,19 +425,24 @@ export class CcxtExchange implements Exchange {
     };
   }
 
-  /** ccxt leverage tiers → ours; maintenanceAmount from Binance's `cum`, else continuous across tiers. */
-  static tiersFrom(raw: unknown[]): MarginTier[] {
+  /**
+   * ccxt leverage tiers → ours; maintenanceAmount from Binance's `cum`, else continuous across tiers.
+   * `notionalPerUnit`: OKX gives tier bounds (`minSz`/`maxSz`, which ccxt passes on as min/maxNotional)
+   * in CONTRACTS; they become notional at contractSize × mark price (the price when loaded).
+   */
+  static tiersFrom(raw: unknown[], notionalPerUnit = 1): MarginTier[] {
     const out: MarginTier[] = [];
     let cum = 0;
     let prevRate = 0;
+    const toNotional = (x: number | undefined): number | undefined => (x === undefined ? undefined : dec(x).mul(notionalPerUnit).toNumber());
     for (const t of raw.map(dict)) {
       const rate = num(t['maintenanceMarginRate']) ?? 0;
-      const floor = num(t['minNotional']) ?? 0;
+      const floor = toNotional(num(t['minNotional'])) ?? 0;
       cum = cum + floor * (rate - prevRate);
       const venueCum = num(dict(t['info'])['cum']);
       const maxLev = num(t['maxLeverage']);
       out.push({
-        maxNotional: num(t['maxNotional']) ?? Infinity,
+        maxNotional: toNotional(num(t['maxNotional'])) ?? Infinity,
         maintenanceMarginRate: rate,
         maintenanceAmount: venueCum ?? cum,
         ...(maxLev !== undefined ? { maxLeverage: maxLev } : {}),
@@ -373,7 +459,15 @@ export class CcxtExchange implements Exchange {
       const all = (await this.#call(() => c.fetchLeverageTiers(perps))) as Record<string, unknown[]>;
       for (const s of perps) if (all[s]) this.#tiers[s] = CcxtExchange.tiersFrom(all[s]);
     } else if (c.has['fetchMarketLeverageTiers']) {
-      for (const s of perps) this.#tiers[s] = CcxtExchange.tiersFrom((await this.#call(() => c.fetchMarketLeverageTiers(s))) as unknown[]);
+      for (const s of perps) {
+        let perUnit = 1;
+        if (this.#q.tiersInContracts) {
+          const mark = num((await this.#call(() => c.fetchMarkPrice(s))).markPrice);
+          if (mark === undefined) throw new ExchangeError(`${this.id}: ${s}: no mark price to convert the contract-sized margin tiers to notional`, { exchange: this.id });
+          perUnit = dec(this.#contractSize(s)).mul(mark).toNumber();
+        }
+        this.#tiers[s] = CcxtExchange.tiersFrom((await this.#call(() => c.fetchMarketLeverageTiers(s))) as unknown[], perUnit);
+      }
     }
   }
 
@@ -403,42 +497,20 @@ export class CcxtExchange implements Exchange {
       free[c] = dec(free[c] ?? 0).plus(fc).toNumber();
     };
     const code = (id: unknown): string => this.#client.safeCurrencyCode(str(id) ?? '') ?? String(id);
-    if (this.venue === 'binance') {
-      const [spot, fut] = await Promise.all([
-        this.#call(() => this.#client.fetchBalance({ type: 'spot' })),
-        this.#call(() => this.#client.fetchBalance({ type: 'future' })),
-      ]);
-      for (const b of list(dict(spot.info)['balances']).map(dict)) {
-        const f = num(b['free']) ?? 0;
-        const l = num(b['locked']) ?? 0;
-        if (f === 0 && l === 0) continue;
-        add(code(b['asset']), dec(f).plus(l).toNumber(), f);
+    const wallets = this.#q.balanceWallets;
+    const replies = await Promise.all(wallets.map((w) => this.#call(() => this.#client.fetchBalance(w.params))));
+    const perWallet: WalletBalances[] = [];
+    wallets.forEach((w, i) => {
+      const own: Record<string, number> = {};
+      for (const r of w.rows(dict(replies[i]!.info))) {
+        if (r.total === 0) continue;
+        const c = code(r.coin);
+        add(c, r.total, r.free);
+        own[c] = dec(own[c] ?? 0).plus(r.total).toNumber();
       }
-      for (const a of list(dict(fut.info)['assets']).map(dict)) {
-        const w = num(a['walletBalance']) ?? 0;
-        if (w === 0) continue;
-        add(code(a['asset']), w, num(a['availableBalance']) ?? 0);
-      }
-    } else if (this.venue === 'bybit') {
-      const b = await this.#call(() => this.#client.fetchBalance());
-      for (const acct of list(dict(dict(b.info)['result'])['list']).map(dict)) {
-        for (const c of list(acct['coin']).map(dict)) {
-          const w = num(c['walletBalance']) ?? 0;
-          if (w === 0) continue;
-          const used = dec(num(c['locked']) ?? 0).plus(num(c['totalOrderIM']) ?? 0).plus(num(c['totalPositionIM']) ?? 0);
-          add(code(c['coin']), w, dec(w).minus(used).toNumber());
-        }
-      }
-    } else {
-      const b = await this.#call(() => this.#client.fetchBalance());
-      for (const acct of list(dict(b.info)['data']).map(dict)) {
-        for (const d of list(acct['details']).map(dict)) {
-          const w = num(d['cashBal']) ?? 0;
-          if (w === 0) continue;
-          add(code(d['ccy']), w, num(d['availBal']) ?? w - (num(d['frozenBal']) ?? 0));
-        }
-      }
-    }
+      perWallet.push({ wallet: w.name, total: own });
+    });
+    this.#lastWallets = perWallet;
     const used: Record<string, number> = {};
     for (const c of Object.keys(total)) used[c] = dec(total[c]!).minus(free[c]!).toNumber();
     return { timestamp: this.#clock.now(), free, used, total };
@@ -449,15 +521,12 @@ export class CcxtExchange implements Exchange {
     for (const s of symbols ?? []) this.#ccxtMarket(s);
     const c = this.#client;
     let raw: ccxt.Position[];
-    if (this.venue === 'binance') {
-      raw = await this.#call(() => c.fetchPositions(symbols, { useV2: true }));
-    } else if (this.venue === 'bybit') {
+    const one = symbols && symbols.length === 1;
+    if (this.#q.marginModeFromAccountInfo) {
       // Bybit takes one symbol or a settle coin per call; on the unified account the margin mode is
       // account-wide (positions report the deprecated tradeMode 0), so read it from account info.
       const [list_, info] = await Promise.all([
-        symbols && symbols.length === 1
-          ? this.#call(() => c.fetchPositions(symbols))
-          : this.#call(() => c.fetchPositions(undefined, { type: 'swap', subType: 'linear', settleCoin: 'USDT' })),
+        this.#call(() => c.fetchPositions(one ? symbols : undefined, one ? {} : this.#q.positionsParams)),
         this.#call(() => this.#implicit('privateGetV5AccountInfo')()),
       ]);
       const accountIsolated = str(dict(dict(info)['result'])['marginMode']) === 'ISOLATED_MARGIN';
@@ -467,7 +536,14 @@ export class CcxtExchange implements Exchange {
           : p,
       );
     } else {
-      raw = await this.#call(() => c.fetchPositions(symbols, { instType: 'SWAP' }));
+      raw = await this.#call(() => c.fetchPositions(symbols, this.#q.positionsParams));
+    }
+    const hedged = raw.filter((p) => this.#isHedgePosition(p));
+    if (hedged.length > 0) {
+      throw new ExchangeError(
+        `${this.id}: the account is in hedge (long/short) position mode (${hedged.map((p) => `${p.symbol} ${p.side ?? ''}`.trim()).join(', ')}); ballast trades one-way (net) accounts only: set ${this.#q.positionMode.setting}`,
+        { exchange: this.id },
+      );
     }
     const now = this.#clock.now();
     const out: PositionInfo[] = [];
@@ -594,8 +670,10 @@ export class CcxtExchange implements Exchange {
     const r = await this.#call(() => this.#client.fetchFundingRate(symbol));
     const rate = num(r.fundingRate);
     if (rate === undefined) throw new ExchangeError(`${this.id}: no funding rate for ${symbol}`, { exchange: this.id });
-    const fromInfo = num(dict(m['info'])['fundingInterval']);
-    const intervalMs = parseInterval(r.interval) ?? (fromInfo !== undefined ? fromInfo * 60_000 : undefined) ?? EIGHT_HOURS;
+    const infoKey = this.#q.fundingIntervalInfoMinutes;
+    const fromInfo = infoKey !== undefined ? num(dict(m['info'])[infoKey]) : undefined;
+    const listed = this.#q.fundingIntervalsEndpoint ? (await this.#loadFundingIntervals()).get(str(m['id']) ?? '') : undefined;
+    const intervalMs = parseInterval(r.interval) ?? listed ?? (fromInfo !== undefined ? fromInfo * 60_000 : undefined) ?? EIGHT_HOURS;
     return {
       symbol,
       fundingRate: rate,
@@ -609,8 +687,8 @@ export class CcxtExchange implements Exchange {
   async fetchFundingHistory(symbol?: string, since?: number, limit?: number): Promise<FundingPayment[]> {
     await this.#ensureMarkets();
     if (symbol !== undefined) this.#ccxtMarket(symbol);
-    const params: Dict = this.venue === 'bybit' ? { type: 'swap', subType: 'linear' } : this.venue === 'binance' ? { type: 'future' } : {};
-    const raw = await this.#call(() => this.#client.fetchFundingHistory(symbol, since, limit, params));
+    const raw = await this.#call(() => this.#client.fetchFundingHistory(symbol, since, limit, this.#q.fundingHistoryParams));
+    const sign = this.#q.fundingAmountSign;
     return raw
       .filter((f) => f.symbol !== undefined && (symbol === undefined || f.symbol === symbol) && (since === undefined || (f.timestamp ?? 0) >= since))
       .map((f): FundingPayment => {
@@ -620,11 +698,12 @@ export class CcxtExchange implements Exchange {
         const fee = num(info['execFee']);
         // bybit: execFee > 0 = paid; a long pays when the rate is positive → sign = sign(fee) × sign(rate).
         const contracts = qty !== undefined && fee !== undefined && rate !== undefined && fee !== 0 && rate !== 0 ? Math.sign(fee) * Math.sign(rate) * qty : NaN;
+        const amount = num(f.amount);
         return {
           id: String(f.id ?? `${f.symbol}:${f.timestamp}`),
           symbol: f.symbol!,
           timestamp: f.timestamp ?? NaN,
-          amount: num(f.amount) ?? NaN,
+          amount: amount === undefined ? NaN : amount === 0 ? 0 : sign * amount,
           currency: f.code ?? this.#quoteOf(f.symbol!),
           rate: rate ?? NaN,
           markPrice: num(info['markPrice']) ?? NaN,
@@ -665,13 +744,11 @@ export class CcxtExchange implements Exchange {
   }
 
   #params(req: CreateOrderRequest, swap: boolean): Dict {
-    const p: Dict = {};
-    if (this.venue === 'bybit') p['orderLinkId'] = req.clientOrderId;
-    else p['clientOrderId'] = req.clientOrderId;
+    const p: Dict = { [this.#q.clientOrderId.param]: req.clientOrderId };
     if (req.reduceOnly) p['reduceOnly'] = true;
     if (req.postOnly) p['postOnly'] = true;
-    if (this.venue === 'okx' && swap) p['marginMode'] = this.#marginModes.get(req.symbol) ?? 'cross';
-    if (this.venue === 'okx' && !swap) p['tdMode'] = 'cash';
+    if (swap && this.#q.marginMode === 'per-order') p['marginMode'] = this.#marginModes.get(req.symbol) ?? 'cross';
+    if (!swap) Object.assign(p, this.#q.spotOrderParams);
     return p;
   }
 
@@ -679,6 +756,7 @@ export class CcxtExchange implements Exchange {
     await this.#ensureMarkets();
     const cm = this.#validate(req);
     const swap = cm['swap'] === true;
+    if (!swap && req.type === 'market') await this.#checkMarketNotional(req, cm);
     const params = this.#params(req, swap);
     const o = await this.#call(() =>
       this.#client.createOrder(req.symbol, req.type, req.side, req.amount, req.type === 'limit' ? req.price : undefined, params),
@@ -715,6 +793,22 @@ export class CcxtExchange implements Exchange {
   }
 
   /**
+   * A spot market order has no price to check the venue's minimum notional with: value it at the
+   * ticker's side it would take (ask for a buy, bid for a sell) and refuse it before sending.
+   */
+  async #checkMarketNotional(req: CreateOrderRequest, cm: Dict): Promise<void> {
+    const minNotional = num(dict(dict(cm['limits'])['cost'])['min']) ?? 0;
+    if (!(minNotional > 0)) return;
+    const t = await this.fetchTicker(req.symbol);
+    const price = req.side === 'buy' ? t.ask : t.bid;
+    if (!(price > 0)) return;
+    const notional = dec(req.amount).mul(price).toNumber();
+    if (notional < minNotional) {
+      throw new InvalidOrder(`${this.id}: ${req.symbol}: market order notional ≈ ${notional} (at ${price}) is below the minimum ${minNotional}`, 'min-notional', { exchange: this.id });
+    }
+  }
+
+  /**
    * The order's own client id. Binance answers a cancel with `clientOrderId` = the id of the CANCEL
    * request and `origClientOrderId` = the order's; ccxt reports the former.
    */
@@ -723,11 +817,10 @@ export class CcxtExchange implements Exchange {
   }
 
   #venueInitiated(o: ccxt.Order): boolean {
-    const cid = this.#clientIdOf(o) ?? '';
-    const info = dict(o.info);
-    if (this.venue === 'binance') return /^(autoclose-|adl_autoclose|settlement_autoclose-)/.test(cid);
-    if (this.venue === 'bybit') return /CreateByLiq|CreateByAdl|CreateByTakeOver/i.test(str(info['createType']) ?? '');
-    return /liquidation|adl/i.test(str(info['category']) ?? '');
+    const v = this.#q.venueInitiated;
+    if (v.clientIdPrefix && v.clientIdPrefix.test(this.#clientIdOf(o) ?? '')) return true;
+    if (v.infoField && v.infoPattern) return v.infoPattern.test(str(dict(o.info)[v.infoField]) ?? '');
+    return false;
   }
 
   #remember(o: Order, liquidation: boolean): void {
@@ -790,8 +883,7 @@ export class CcxtExchange implements Exchange {
 
   #refParams(ref: OrderRef): [string | undefined, Dict] {
     if ('id' in ref) return [ref.id, {}];
-    if (this.venue === 'bybit') return [undefined, { orderLinkId: ref.clientOrderId }];
-    return [undefined, { clientOrderId: ref.clientOrderId }];
+    return [undefined, { [this.#q.clientOrderId.param]: ref.clientOrderId }];
   }
 
   async #bybitFind(ref: OrderRef, symbol: string): Promise<Order> {
@@ -812,7 +904,7 @@ export class CcxtExchange implements Exchange {
   async fetchOrder(ref: OrderRef, symbol?: string): Promise<Order> {
     await this.#ensureMarkets();
     const s = this.#symbolFor(ref, symbol);
-    if (this.venue === 'bybit') return this.#bybitFind(ref, s);
+    if (this.#q.orderLookup === 'bybit-v5') return this.#bybitFind(ref, s);
     const [id, params] = this.#refParams(ref);
     const o = await this.#call(() => this.#client.fetchOrder(id as string, s, params));
     const order = this.#order(o);
@@ -842,12 +934,6 @@ export class CcxtExchange implements Exchange {
     }
   }
 
-  /** ccxt market-type params for listing calls without a symbol: one entry per wallet kind. */
-  #typeParams(): Dict[] {
-    if (this.venue === 'binance') return [{ type: 'spot' }, { type: 'future' }];
-    if (this.venue === 'bybit') return [{ type: 'spot' }, { type: 'swap', subType: 'linear', settleCoin: 'USDT' }];
-    return [{ instType: 'SPOT' }, { instType: 'SWAP' }];
-  }
 
   async fetchOpenOrders(symbol?: string, since?: number, limit?: number): Promise<Order[]> {
     await this.#ensureMarkets();
@@ -857,7 +943,7 @@ export class CcxtExchange implements Exchange {
       raw = await this.#call(() => this.#client.fetchOpenOrders(symbol, since, limit));
     } else {
       raw = [];
-      for (const p of this.#typeParams()) raw.push(...(await this.#call(() => this.#client.fetchOpenOrders(undefined, since, limit, p))));
+      for (const p of this.#q.walletKinds) raw.push(...(await this.#call(() => this.#client.fetchOpenOrders(undefined, since, limit, p))));
     }
     const out = raw
       .filter((o) => o.symbol && this.#client.markets?.[o.symbol])
@@ -874,10 +960,8 @@ export class CcxtExchange implements Exchange {
     const out: Order[] = [];
     for (const s of symbols) {
       this.#ccxtMarket(s);
-      let raw: ccxt.Order[];
-      if (this.venue === 'binance') raw = await this.#call(() => c.fetchOrders(s));
-      else if (this.venue === 'bybit') raw = await this.#call(() => c.fetchCanceledAndClosedOrders(s));
-      else raw = await this.#call(() => c.fetchClosedOrders(s));
+      const method = this.#q.closedOrdersMethod;
+      const raw: ccxt.Order[] = await this.#call(() => c[method](s));
       for (const o of raw) {
         const order = this.#order(o);
         if (order.status !== 'open' && (since === undefined || order.lastUpdateTimestamp >= since)) out.push(order);
@@ -894,7 +978,17 @@ export class CcxtExchange implements Exchange {
     for (const s of symbols) {
       this.#ccxtMarket(s);
       const raw = await this.#call(() => this.#client.fetchMyTrades(s, since, limit));
-      for (const t of raw) out.push(await this.#trade(t));
+      // Bybit: ccxt asks for execType=Trade only; liquidation (BustTrade) and ADL (AdlTrade) fills
+      // of this account are listed only when asked for by type.
+      if (this.#isSwap(s)) {
+        for (const execType of this.#q.extraFillExecTypes) raw.push(...(await this.#call(() => this.#client.fetchMyTrades(s, since, limit, { execType }))));
+      }
+      const seen = new Set<string>();
+      for (const t of raw) {
+        if (seen.has(String(t.id))) continue;
+        seen.add(String(t.id));
+        out.push(await this.#trade(t));
+      }
     }
     const filtered = out.filter((t) => since === undefined || t.timestamp >= since);
     filtered.sort((a, b) => a.timestamp - b.timestamp || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0) || compareIds(a.id, b.id));
@@ -904,13 +998,14 @@ export class CcxtExchange implements Exchange {
   async #trade(t: ccxt.Trade): Promise<Trade> {
     const symbol = t.symbol!;
     const orderId = String(t.order ?? '');
+    const info = dict(t.info);
+    const bybitLiq = /BustTrade|AdlTrade/i.test(str(info['execType']) ?? '');
     let facts = this.#orders.get(`${symbol}\0${orderId}`);
-    if (!facts && orderId) {
+    // A liquidation / ADL fill is the venue's own order: nothing to look up.
+    if (!facts && orderId && !bybitLiq) {
       await this.fetchOrder({ id: orderId }, symbol);
       facts = this.#orders.get(`${symbol}\0${orderId}`);
     }
-    const info = dict(t.info);
-    const bybitLiq = /BustTrade|AdlTrade/i.test(str(info['execType']) ?? '');
     const liquidation = facts?.liquidation === true || bybitLiq;
     const known = facts?.order;
     const price = num(t.price) ?? NaN;
@@ -938,7 +1033,7 @@ export class CcxtExchange implements Exchange {
     await this.#ensureMarkets();
     if (!this.#isSwap(symbol)) throw new BadRequest(`${this.id}: ${symbol}: leverage is for perpetuals`, { exchange: this.id });
     if (!Number.isFinite(leverage) || leverage < 1) throw new BadRequest(`${this.id}: ${symbol}: leverage must be ≥ 1, got ${leverage}`, { exchange: this.id });
-    const params: Dict = this.venue === 'okx' ? { marginMode: this.#marginModes.get(symbol) ?? 'cross' } : {};
+    const params: Dict = this.#q.marginMode === 'per-order' ? { marginMode: this.#marginModes.get(symbol) ?? 'cross' } : {};
     try {
       await this.#call(() => this.#client.setLeverage(leverage, symbol, params));
     } catch (err) {
@@ -951,12 +1046,12 @@ export class CcxtExchange implements Exchange {
     await this.#ensureMarkets();
     if (!this.#isSwap(symbol)) throw new BadRequest(`${this.id}: ${symbol}: margin mode is for perpetuals`, { exchange: this.id });
     if (marginMode !== 'cross' && marginMode !== 'isolated') throw new BadRequest(`${this.id}: unknown margin mode ${String(marginMode)}`, { exchange: this.id });
-    if (this.venue === 'bybit') {
+    if (this.#q.marginMode === 'account') {
       throw new NotSupported(`${this.id}: the unified account has one margin mode for every market; set it on Bybit (requested ${marginMode} for ${symbol})`, {
         exchange: this.id,
       });
     }
-    if (this.venue === 'okx') {
+    if (this.#q.marginMode === 'per-order') {
       // OKX has no per-market margin-mode switch: the mode travels with every order (tdMode) and with
       // setLeverage (mgnMode). Remember it; nothing is sent (changing it there would also reset leverage).
       this.#marginModes.set(symbol, marginMode);
@@ -974,24 +1069,100 @@ export class CcxtExchange implements Exchange {
 
   /** What the venue says this key may do (see keys.ts checkKeyPermissions). */
   async fetchKeyPermissions(): Promise<KeyPermissions> {
-    if (this.venue === 'binance') {
-      const r = dict(await this.#call(() => this.#implicit('sapiGetAccountApiRestrictions')()));
-      const w = r['enableWithdrawals'];
-      if (typeof w !== 'boolean') return { canWithdraw: null, detail: 'apiRestrictions has no enableWithdrawals field' };
-      return { canWithdraw: w, detail: `apiRestrictions.enableWithdrawals = ${w}` };
+    const perm = this.#q.permissions;
+    return perm.read(await this.#call(() => this.#implicit(perm.endpoint)()));
+  }
+
+  // ================================================================== account checks (start, doctor)
+
+  /** A ccxt position in the long or short leg of a hedge-mode account. */
+  #isHedgePosition(p: ccxt.Position): boolean {
+    if (p.hedged === true) return true;
+    const info = dict(p.info);
+    const side = str(info['positionSide']) ?? str(info['posSide']);
+    if (side !== undefined && /^(long|short)$/i.test(side)) return true;
+    const idx = str(info['positionIdx']);
+    return idx !== undefined && idx !== '0';
+  }
+
+  /**
+   * The account's position mode, read from the venue: binance GET /fapi/v1/positionSide/dual
+   * (`dualSidePosition`), okx GET /api/v5/account/config (`posMode`), bybit the positions'
+   * `positionIdx` (1 / 2 = hedge). Bybit has no read endpoint: with no open position the mode is
+   * reported one-way, since every order is sent with positionIdx 0, which a hedge-mode account refuses.
+   */
+  async fetchPositionMode(): Promise<PositionModeInfo> {
+    await this.#ensureMarkets();
+    const setting = this.#q.positionMode.setting;
+    if (this.#q.positionMode.read === 'fetchPositionMode') {
+      const info = dict((await this.#call(() => this.#client.fetchPositionMode())).info);
+      // binance: { dualSidePosition: boolean }; okx: the account config, posMode net_mode | long_short_mode
+      const dual = info['dualSidePosition'];
+      const posMode = str(info['posMode']);
+      if (typeof dual === 'boolean') return { mode: dual ? 'hedge' : 'one-way', detail: `positionSide/dual: dualSidePosition = ${dual}`, setting };
+      if (posMode !== undefined) return { mode: posMode === 'net_mode' ? 'one-way' : posMode === 'long_short_mode' ? 'hedge' : 'unknown', detail: `account config: posMode = ${posMode}`, setting };
+      return { mode: 'unknown', detail: 'the venue reported no position mode', setting };
     }
-    if (this.venue === 'bybit') {
-      const r = dict(dict(await this.#call(() => this.#implicit('privateGetV5UserQueryApi')()))['result']);
-      const perms = dict(r['permissions']);
-      if (!('Wallet' in perms)) return { canWithdraw: null, detail: 'query-api reports no Wallet permissions' };
-      const wallet = list(perms['Wallet']).map(String);
-      const can = wallet.some((p) => /withdraw/i.test(p));
-      return { canWithdraw: can, detail: `permissions.Wallet = [${wallet.join(', ')}]` };
+    const raw = await this.#call(() => this.#client.fetchPositions(undefined, this.#q.positionsParams));
+    const idx = raw.map((p) => str(dict(p.info)['positionIdx'])).filter((x): x is string => x !== undefined);
+    if (idx.some((x) => x !== '0')) return { mode: 'hedge', detail: `positions: positionIdx ${[...new Set(idx)].join(', ')}`, setting };
+    return {
+      mode: 'one-way',
+      detail: idx.length > 0 ? `positions: positionIdx 0 (${idx.length})` : 'no open position; orders are sent with positionIdx 0, which a hedge-mode account refuses',
+      setting,
+    };
+  }
+
+  /**
+   * Measure the venue clock's offset (ccxt loadTimeDifference; signatures then use the venue's
+   * time). Returns local − venue in ms (positive: this machine is ahead).
+   */
+  async syncClock(): Promise<number> {
+    const c = this.#client;
+    const skew = num(await c.loadTimeDifference());
+    if (skew === undefined) throw new ExchangeError(`${this.id}: the venue did not report its time`, { exchange: this.id });
+    this.#skewMs = skew;
+    return skew;
+  }
+
+  /** The last measured clock offset (local − venue, ms), or null before the first measurement. */
+  get clockSkewMs(): number | null {
+    return this.#skewMs;
+  }
+
+  /** Balances per wallet of the last fetchBalance (spot and futures wallets kept apart). */
+  get walletBalances(): WalletBalances[] {
+    return this.#lastWallets.map((w) => ({ wallet: w.wallet, total: { ...w.total } }));
+  }
+
+  /** Funding interval per perpetual: the venue's interval where it lists one, else 8 h. */
+  async fetchFundingIntervals(symbols: string[]): Promise<Record<string, number>> {
+    await this.#ensureMarkets();
+    const out: Record<string, number> = {};
+    for (const s of symbols) out[s] = (await this.fetchFundingRate(s)).intervalMs;
+    return out;
+  }
+
+  /** Binance /fapi/v1/fundingInfo (symbols whose interval or cap differs from the default), cached 1 h. */
+  async #loadFundingIntervals(): Promise<Map<string, number>> {
+    const now = this.#clock.now();
+    if (this.#fundingIntervals && now - this.#fundingIntervalsAt < 3_600_000) return this.#fundingIntervals;
+    const raw = await this.#call(() => this.#implicit('fapiPublicGetFundingInfo')());
+    const m = new Map<string, number>();
+    for (const e of list(raw).map(dict)) {
+      const h = num(e['fundingIntervalHours']);
+      const id = str(e['symbol']);
+      if (id !== undefined && h !== undefined && h > 0) m.set(id, h * 3_600_000);
     }
-    const r = dict(list(dict(await this.#call(() => this.#implicit('privateGetAccountConfig')()))['data'])[0]);
-    const perm = str(r['perm']);
-    if (perm === undefined) return { canWithdraw: null, detail: 'account config has no perm field' };
-    return { canWithdraw: perm.split(',').map((p) => p.trim()).includes('withdraw'), detail: `perm = ${perm}` };
+    this.#fundingIntervals = m;
+    this.#fundingIntervalsAt = now;
+    return m;
+  }
+
+  /** Requests this key may still send in the current window, as the limiter sees it. */
+  rateLimitHeadroom(): { tokens: number; capacity: number; bannedUntil: number | null } {
+    const l = this.#limiter;
+    return { tokens: l.tokens, capacity: l.capacity, bannedUntil: l.bannedUntil() };
   }
 }
 

@@ -64,13 +64,17 @@ export interface CcxtPositionLike {
 
 const num = (x: unknown, fallback = NaN): number => (typeof x === 'number' && Number.isFinite(x) ? x : fallback);
 
+/**
+ * A stream ticker → the port's Ticker. A stream without a book (bid / ask absent) keeps them NaN:
+ * the last trade price is not a quote, and the feed values with `last` anyway; quotes come from REST.
+ */
 export function tickerFromCcxt(t: CcxtTickerLike & { symbol: string }): Ticker {
   const last = num(t.last, num(t.close));
   return {
     symbol: t.symbol,
     timestamp: num(t.timestamp),
-    bid: num(t.bid, last),
-    ask: num(t.ask, last),
+    bid: num(t.bid),
+    ask: num(t.ask),
     last,
     markPrice: typeof t.markPrice === 'number' && Number.isFinite(t.markPrice) ? t.markPrice : null,
   };

@@ -11,6 +11,10 @@
  *   `funding:<symbol>`, `balances:<account>`, `positions:<account>`. The planner stops trading
  *   (status STALE) when any of them is older than risk.maxDataAgeMs or in the future; this source
  *   never hides an old time.
+ * - Balances come from REST only (the Exchange port's fetchBalance: every wallet of the account,
+ *   spot and futures). A balance stream event only PROMPTS a re-read at the next `take()`: venue
+ *   streams carry deltas or one wallet (Binance `balanceUpdate` is a delta, and the spot stream
+ *   knows nothing of the futures wallet), so a stream balance is never used as the account's balance.
  * - REST fallback: at `take()`, an input whose stream has delivered nothing for `restFallbackMs`, or
  *   whose data is older than that, or that no stream provides (funding rates, venues without a
  *   watcher), is fetched through the Exchange port. A failed fetch keeps the old value with its old
@@ -84,7 +88,11 @@ interface AccountState {
   markets: Record<string, Market> | null;
   marketsAt: number;
   tickers: Map<string, Stamped<Ticker>>;
+  /** Mark prices read over REST for perps whose ticker stream carries none (OKX). */
+  marks: Map<string, Stamped<number>>;
   balance: Stamped<Balances> | null;
+  /** A balance stream event arrived since the last REST read: re-read at the next take(). */
+  balanceDirty: boolean;
   positions: Stamped<PositionInfo[]> | null;
   funding: Map<string, Stamped<FundingRateInfo>>;
   /** Clock time of the last message per stream. */
@@ -105,6 +113,8 @@ export interface FeedStatus {
     name: string;
     inputs: InputStatus[];
     errors: { what: string; time: number; message: string }[];
+    /** Venue clock offset (local − venue, ms) as last measured by the exchange adapter; null if unknown. */
+    clockSkewMs: number | null;
   }[];
 }
 
@@ -143,7 +153,9 @@ export class LiveSnapshotSource implements SnapshotSource {
       markets: null,
       marketsAt: -Infinity,
       tickers: new Map(),
+      marks: new Map(),
       balance: null,
+      balanceDirty: false,
       positions: null,
       funding: new Map(),
       streamAt: { tickers: -Infinity, balance: -Infinity, positions: -Infinity },
@@ -184,7 +196,8 @@ export class LiveSnapshotSource implements SnapshotSource {
         inputs.push({ key: `balances:${a.cfg.name}`, time: a.balance?.time ?? null, via: a.balance?.via ?? null });
         inputs.push({ key: `positions:${a.cfg.name}`, time: a.positions?.time ?? null, via: a.positions?.via ?? null });
         const errors = Object.entries(a.errors).map(([what, e]) => ({ what, time: e.time, message: e.error instanceof Error ? e.error.message : String(e.error) }));
-        return { name: a.cfg.name, inputs, errors };
+        const skew = (a.cfg.exchange as { clockSkewMs?: unknown }).clockSkewMs;
+        return { name: a.cfg.name, inputs, errors, clockSkewMs: typeof skew === 'number' && Number.isFinite(skew) ? skew : null };
       }),
     };
   }
@@ -273,20 +286,37 @@ export class LiveSnapshotSource implements SnapshotSource {
 
     now = clock.now();
     const staleTickers = this.#tickerSymbols(a).filter((s) => !this.#fresh(now, a.tickers.get(s), a.streamAt.tickers));
-    if (staleTickers.length > 0) {
+    // Perps whose (streamed) ticker carries no mark price, with no fresh mark from elsewhere: the
+    // REST ticker of the Exchange port has one (OKX's ticker channel has none).
+    const noMark = this.#perpSymbols(a).filter((s) => {
+      if (staleTickers.includes(s)) return false;
+      const t = a.tickers.get(s);
+      if (t?.value.markPrice !== null && t?.value.markPrice !== undefined) return false;
+      return !this.#fresh(now, a.marks.get(s) ?? null) && !(this.#fresh(now, a.funding.get(s) ?? null) && (a.funding.get(s)?.value.markPrice ?? 0) > 0);
+    });
+    const restTickers = [...staleTickers, ...noMark];
+    if (restTickers.length > 0) {
       try {
-        const got = await ex.fetchTickers(staleTickers);
-        for (const t of Object.values(got)) this.#storeTicker(a, t, 'rest');
+        const got = await ex.fetchTickers(restTickers);
+        for (const t of Object.values(got)) {
+          this.#storeTicker(a, t, 'rest');
+          if (t.markPrice !== null && t.markPrice > 0) {
+            const nowT = clock.now();
+            a.marks.set(t.symbol, { value: t.markPrice, time: Number.isFinite(t.timestamp) ? t.timestamp : nowT, received: nowT, via: 'rest' });
+          }
+        }
         delete a.errors.tickers;
       } catch (e) {
         this.#error(a, 'tickers', e);
       }
     }
-    if (!this.#fresh(clock.now(), a.balance, a.streamAt.balance)) {
+    if (a.balanceDirty || !this.#fresh(clock.now(), a.balance, a.streamAt.balance)) {
       try {
+        a.balanceDirty = false;
         this.#storeBalance(a, await ex.fetchBalance(), 'rest');
         delete a.errors.balance;
       } catch (e) {
+        a.balanceDirty = true;
         this.#error(a, 'balance', e);
       }
     }
@@ -334,9 +364,9 @@ export class LiveSnapshotSource implements SnapshotSource {
     if (w.watchBalance) {
       this.#loops.push(
         this.#loop(a, 'balance', async () => {
-          const b = await w.watchBalance!();
+          await w.watchBalance!();
           a.streamAt.balance = this.#opts.clock.now();
-          this.#storeBalance(a, b, 'stream');
+          a.balanceDirty = true;
         }),
       );
     }
@@ -456,6 +486,8 @@ export class LiveSnapshotSource implements SnapshotSource {
         const candidates: { price: number; time: number }[] = [];
         const t = a.tickers.get(symbol);
         if (t && t.value.markPrice !== null && t.value.markPrice > 0) candidates.push({ price: t.value.markPrice, time: t.time });
+        const rm = a.marks.get(symbol);
+        if (rm) candidates.push({ price: rm.value, time: rm.time });
         const f = a.funding.get(symbol);
         if (f && f.value.markPrice !== null && f.value.markPrice > 0) candidates.push({ price: f.value.markPrice, time: f.time });
         const pos = a.positions?.value.find((x) => x.symbol === symbol && x.markPrice > 0);
@@ -468,8 +500,9 @@ export class LiveSnapshotSource implements SnapshotSource {
         marks[symbol] = mark.price;
         timestamps[symbol] = mark.time;
       } else if (positionSymbols.has(symbol)) noteMissing(`mark of ${symbol} (open position)`);
-      if (rate && Number.isFinite(rate.value.fundingRate)) {
-        funding[symbol] = { rate: rate.value.fundingRate, intervalHours: rate.value.intervalMs > 0 ? rate.value.intervalMs / 3_600_000 : 8 };
+      const r = rate?.value.fundingRate;
+      if (rate && typeof r === 'number' && Number.isFinite(r)) {
+        funding[symbol] = { rate: r, intervalHours: rate.value.intervalMs > 0 ? rate.value.intervalMs / 3_600_000 : 8 };
         timestamps[`funding:${symbol}`] = rate.time;
       }
     }

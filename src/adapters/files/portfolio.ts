@@ -10,8 +10,11 @@
  * Fractions may be written 0.4 or "40%" everywhere. Defaults: indexPerps []; rebalance
  * { threshold, weekly, to target, scope breached }; execution { instrument spot, hedgeRatio 1,
  * leverage 2, fees spotTaker 0.001 / futuresTaker 0.0005 (makers default to their takers),
- * slippage 0.0005, spotSalePenalty 0, expectedHoldingHours 168, convertHedgesOnCalendar false };
- * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300 }; strategy
+ * slippage 0.0005, spotSalePenalty 0, expectedHoldingHours 168 (allowed only with hedges.exit unwind-only) };
+ * risk { maxLeverage 3, stressMove 0.3, maxFundingApr 0.25, maxDataAgeSeconds 300 }; hedges { exit
+ * convert-on-schedule, unwindInside 0.5, maxGross 0.5, onRefused spot, direction both, fundingWhenUnknown
+ * refuse } (only when a class has a hedge perp); rebalance.schedule in threshold mode only where hedges
+ * convert on it (a field without effect is an error); strategy
  * { type: targets }; beta-neutral tolerance 0.1; class cash false. A bare band (4% or 0.04) is
  * absolute. Empty (null) optional sections count as absent. core-satellite sets the core class's
  * instrument to 'futures' unless the class sets one.
@@ -37,6 +40,8 @@ import {
   type AssetClass,
   type Band,
   type FeedConfig,
+  type FundingWhenUnknown,
+  type HedgeExit,
   type NotifyConfig,
   type OrdersConfig,
   type Portfolio,
@@ -108,9 +113,59 @@ const executionSchema = strict({
   slippage: fraction({ min: 0, lt: 1 }).optional(),
   spotSalePenalty: fraction({ min: 0, lt: 1 }).optional(),
   expectedHoldingHours: num({ gt: 0, max: 1e6 }).optional(),
-  convertHedgesOnCalendar: z.boolean().optional(),
+  /** Replaced by hedges.exit: convert-on-schedule; kept in the schema to say so. */
+  convertHedgesOnCalendar: z.unknown().optional(),
 });
 type ExecutionIn = z.output<typeof executionSchema>;
+
+/** A duration: a number of hours, or "30d" / "12h" / "2w". */
+const duration = z.unknown().transform((v, ctx): number => {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([hdw])\s*$/.exec(v) : null;
+  if (!m || !(Number(m[1]) > 0)) {
+    ctx.issues.push({ code: 'custom', input: v, message: `expected a duration such as "30d", "12h" or "2w", got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return Number(m[1]) * (m[2] === 'h' ? 1 : m[2] === 'd' ? 24 : 168);
+});
+
+const EXITS = 'convert-on-schedule | convert-after: 30d | unwind-only';
+const hedgeExit = z.unknown().transform((v, ctx): HedgeExit => {
+  if (v === 'convert-on-schedule') return { kind: 'convert-on-schedule' };
+  if (v === 'unwind-only') return { kind: 'unwind-only' };
+  if (v === 'convert-when-long-term') {
+    ctx.issues.push({ code: 'custom', input: v, message: 'convert-when-long-term needs tax lots, which ballast does not model yet; choose one of ' + EXITS });
+    return z.NEVER;
+  }
+  let after: unknown;
+  if (typeof v === 'string') {
+    const m = /^convert-after[:\s]\s*(.+)$/.exec(v.trim());
+    if (m) after = m[1];
+  } else if (isPlainObject(v) && Object.keys(v).length === 1 && 'convert-after' in v) after = v['convert-after'];
+  if (after === undefined) {
+    ctx.issues.push({ code: 'custom', input: v, message: `must be one of ${EXITS}, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return { kind: 'convert-after', hours: forward(duration, after, ctx) };
+});
+
+const fundingWhenUnknown = z.unknown().transform((v, ctx): FundingWhenUnknown => {
+  if (v === 'refuse') return { kind: 'refuse' };
+  if (v === 'zero') return { kind: 'zero' };
+  if (isPlainObject(v) && Object.keys(v).length === 1 && typeof v.proxy === 'string' && v.proxy.length > 0) return { kind: 'proxy', symbol: v.proxy };
+  ctx.issues.push({ code: 'custom', input: v, message: `must be refuse, zero or { proxy: BASE/QUOTE:QUOTE }, got ${JSON.stringify(v)}` });
+  return z.NEVER;
+});
+
+const hedgesSchema = strict({
+  exit: hedgeExit.optional(),
+  unwindInside: fraction({ min: 0, max: 1 }).optional(),
+  maxGross: fraction({ gt: 0, max: 10 }).optional(),
+  onRefused: z.enum(['spot', 'wait']).optional(),
+  direction: z.enum(['both', 'short-only']).optional(),
+  fundingWhenUnknown: fundingWhenUnknown.optional(),
+});
+type HedgesIn = z.output<typeof hedgesSchema>;
 
 const riskSchema = strict({
   maxLeverage: num({ min: 1, max: 1000 }).optional(),
@@ -278,6 +333,7 @@ const portfolioSchema = strict({
   rebalance: rebalanceSchema.nullish(),
   execution: executionSchema.nullish(),
   risk: riskSchema.nullish(),
+  hedges: hedgesSchema.nullish(),
   strategy: strategySchema.nullish(),
   accounts: z.array(accountSchema).min(1, 'list at least one account, or leave accounts out to trade one paper account').nullish(),
   feed: feedSchema.nullish(),
@@ -317,6 +373,9 @@ interface Pieces {
   indexPerps: (Fields<IndexIn> | undefined)[];
   execution: Fields<ExecutionIn>;
   risk: Fields<RiskIn>;
+  rebalance: Record<string, unknown>;
+  /** The hedges section as far as it parses; undefined when the file has none. */
+  hedges: Fields<HedgesIn> | undefined;
   strategy: { type: 'targets' } | ({ type: 'core-satellite' } & Fields<CoreIn>) | ({ type: 'beta-neutral' } & Fields<BetaIn>) | undefined;
   accounts: (Fields<AccountIn> | undefined)[];
   feed: Fields<FeedIn>;
@@ -343,6 +402,8 @@ function salvage(raw: Record<string, unknown>): Pieces {
     indexPerps: Array.isArray(raw.indexPerps) ? raw.indexPerps.map((x) => fieldsOf(indexPerpSchema, x)) : [],
     execution: fieldsOf(executionSchema, raw.execution ?? {}) ?? {},
     risk: fieldsOf(riskSchema, raw.risk ?? {}) ?? {},
+    rebalance: isPlainObject(raw.rebalance) ? raw.rebalance : {},
+    hedges: raw.hedges == null ? undefined : fieldsOf(hedgesSchema, raw.hedges),
     strategy,
     accounts: Array.isArray(raw.accounts) ? raw.accounts.map((a) => fieldsOf(accountSchema, a)) : [],
     feed: fieldsOf(feedSchema, raw.feed ?? {}) ?? {},
@@ -510,6 +571,30 @@ function crossProblems(p: Pieces): Problem[] {
     }
   }
 
+  // Fields that would have no effect are errors, never silently ignored.
+  if ('convertHedgesOnCalendar' in ex && ex.convertHedgesOnCalendar !== undefined) {
+    add(['execution', 'convertHedgesOnCalendar'], 'replaced by hedges.exit: convert-on-schedule (converts hedges at every rebalance.schedule period, in every mode); remove this field', 'key');
+  }
+  const exit = p.hedges?.exit?.kind ?? 'convert-on-schedule';
+  const hedged = p.classes.some((c) => c?.hedge !== undefined) || p.indexPerps.length > 0;
+  if (ex.expectedHoldingHours !== undefined && exit !== 'unwind-only') {
+    add(['execution', 'expectedHoldingHours'], `has no effect with hedges.exit ${exit}: the exit rule gives a hedge's expected life; remove it, or set hedges.exit: unwind-only`, 'key');
+  }
+  if (p.hedges !== undefined && !hedged) {
+    add(['hedges'], 'has no effect: no class has a hedge perp (classes[].hedge) and there is no index perp; remove the section or give a class hedge: BASE/QUOTE:QUOTE', 'key');
+  }
+  const mode = p.rebalance.mode ?? 'threshold';
+  if (p.rebalance.schedule !== undefined && mode === 'threshold' && (!hedged || exit !== 'convert-on-schedule')) {
+    add(['rebalance', 'schedule'], hedged
+      ? `has no effect in threshold mode with hedges.exit ${exit}; remove it, or use mode calendar/hybrid, or hedges.exit: convert-on-schedule`
+      : 'has no effect in threshold mode without hedges; remove it, or use mode calendar or hybrid', 'key');
+  }
+  const proxy = p.hedges?.fundingWhenUnknown;
+  if (proxy?.kind === 'proxy' && p.quote !== undefined) {
+    const e = perpProblem(proxy.symbol, p.quote);
+    if (e) add(['hedges', 'fundingWhenUnknown', 'proxy'], e);
+  }
+
   // Strategy.
   const st = p.strategy;
   const needClass = (field: string, n: string | undefined, role: string, hedge: boolean) => {
@@ -669,6 +754,7 @@ function build(d: PortfolioIn, fileName: string): Portfolio {
   const futuresTaker = fees.futuresTaker ?? 0.0005;
   const risk = d.risk ?? {};
   const rb = d.rebalance ?? {};
+  const hd = d.hedges ?? {};
   const feed = d.feed ? buildFeed(d.feed, risk.maxDataAgeSeconds) : undefined;
   const out: Portfolio = {
     quote: d.quote,
@@ -688,13 +774,20 @@ function build(d: PortfolioIn, fileName: string): Portfolio {
       slippage: ex.slippage ?? 0.0005,
       spotSalePenalty: ex.spotSalePenalty ?? 0,
       expectedHoldingHours: ex.expectedHoldingHours ?? 168,
-      convertHedgesOnCalendar: ex.convertHedgesOnCalendar ?? false,
     },
     risk: {
       maxLeverage: risk.maxLeverage ?? 3,
       stressMove: risk.stressMove ?? 0.3,
       maxFundingApr: risk.maxFundingApr ?? 0.25,
       maxDataAgeMs: risk.maxDataAgeSeconds !== undefined ? risk.maxDataAgeSeconds * 1000 : (feed?.maxAgeMs ?? 300_000),
+    },
+    hedges: {
+      exit: hd.exit ?? { kind: 'convert-on-schedule' },
+      unwindInside: hd.unwindInside ?? 0.5,
+      maxGross: hd.maxGross ?? 0.5,
+      onRefused: hd.onRefused ?? 'spot',
+      direction: hd.direction ?? 'both',
+      fundingWhenUnknown: hd.fundingWhenUnknown ?? { kind: 'refuse' },
     },
     strategy,
   };

@@ -28,6 +28,7 @@ const positionSchema = strict({
   leverage: num({ min: 1, max: 1000 }).optional(),
   marginMode: z.enum(['cross', 'isolated']).optional(),
   isolatedMargin: num({ min: 0 }).optional(),
+  openedAt: time().optional(),
 });
 
 const accountSchema = strict({
@@ -55,6 +56,7 @@ const snapshotSchema = strict({
       strict({
         rate: num({ gt: -1, lt: 1 }, 'a funding rate per interval (a finite number)'),
         intervalHours: num({ gt: 0, max: 8760 }),
+        mean: num({ gt: -1, lt: 1 }, 'a mean funding rate per interval (a finite number)').optional(),
       }),
     )
     .nullish(),
@@ -95,6 +97,7 @@ function build(d: SnapshotIn): Snapshot {
           marginMode: p.marginMode ?? 'cross',
         };
         if (p.isolatedMargin !== undefined) out.isolatedMargin = p.isolatedMargin;
+        if (p.openedAt !== undefined) out.openedAt = p.openedAt;
         return out;
       }),
     }),
@@ -109,7 +112,7 @@ function build(d: SnapshotIn): Snapshot {
     time: d.time,
     prices: { ...d.prices },
     marks: { ...(d.marks ?? {}) },
-    funding: Object.fromEntries(Object.entries(d.funding ?? {}).map(([k, f]) => [k, { rate: f.rate, intervalHours: f.intervalHours }])),
+    funding: Object.fromEntries(Object.entries(d.funding ?? {}).map(([k, f]) => [k, f.mean !== undefined ? { rate: f.rate, intervalHours: f.intervalHours, mean: f.mean } : { rate: f.rate, intervalHours: f.intervalHours }])),
     accounts,
     markets,
   };

@@ -702,13 +702,18 @@ export class SimExchange implements Exchange {
     const a = this.#enter('fetchFundingRate');
     const st = this.#market(symbol);
     if (!st.market.swap) throw new BadSymbol(`sim: ${symbol} is not a perpetual`, { exchange: this.id });
-    const next = this.feed.nextFunding(symbol);
-    const last = st.lastFunding;
+    // The rate announced for the coming settlement, or the last one paid — each only within one funding
+    // interval of the venue clock. A hole in the history (no settlement for longer) is no rate at all: a
+    // settlement years ahead or behind says nothing about today's funding.
+    const interval = st.fundingIntervalMs;
+    const upcoming = this.feed.nextFunding(symbol);
+    const next = upcoming && upcoming.time - a.now <= interval ? upcoming : undefined;
+    const last = st.lastFunding && a.now - st.lastFunding.time <= interval ? st.lastFunding : undefined;
     const mark = this.marks[st.idx]!;
     return this.#leave(a, 'fetchFundingRate', {
       symbol,
-      fundingRate: next?.rate ?? last?.rate ?? 0,
-      fundingTimestamp: next?.time ?? (last ? last.time + st.fundingIntervalMs : null),
+      fundingRate: next?.rate ?? last?.rate ?? null,
+      fundingTimestamp: next?.time ?? (last ? last.time + interval : null),
       intervalMs: st.fundingIntervalMs,
       markPrice: Number.isFinite(mark) ? mark : null,
       timestamp: a.now,

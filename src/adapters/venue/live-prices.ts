@@ -197,7 +197,7 @@ export class PricePump {
         return;
       }
       const { fundingRate, fundingTimestamp } = r.value;
-      if (fundingTimestamp === null || !Number.isFinite(fundingTimestamp) || !Number.isFinite(fundingRate)) return;
+      if (fundingTimestamp === null || !Number.isFinite(fundingTimestamp) || typeof fundingRate !== 'number' || !Number.isFinite(fundingRate)) return;
       // The next settlement strictly after the clock this round leaves the venue at.
       if (fundingTimestamp > now) this.#due.set(s, { time: fundingTimestamp, rate: fundingRate });
     });

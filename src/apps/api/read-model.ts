@@ -23,7 +23,7 @@ export type Mode = 'paper' | 'live' | 'replay';
 
 /** The part of LiveSnapshotSource.status() the API reads (per account, each input's data time). */
 export interface FeedStatusLike {
-  accounts: { name: string; inputs: { key: string; time: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[] }[];
+  accounts: { name: string; inputs: { key: string; time: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[]; clockSkewMs?: number | null }[];
 }
 
 export interface ReadModelOptions {
@@ -236,7 +236,7 @@ export class ReadModel {
     };
   }
 
-  #feedViews(now: number, maxAgeMs: number): { account: string; venue: string | null; oldestInput: number | null; newestInput: number | null; ageMs: number | null; stale: boolean; inputs: { input: string; time: number | null; ageMs: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[] }[] {
+  #feedViews(now: number, maxAgeMs: number): { account: string; venue: string | null; oldestInput: number | null; newestInput: number | null; ageMs: number | null; stale: boolean; inputs: { input: string; time: number | null; ageMs: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[]; clockSkewMs: number | null }[] {
     const svc = this.#o.service;
     const age = (t: number | null) => (t === null ? null : now - t);
     if (this.#o.feed) {
@@ -254,6 +254,8 @@ export class ReadModel {
           stale: ageMs === null || ageMs > maxAgeMs || ageMs < -5_000,
           inputs: a.inputs.map((i) => ({ input: i.key, time: i.time, ageMs: age(i.time), via: i.via })),
           errors: a.errors,
+          // venue clock offset (local − venue, ms) measured by the live adapter; null when unknown
+          clockSkewMs: a.clockSkewMs ?? null,
         };
       });
     }
@@ -270,6 +272,7 @@ export class ReadModel {
         stale: ageMs === null || ageMs > maxAgeMs || ageMs < -5_000,
         inputs: [],
         errors: [],
+        clockSkewMs: null,
       };
     });
   }

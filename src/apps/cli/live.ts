@@ -7,8 +7,12 @@
  * - `--live` needs accounts on real exchanges in the portfolio file (`accounts:`); a paper account is refused.
  * - Keys come from the environment or a 0600 key file (src/adapters/keys.ts): a missing or half-set key, or a
  *   looser key file, refuses the start (exit 2) naming the variable or file — never a value.
- * - Every key is checked with the venue where it reports permissions: a key that can WITHDRAW is refused;
- *   where the venue does not say, the run goes on with a warning.
+ * - Every key is checked with the venue: a key that can WITHDRAW is refused; when the venue's answer
+ *   cannot be read the key is refused too (fail closed), unless `allowUnverifiedKeys` (the user's
+ *   `--allow-unverified-keys`). Transfer rights are logged.
+ * - The account's position mode is read at start: anything but one-way (net) is refused (exit 2),
+ *   naming the venue setting to change.
+ * - The venue clock offset is measured at start (ccxt adjusts signatures with it) and logged.
  */
 import type { AccountConfig, Portfolio } from '../../core/types.js';
 import type { Clock } from '../../ports/clock.js';
@@ -18,8 +22,14 @@ import type { Watcher } from '../../adapters/feed/live.js';
 import type { PriceSource } from '../../adapters/venue/live-prices.js';
 import { UsageError } from './errors.js';
 
+/** What a live venue may offer beyond the Exchange port (CcxtExchange does). */
+export interface AccountChecks {
+  fetchPositionMode?(): Promise<{ mode: 'one-way' | 'hedge' | 'unknown'; detail: string; setting: string }>;
+  syncClock?(): Promise<number>;
+}
+
 export interface LiveVenue {
-  exchange: Exchange & KeyPermissionSource;
+  exchange: Exchange & KeyPermissionSource & AccountChecks;
   watcher?: Watcher;
   close?(): Promise<void>;
 }
@@ -91,7 +101,7 @@ export async function ccxtPriceSource(venue: string, clock: Clock, symbols: stri
  */
 export async function openLiveAccounts(
   portfolio: Portfolio,
-  o: { clock: Clock; env?: NodeJS.ProcessEnv; factory?: LiveExchangeFactory; log?: LiveLog },
+  o: { clock: Clock; env?: NodeJS.ProcessEnv; factory?: LiveExchangeFactory; log?: LiveLog; allowUnverifiedKeys?: boolean },
 ): Promise<LiveAccount[]> {
   const accounts = portfolio.accounts;
   if (!accounts || accounts.length === 0) {
@@ -112,10 +122,23 @@ export async function openLiveAccounts(
       });
       const venue = await factory(a, credentials, { clock: o.clock, symbols });
       out.push({ name: a.name, venue, permissions: { verified: false, detail: 'not checked' } });
-      const permissions = await checkKeyPermissions(venue.exchange);
+      const permissions = await checkKeyPermissions(venue.exchange, { allowUnverified: o.allowUnverifiedKeys === true });
       out[out.length - 1]!.permissions = permissions;
       if (permissions.verified) o.log?.info({ account: a.name, exchange: a.exchange, keys: credentials.source }, permissions.detail);
-      else o.log?.warn({ account: a.name, exchange: a.exchange, keys: credentials.source }, `${permissions.detail}: make sure the key cannot withdraw`);
+      else o.log?.warn({ account: a.name, exchange: a.exchange, keys: credentials.source }, `${permissions.detail}: used because --allow-unverified-keys was given`);
+      const ex = venue.exchange;
+      if (ex.syncClock) {
+        const skew = await ex.syncClock();
+        o.log?.info({ account: a.name, exchange: a.exchange, clockSkewMs: skew }, `venue clock offset ${skew} ms (local − venue)`);
+      }
+      if (ex.fetchPositionMode) {
+        const pm = await ex.fetchPositionMode();
+        if (pm.mode !== 'one-way') {
+          throw new UsageError(
+            `account ${a.name} (${a.exchange}): position mode is ${pm.mode === 'hedge' ? 'hedge (long/short)' : 'unknown'} (${pm.detail}); ballast trades one-way (net) accounts only: set ${pm.setting}`,
+          );
+        }
+      }
     }
   } catch (e) {
     for (const x of out) await x.venue.close?.().catch(() => {});

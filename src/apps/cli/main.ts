@@ -4,7 +4,7 @@
  * never a stack trace.
  */
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, InputErrors } from '../../core/errors.js';
@@ -14,8 +14,9 @@ import { loadPlanInputs } from '../../adapters/files/inputs.js';
 import { planToJson, planToText } from '../shared/plan-view.js';
 import { loadPortfolio } from '../../adapters/files/portfolio.js';
 import { HistoryError } from '../../adapters/history/csv.js';
-import { runBacktest, writeReport, type BacktestResult } from '../../backtest/run.js';
-import { formatPolicyTable } from '../../backtest/table.js';
+import { runBacktest, seriesJson, tradeRow, TRADES_HEADER, writeReport, type BacktestResult } from '../../backtest/run.js';
+import type { BacktestFill } from '../../backtest/engine.js';
+import { activityColumns, formatPolicyTable } from '../../backtest/table.js';
 import { standardPolicies } from '../../backtest/policies.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
@@ -28,6 +29,7 @@ import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
 import { runSnapshot } from './snapshot.js';
 import { addScaleCommands } from './scale.js';
+import { registerTune } from './tune.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
 import { projectRoot } from '../../adapters/files/root.js';
@@ -187,13 +189,18 @@ Exit codes: 0 plan printed, 2 bad input (each problem named by file, line and fi
     .option('--policy <name...>', 'policies to compare (default: all; see --list-policies)')
     .option('--list-policies', 'print the policies and exit')
     .option('--json', 'print one JSON object (no table, no progress bar)')
+    .option('--series', 'with --json: add each policy\'s equity, weight and hedge series')
+    .option('--trades <file>', 'write every fill to a CSV file: time, policy, account, symbol, side, qty, price, fee, reason')
     .option('--report <file>', 'write a self-contained HTML report with charts')
     .addHelpText(
       'after',
       `
 Example:
   ballast backtest --config examples/backtest/portfolio.yaml --from 2021-01-01 --report out/report.html
-Fees are paid in the quote currency. Bars missing for any asset are skipped, never filled.`,
+The policy "configured" runs the portfolio file as written (its rebalance, execution and hedges sections);
+the others are standard variants of it. Total cost = spot fees + perp fees + slippage − net funding + basis
++ tax (tax is not modelled yet). Fees are paid in the quote currency. Bars missing for any asset are
+skipped, never filled.`,
     )
     .action((o) => {
       const portfolio = loadPortfolio(o.config);
@@ -205,6 +212,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
       let progress: ReturnType<typeof createProgress> | null = null;
       let shown = 0;
       let result: BacktestResult;
+      const trades: string[] | null = o.trades ? [TRADES_HEADER] : null;
       try {
         result = runBacktest({
           portfolio,
@@ -215,6 +223,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
           ...(o.policy ? { policies: o.policy } : {}),
           ...(o.fee !== undefined ? { fee: o.fee } : {}),
           options: { capital: o.capital, slippage: o.slippage / 1e4, impact: o.impact, fill: o.fill },
+          ...(trades ? { onFill: (policy: string, f: BacktestFill) => void trades.push(tradeRow(policy, f)) } : {}),
           onProgress: (done, total) => {
             progress ??= createProgress({ total, label: 'backtest', enabled: !o.json });
             progress.tick(done - shown);
@@ -225,16 +234,27 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
         (progress as ReturnType<typeof createProgress> | null)?.stop();
       }
       if (o.report) writeReport(o.report, 'ballast backtest', result, portfolio.quote);
+      if (trades && o.trades) {
+        mkdirSync(dirname(resolve(o.trades)), { recursive: true });
+        writeFileSync(o.trades, trades.join('\n') + '\n');
+      }
       if (o.json) {
-        out(JSON.stringify({ notes: result.notes, options: result.options, policies: result.metrics, report: o.report ?? null }, null, 2));
+        const json: Record<string, unknown> = { notes: result.notes, options: result.options, policies: result.metrics, report: o.report ?? null, trades: o.trades ?? null };
+        if (o.series) json.series = seriesJson(result);
+        out(JSON.stringify(json, null, 2));
         return;
       }
       out(formatPolicyTable(result.metrics, portfolio.quote));
       out('');
-      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets.`);
+      out(formatPolicyTable(result.metrics, portfolio.quote, activityColumns(portfolio.quote)));
+      out('');
+      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). Basis: what hedges lost (+) against a perfect hedge of their class. Tax: — = not modelled (no tax lots yet). Total cost = spot fees + perp fees + slippage − net funding + basis + tax.`);
+      out(`  In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets. Life: median bars a hedge was open. Reopened: hedges opened the bar after one on the same perp closed.`);
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
     });
+
+  registerTune(program, out, ctx, ROOT);
 
   program
     .command('demo')
@@ -267,6 +287,7 @@ Fees are paid in the quote currency. Bars missing for any asset are skipped, nev
     .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON)')
     .option('--paper', 'trade the simulated venue (the default)')
     .option('--live', 'trade the real exchanges of the portfolio file (needs keys; keys that can withdraw are refused)')
+    .option('--allow-unverified-keys', '--live: use a key even when the venue does not say whether it can withdraw (refused by default)')
     .option('--replay [dir]', 'replay history through the simulated venue (default folder: the bundled data/)')
     .option('--speed <n>', `replay: bars per second of wall time, 0 = as fast as possible (default ${DEFAULT_SPEED})`, parseNumber('speed', 0))
     .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
@@ -314,6 +335,7 @@ See docs/running.md.`,
         handle = await startRun({
           config: o.config,
           live: o.live === true,
+          ...(o.allowUnverifiedKeys === true ? { allowUnverifiedKeys: true } : {}),
           ...(replay !== undefined ? { replay } : {}),
           ...(o.speed !== undefined ? { speed: o.speed } : {}),
           interval: o.interval,
@@ -397,6 +419,24 @@ Example:
         });
       });
       await v.stop();
+    });
+
+  program
+    .command('doctor')
+    .description('Check the live accounts of a portfolio file before a real-money start: keys and rights, position mode, clock, markets, balances, funding, rate limit. Never trades.')
+    .requiredOption('-c, --config <file>', 'portfolio file (YAML or JSON) with `accounts:`')
+    .option('--live', 'check the real exchange accounts (the only mode; required so the intent is explicit)')
+    .option('--allow-unverified-keys', 'accept a key whose withdrawal right the venue does not report (as `run --allow-unverified-keys`)')
+    .option('--json', 'print the checks as one JSON object')
+    .addHelpText('after', '\nExit codes: 0 ready, 1 not ready, 2 bad input. See docs/live.md for the first real-money checklist.')
+    .action(async (o) => {
+      if (o.live !== true) throw new UsageError('doctor checks live accounts: run `ballast doctor --config FILE --live`');
+      const { runDoctor, doctorLines } = await import('./doctor.js');
+      const { systemClock } = await import('../../ports/clock.js');
+      const r = await runDoctor({ config: o.config, clock: systemClock, ...(o.allowUnverifiedKeys === true ? { allowUnverifiedKeys: true } : {}) });
+      if (o.json) out(JSON.stringify(r, null, 2));
+      else for (const l of doctorLines(r)) out(l);
+      ctx.code = r.ready ? 0 : 1;
     });
 
   program

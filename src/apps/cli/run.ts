@@ -94,6 +94,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Tests: live venues without ccxt (no network). */
   liveFactory?: LiveExchangeFactory;
+  /** --live: use keys whose withdrawal right the venue does not report (refused by default). */
+  allowUnverifiedKeys?: boolean;
   /** Tests: the price source of paper on live prices (no network). */
   priceSource?: PriceSource;
   /** Replay: when the history ends, keep the process (and the HTTP API) up until stop() or a signal. */
@@ -353,7 +355,7 @@ async function wirePaperLive(o: RunOptions, p: Portfolio, account: string, db: s
 
 async function wireLive(o: RunOptions, p: Portfolio, log: Logger): Promise<Wiring> {
   const clock = systemClock;
-  const accounts: LiveAccount[] = await openLiveAccounts(p, { clock, ...(o.env ? { env: o.env } : {}), ...(o.liveFactory ? { factory: o.liveFactory } : {}), log });
+  const accounts: LiveAccount[] = await openLiveAccounts(p, { clock, ...(o.env ? { env: o.env } : {}), ...(o.liveFactory ? { factory: o.liveFactory } : {}), ...(o.allowUnverifiedKeys ? { allowUnverifiedKeys: true } : {}), log });
   const restFallbackMs = serviceConfig(p).feed.restFallbackMs;
   return {
     mode: 'live',
