@@ -15,9 +15,7 @@ import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { isPostgresUrl } from '../../adapters/journal/open.js';
 import { PortfolioStore, PortfolioStoreError, type AccountBinding } from '../../adapters/scale/portfolios.js';
 import { createLogger } from '../../adapters/log.js';
-import { CycleQueue } from '../scale/queue.js';
-import { startServe } from '../scale/serve.js';
-import { startWorker } from '../scale/worker.js';
+// BullMQ, ioredis and the scale apps load only when a scale command runs: every other command starts as fast as before.
 import { UsageError } from './errors.js';
 import { CRASH_ENV, crashHookFromSpec } from './run.js';
 
@@ -140,6 +138,7 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
     .requiredOption('--redis <url>', 'redis://…', redisUrl)
     .action(async (name, o) => {
       if (!withStore(o.db, (s) => s.get(name))) throw new UsageError(`no portfolio named ${name}`);
+      const { CycleQueue } = await import('../scale/queue.js');
       const q = new CycleQueue(o.redis);
       try {
         const t = Date.now();
@@ -161,6 +160,7 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o) => {
       const log = createLogger({ level: o.logLevel as 'info' });
+      const { startServe } = await import('../scale/serve.js');
       const h = await startServe({ db: o.db, redis: o.redis, checkEveryMs: o.checkEvery * 1000, feedEveryMs: o.feedEvery * 1000, log, api: { port: o.apiPort, tokenFile: o.tokenFile } });
       log.info({ portfolios: h.monitor()?.ids.length ?? 0, api: `${h.api?.url}/api/portfolios` }, 'serve started: start-up cycles queued');
       await new Promise<void>((resolve) => {
@@ -184,6 +184,7 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
     .action(async (o) => {
       const log = createLogger({ level: o.logLevel as 'info' });
       const crash = crashHookFromSpec(process.env[CRASH_ENV]);
+      const { startWorker } = await import('../scale/worker.js');
       const h = await startWorker({ db: o.db, redis: o.redis, concurrency: o.concurrency, lockTtlMs: o.lockTtl * 1000, log, ...(crash ? { crash } : {}) });
       log.info({ worker: h.id, concurrency: o.concurrency }, 'worker started');
       await new Promise<void>((resolve) => {
