@@ -10,6 +10,7 @@
  *   B0:        the seed four-class portfolio over all bundled daily history, every policy: wall time
  *              (load + run) and peak memory (the process's peak RSS, getrusage maxrss, after the first run).
  *   T1:        `ballast tune` grid throughput on 1 and on N worker threads (bench/tune.ts; run only when named).
+ *   B3:        the many-portfolio monitor, 1,000,000 portfolios × 10 positions (bench/scale.ts; run only when named).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
  * one's peak), `--reps N` times (default 8 for B1 and B2, 3 for B0; each a full run from a fresh ledger and fresh output arrays).
@@ -200,6 +201,9 @@ if (which === 'B1') {
 } else if (which === 'T1') {
   // `ballast tune` grid throughput on 1 and N worker threads (bench/tune.ts).
   await t1(args);
+} else if (which === 'B3') {
+  // the many-portfolio monitor (bench/scale.ts)
+  (await import('./scale.js')).b3(explicitReps ?? 8);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, Q1 or T1`);
+  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, B3, Q1 or T1`);
 }

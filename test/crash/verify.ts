@@ -17,6 +17,7 @@ import type { VenueState } from '../../src/adapters/venue/server.js';
 import { RemoteExchange } from '../../src/adapters/venue/client.js';
 import { isOurs } from '../../src/execution/ids.js';
 import { ManualClock } from '../../src/ports/clock.js';
+import type { Journal } from '../../src/ports/journal.js';
 
 export interface Verdict {
   duplicateOrders: string[];
@@ -30,13 +31,14 @@ export interface Verdict {
 
 const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
 
-export async function verifyJournalAgainstVenue(journalPath: string, venueUrl: string, account: string, quote = 'USDT'): Promise<Verdict> {
+/** `journal`: a SQLite file path (opened and closed here) or an open Journal (any implementation; left open). */
+export async function verifyJournalAgainstVenue(journal: string | Journal, venueUrl: string, account: string, quote = 'USDT'): Promise<Verdict> {
   const venue = new RemoteExchange({ url: venueUrl });
   const state = (await venue.state()) as VenueState;
   const sim = state.sim;
   const balance = await venue.fetchBalance();
   const positions = await venue.fetchPositions();
-  const j = new SqliteJournal(journalPath, { clock: new ManualClock(0) });
+  const j = typeof journal === 'string' ? new SqliteJournal(journal, { clock: new ManualClock(0) }) : journal;
   const v: Verdict = { duplicateOrders: [], lostFills: [], mismatches: [], venueOrders: sim.orders.length, venueTrades: sim.trades.length, intents: 0 };
   try {
     const intents = j.intents({ account });
@@ -120,7 +122,7 @@ export async function verifyJournalAgainstVenue(journalPath: string, venueUrl: s
     for (const [asset, x] of derived) if (!close(x.toNumber(), balance.total[asset] ?? 0)) v.mismatches.push(`${asset} from the journal's fills ${x.toNumber()}, venue ${balance.total[asset] ?? 0}`);
     if (positions.length === 0 && !close(cash.toNumber(), balance.total[quote] ?? 0)) v.mismatches.push(`${quote} from the journal's fills ${cash.toNumber()}, venue ${balance.total[quote] ?? 0}`);
   } finally {
-    j.close();
+    if (typeof journal === 'string') j.close();
   }
   return v;
 }

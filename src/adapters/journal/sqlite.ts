@@ -65,8 +65,8 @@ export interface SqliteJournalOptions {
 
 const SECRET_KEY = /secret|api[-_]?key|password|passphrase|private[-_]?key|token|signature/i;
 
-/** Replace secret-looking fields by '[REDACTED]' (the journal never stores keys). */
-function redact(value: unknown, depth = 0): unknown {
+/** Replace secret-looking fields by '[REDACTED]' (the journal never stores keys). Shared by every journal. */
+export function redact(value: unknown, depth = 0): unknown {
   if (depth > 20 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};

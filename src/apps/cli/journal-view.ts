@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { amount } from '../../core/format.js';
-import { SqliteJournal } from '../../adapters/journal/sqlite.js';
+import { isPostgresUrl, openJournal } from '../../adapters/journal/open.js';
 import type { Clock } from '../../ports/clock.js';
 import { systemClock } from '../../ports/clock.js';
 import type { EventType, Journal, JournalEvent, TradingState, TradingStateRecord } from '../../ports/journal.js';
@@ -19,10 +19,12 @@ import { UsageError } from './errors.js';
 /** Event types shown by `ballast journal` (snapshots, reconciliations and executions are left out unless --all). */
 export const SHOWN_TYPES: readonly EventType[] = ['decision', 'order', 'fill', 'funding', 'hedge', 'state', 'command', 'alert'];
 
-/** Open an existing journal (never creates one). */
-export function openExistingJournal(path: string, clock: Clock = systemClock): SqliteJournal {
+/** Open an existing journal (never creates a SQLite file); `portfolio` picks one portfolio of a Postgres journal. */
+export function openExistingJournal(path: string, clock: Clock = systemClock, portfolio?: string): Journal {
+  if (isPostgresUrl(path)) return openJournal(path, { clock, ...(portfolio !== undefined ? { portfolio } : {}) });
+  if (portfolio !== undefined) throw new UsageError(`--portfolio ${portfolio}: portfolios live in a Postgres journal (--db postgres://…), not in ${path}`);
   if (!existsSync(path)) throw new UsageError(`no journal at ${path} (start one with \`ballast run --db ${path}\`)`);
-  return new SqliteJournal(path, { clock });
+  return openJournal(path, { clock });
 }
 
 const iso = (t: number): string => (Number.isFinite(t) ? new Date(t).toISOString().replace('.000Z', 'Z') : String(t));

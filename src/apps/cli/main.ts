@@ -31,6 +31,7 @@ import { startSimVenue } from './sim-venue.js';
 import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
 import { runSnapshot } from './snapshot.js';
+import { addScaleCommands } from './scale.js';
 import { registerTune } from './tune.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
@@ -342,7 +343,7 @@ skipped, never filled.`,
     .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
     .option('--from <date>', 'replay: first bar (open time), YYYY-MM-DD', parseDate)
     .option('--until <date>', 'replay: stop after the last bar closing at or before this time, YYYY-MM-DD', parseDate)
-    .option('--db <file>', 'journal (SQLite); a restart with the same journal resumes', DEFAULT_DB)
+    .option('--db <file>', 'journal (SQLite file, or postgres://…); a restart with the same journal resumes', DEFAULT_DB)
     .option('--venue <url>', 'trade a running `ballast sim-venue` instead of a venue in this process')
     .option('--venue-state <file>', 'state file of the in-process simulated venue (default: <journal>.venue.json beside the journal)')
     .option('--capital <n>', 'starting quote balance of a new simulated venue', parseNumber('capital', 1), DEFAULT_CAPITAL)
@@ -525,12 +526,13 @@ Example:
   program
     .command('journal')
     .description('Print the trading state, a summary and the latest decisions (with their explanation), orders, fills and state changes.')
-    .option('--db <file>', 'journal file', DEFAULT_DB)
+    .option('--db <file>', 'journal file, or postgres://…', DEFAULT_DB)
+    .option('--portfolio <name>', 'which portfolio of a Postgres journal')
     .option('--limit <n>', 'number of events', parseNumber('limit', 1, 100_000), 40)
     .option('--all', 'every event type (snapshots, reconciliations, executions too)')
     .option('--json', 'print one JSON object')
     .action((o) => {
-      const j = openExistingJournal(o.db);
+      const j = openExistingJournal(o.db, undefined, o.portfolio);
       try {
         out(journalReport(j, { limit: o.limit, json: o.json === true, all: o.all === true }));
       } finally {
@@ -542,12 +544,13 @@ Example:
     program
       .command(name)
       .description(description)
-      .option('--db <file>', 'journal of the service', DEFAULT_DB)
+      .option('--db <file>', 'journal of the service (file, or postgres://…)', DEFAULT_DB)
+      .option('--portfolio <name>', 'which portfolio of a Postgres journal (each has its own kill switch)')
       .option('--reason <text>', 'why (journaled)', `${name} from the command line`)
       .option('--by <name>', 'who (journaled)', `cli:${process.env['USER'] ?? 'operator'}`)
       .addHelpText('after', `\nA running service picks the state up before its next cycle and before every order.`)
       .action((o) => {
-        const j = openExistingJournal(o.db);
+        const j = openExistingJournal(o.db, undefined, o.portfolio);
         try {
           const r = setTradingStateCommand(j, state, o.by, o.reason);
           out(`trading state ${r.previous.state} → ${r.current.state} (by ${r.current.by}: ${r.current.reason})`);
@@ -558,6 +561,7 @@ Example:
   killSwitch('halt', 'HALTED', 'Kill switch: no new orders (an order working now is cancelled at its next check).');
   killSwitch('reduce-only', 'REDUCING', 'Only reduce-only legs may trade.');
   killSwitch('resume', 'ACTIVE', 'Trade normally again.');
+  addScaleCommands(program, out, ctx, onSignals);
 
   return program;
 }

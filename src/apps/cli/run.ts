@@ -30,7 +30,7 @@ import { CRASH_POINTS, type CrashHook, type CrashPoint } from '../../execution/c
 import { executorConfigFromOrders } from '../../execution/executor.js';
 import { guard } from '../../execution/retry.js';
 import { loadPortfolio, serviceConfig } from '../../adapters/files/portfolio.js';
-import { SqliteJournal } from '../../adapters/journal/sqlite.js';
+import { isPostgresUrl, openJournal } from '../../adapters/journal/open.js';
 import { credentialsFromEnv } from '../../adapters/keys.js';
 import { createLogger, type Logger } from '../../adapters/log.js';
 import { Notifier } from '../../adapters/notify.js';
@@ -174,6 +174,7 @@ export function replayInput<T>(dir: string, build: () => T): T {
 
 /** `.ballast/journal.db` → `.ballast/journal.venue.json`. */
 export function defaultVenueState(db: string): string {
+  if (isPostgresUrl(db)) return join('.ballast', 'journal.venue.json');
   const b = basename(db).replace(/\.(db|sqlite3?)$/i, '');
   return join(dirname(db), `${b}.venue.json`);
 }
@@ -435,8 +436,8 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
   const cfg = serviceConfig(portfolio0);
   const logger = createLogger({ level: o.logLevel ?? 'info', ...(o.logStream ? { stream: o.logStream } : {}), base: { app: 'ballast' } });
   registerEnvKeys(portfolio0, env, logger, live);
-  const db = resolve(o.db ?? DEFAULT_DB);
-  prepareFolder(db, '--db');
+  const db = o.db !== undefined && isPostgresUrl(o.db) ? o.db : resolve(o.db ?? DEFAULT_DB);
+  if (!isPostgresUrl(db)) prepareFolder(db, '--db');
   if (o.venueState !== undefined) prepareFolder(resolve(o.venueState), '--venue-state');
   const account = paperAccountName(portfolio0);
 
@@ -464,13 +465,13 @@ export async function startRun(o: RunOptions): Promise<RunHandle> {
     w.barMs !== undefined && portfolio0.risk.maxDataAgeMs < w.barMs ? { ...portfolio0, risk: { ...portfolio0.risk, maxDataAgeMs: w.barMs } } : portfolio0;
   if (portfolio !== portfolio0) logger.info({ maxDataAgeMs: w.barMs }, 'replay: data may be one bar old (risk.maxDataAgeMs raised to the bar length)');
 
-  let journal: SqliteJournal;
+  let journal: Journal;
   let service: Service;
   let source!: SnapshotSource;
   try {
-    mkdirSync(dirname(db), { recursive: true });
-    // A replay trades a simulated venue: its journal is crash-safe (WAL) but not synced on every commit.
-    journal = new SqliteJournal(db, { clock: w.time.clock, ...(w.mode === 'replay' ? { durability: 'normal' as const } : {}) });
+    if (!isPostgresUrl(db)) mkdirSync(dirname(db), { recursive: true });
+    // A replay trades a simulated venue: its SQLite journal is crash-safe (WAL) but not synced on every commit.
+    journal = openJournal(db, { clock: w.time.clock, ...(w.mode === 'replay' ? { durability: 'normal' as const } : {}) });
   } catch (e) {
     await closeAll();
     throw e;

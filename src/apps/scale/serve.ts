@@ -1,0 +1,179 @@
+/**
+ * `ballast serve --db postgres://… --redis redis://…`: the shared feed, the monitor and the scheduler.
+ * It sends no order and holds no account lock; workers (`ballast worker`) run the cycles it queues.
+ *
+ * Scheduler — a cycle is queued for a portfolio (one job id per portfolio and cycle, ./queue.ts):
+ *   start      once per portfolio when serve starts
+ *   calendar   every `checkEveryMs` for every portfolio (the cycle's own schedule decides whether it is due:
+ *              threshold / calendar / hybrid, as in `ballast run`)
+ *   monitor    when a feed tick leaves one of its classes outside its band (at most once per `cooldownMs`)
+ *   manual     `ballast portfolios rebalance NAME` queues it directly, serve need not run
+ *
+ * Shared feed: one fetchTickers per venue per `feedEveryMs`, whatever the number of portfolios on it.
+ * Monitor: built from every portfolio's last journaled snapshot at start, rebuilt after cycles complete
+ * (their fills changed the holdings), ticked by the feed (src/core/monitor.ts).
+ */
+import { QueueEvents } from 'bullmq';
+import { buildMonitor, breachedByLastTick, tick, type Monitor, type MonitorPortfolio } from '../../core/monitor.js';
+import { SyncPg } from '../../adapters/journal/pg-sync.js';
+import { parseStored, PortfolioStore } from '../../adapters/scale/portfolios.js';
+import { RemoteExchange } from '../../adapters/venue/client.js';
+import type { ServiceLog } from '../../service/service.js';
+import { portfolioRows, startPortfoliosApi, type PortfolioRow, type PortfoliosApi } from './api.js';
+import { applyFills, holdingsFromSnapshot, type FillDelta } from './holdings.js';
+import { CycleQueue, QUEUE, redisConnection, type Trigger } from './queue.js';
+
+export interface ServeOptions {
+  db: string;
+  redis: string;
+  checkEveryMs?: number;
+  feedEveryMs?: number;
+  cooldownMs?: number;
+  log?: ServiceLog;
+  now?: () => number;
+  /** Serve `GET /api/portfolios` on 127.0.0.1:port (0 = any free port) with the token in `tokenFile`. */
+  api?: { port: number; tokenFile: string };
+}
+
+export interface ServeHandle {
+  queue: CycleQueue;
+  /** The `/api/portfolios` server, when asked for. */
+  api: PortfoliosApi | null;
+  /** What `/api/portfolios` returns. */
+  rows(): PortfolioRow[];
+  monitor(): Monitor | null;
+  /** Queue a cycle now (what the timers and the feed call). */
+  enqueue(name: string, trigger: Trigger): Promise<string>;
+  /** One feed pass: read every venue's tickers, tick the monitor, queue cycles for new breaches. Returns the queued portfolios. */
+  feedOnce(): Promise<string[]>;
+  rebuildMonitor(): void;
+  close(): Promise<void>;
+}
+
+export async function startServe(o: ServeOptions): Promise<ServeHandle> {
+  const now = o.now ?? (() => Date.now());
+  const checkEveryMs = o.checkEveryMs ?? 3_600_000;
+  const feedEveryMs = o.feedEveryMs ?? 5_000;
+  const cooldownMs = o.cooldownMs ?? 60_000;
+  const conn = new SyncPg(o.db);
+  const store = new PortfolioStore(o.db, conn);
+  const queue = new CycleQueue(o.redis);
+  const events = new QueueEvents(QUEUE, { connection: redisConnection(o.redis) });
+  const startedAt = now();
+  let monitor: Monitor | null = null;
+  const lastQueued = new Map<string, number>();
+  const remotes = new Map<string, RemoteExchange>();
+
+  const enqueue = (name: string, trigger: Trigger): Promise<string> => {
+    const t = now();
+    const slot = trigger === 'start' ? startedAt : trigger === 'calendar' ? Math.floor(t / checkEveryMs) : trigger === 'monitor' ? Math.floor(t / feedEveryMs) : t;
+    return queue.enqueue(name, trigger, slot, t);
+  };
+
+  const rebuildMonitor = () => {
+    const rows = conn.query<{ portfolio: string; payload: string; time: number }>(
+      `SELECT DISTINCT ON (e.portfolio) e.portfolio, e.payload, e.time FROM events e JOIN portfolios p ON p.name = e.portfolio
+        WHERE e.type = 'snapshot' ORDER BY e.portfolio, e.id DESC`,
+    ).rows;
+    // the fills each portfolio journaled after its last snapshot (fill events after the snapshot event; one query for all)
+    const fills = new Map<string, FillDelta[]>();
+    for (const f of conn.query<{ portfolio: string; payload: string }>(
+      `SELECT f.portfolio, f.payload FROM events f
+         JOIN (SELECT DISTINCT ON (portfolio) portfolio, id FROM events WHERE type = 'snapshot' ORDER BY portfolio, id DESC) s ON s.portfolio = f.portfolio
+        WHERE f.type = 'fill' AND f.id > s.id ORDER BY f.portfolio, f.id`,
+    ).rows) {
+      const list = fills.get(f.portfolio) ?? [];
+      list.push(JSON.parse(f.payload) as FillDelta);
+      fills.set(f.portfolio, list);
+    }
+    const inputs: MonitorPortfolio[] = [];
+    const prices: Record<string, number> = {};
+    for (const r of rows) {
+      const stored = store.get(r.portfolio);
+      if (!stored) continue;
+      const h = holdingsFromSnapshot(r.portfolio, parseStored(stored), applyFills(JSON.parse(r.payload), fills.get(r.portfolio) ?? []));
+      for (const n of h.notes) o.log?.warn({ portfolio: r.portfolio }, n);
+      inputs.push(h.input);
+      Object.assign(prices, h.prices);
+    }
+    monitor = buildMonitor(inputs, prices);
+  };
+
+  const venues = (): string[] => {
+    const urls = new Set<string>();
+    for (const p of store.all()) for (const b of Object.values(p.bindings)) if (b.venue !== undefined) urls.add(b.venue);
+    return [...urls];
+  };
+
+  const feedOnce = async (): Promise<string[]> => {
+    const m = monitor;
+    if (!m) return [];
+    const queued: string[] = [];
+    for (const url of venues()) {
+      let remote = remotes.get(url);
+      if (!remote) remotes.set(url, (remote = await RemoteExchange.connect(url)));
+      const tickers = await remote.fetchTickers();
+      for (const [symbol, t] of Object.entries(tickers)) {
+        const key = symbol.includes(':') ? symbol : symbol.split('/')[0]!;
+        const px = symbol.includes(':') ? (t.markPrice ?? t.last) : t.last;
+        const a = m.assetIndex.get(key);
+        if (a === undefined || px === undefined || px === null || !(px > 0) || m.prices[a] === px) continue;
+        tick(m, a, px);
+        for (const p of breachedByLastTick(m)) {
+          const name = m.ids[p]!;
+          const last = lastQueued.get(name) ?? -Infinity;
+          if (now() - last < cooldownMs) continue;
+          lastQueued.set(name, now());
+          await enqueue(name, 'monitor');
+          queued.push(name);
+        }
+      }
+    }
+    return queued;
+  };
+
+  rebuildMonitor();
+  for (const name of store.names()) await enqueue(name, 'start');
+  const rows = () => portfolioRows(store.list(), monitor);
+  const api = o.api ? await startPortfoliosApi({ port: o.api.port, tokenFile: o.api.tokenFile, rows }) : null;
+
+  let rebuildPending = false;
+  events.on('completed', () => {
+    rebuildPending = true;
+  });
+  const timers = [
+    setInterval(() => {
+      for (const name of store.names()) void enqueue(name, 'calendar').catch((e: Error) => o.log?.error({ err: e.message }, 'calendar enqueue failed'));
+    }, checkEveryMs),
+    setInterval(() => {
+      if (rebuildPending) {
+        rebuildPending = false;
+        try {
+          rebuildMonitor();
+        } catch (e) {
+          o.log?.error({ err: (e as Error).message }, 'monitor rebuild failed');
+        }
+      }
+      void feedOnce().catch((e: Error) => o.log?.warn({ err: e.message }, 'feed pass failed'));
+    }, feedEveryMs),
+  ];
+  for (const t of timers) t.unref();
+
+  return {
+    queue,
+    api,
+    rows,
+    monitor: () => monitor,
+    enqueue,
+    feedOnce,
+    rebuildMonitor,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await api?.close();
+      await events.close();
+      await queue.close();
+      store.close();
+      conn.close();
+    },
+  };
+}
