@@ -191,7 +191,7 @@ function finish(w: Work, status: Plan['status'], trigger: string): Plan {
     actions: status === 'ok' || status === 'nothing-to-do' ? w.actions : [],
     rejected: w.rejected,
     risk: riskSummary(w),
-    ...(w.portfolio.tax ? { tax: w.taxTotals } : {}),
+    ...(w.portfolio.tax ? { tax: { ...w.taxTotals, tax: taxOn({ shortTerm: w.taxTotals.shortTermGain, longTerm: w.taxTotals.longTermGain }, w.portfolio.tax) } } : {}),
     explanation: w.explanation,
   };
 }
@@ -457,6 +457,7 @@ export function hedgeLifeHours(portfolio: Portfolio, now: number, side: 1 | -1 =
   if (exit.kind === 'convert-when-long-term' && side < 0) {
     const at = longTermAt ?? now;
     const hours = Math.max(1, (at - now) / 3_600_000);
+    if (at <= now) return { hours, converts: true, why: 'converted at the next decision: the lots it would protect realise no short-term gain now (convert-when-long-term)' };
     return { hours, converts: true, why: `converted when the lots it protects turn long-term, ${new Date(at).toISOString().slice(0, 10)}, in ${num(Math.round(hours / 24))} days` };
   }
   if (exit.kind === 'convert-on-schedule' || exit.kind === 'convert-when-long-term') {
