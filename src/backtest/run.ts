@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type { Portfolio } from '../core/types.js';
 import { loadHistory, type HistoryInterval, type MarketHistory } from '../adapters/history/history.js';
 import { baseOf } from '../core/valuation.js';
+import type { TaxSummary } from './taxbook.js';
 import { computeMetrics, type PolicyMetrics, type PolicySeries } from './metrics.js';
 import { DEFAULT_OPTIONS, perpSymbol, runPolicy, type BacktestFill, type BacktestOptions } from './engine.js';
 import { selectPolicies, standardPolicies } from './policies.js';
@@ -34,6 +35,8 @@ export interface BacktestResult {
   plans: number;
   /** Of `plans`, how many the rebalance kernel computed. */
   kernelPlans: number;
+  /** Lots sold, gains and tax per policy (only with the portfolio's `tax:` section). */
+  tax: Record<string, TaxSummary>;
 }
 
 /** Which history the portfolio needs: every non-stable asset, and the perps its classes hedge with. */
@@ -80,6 +83,7 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
   const metrics: PolicyMetrics[] = [];
   let plans = 0;
   let kernelPlans = 0;
+  const tax: Record<string, TaxSummary> = {};
   for (const spec of specs) {
     const onFill = req.onFill;
     const runOptions = onFill ? { ...options, onFill: (f: BacktestFill) => onFill(spec.name, f) } : options;
@@ -91,13 +95,14 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
     kernelPlans += run.kernelPlans;
     series.push(run.series);
     metrics.push(computeMetrics(run.series, run.counters, run.extras));
+    if (run.extras.tax) tax[spec.name] = run.extras.tax;
   }
   const day = (t: number) => new Date(t).toISOString().slice(0, 10);
   const notes = [
     `${history.times.length} ${history.interval} bars from ${day(history.times[0]!)} to ${day(history.times[history.times.length - 1]!)}; capital ${options.capital.toLocaleString('en-US')} ${portfolio.quote}; fees spot ${portfolio.execution.fees.spotTaker}, futures ${portfolio.execution.fees.futuresTaker}; slippage ${(options.slippage * 1e4).toFixed(1)} bps; fills at ${options.fill === 'close' ? 'the decision bar close' : 'the next bar open'}.`,
     ...history.coverage.notes,
   ];
-  return { history, series, metrics, notes, options, plans, kernelPlans };
+  return { history, series, metrics, notes, options, plans, kernelPlans, tax };
 }
 
 export function writeReport(file: string, title: string, r: BacktestResult, quote: string): void {

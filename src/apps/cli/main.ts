@@ -197,7 +197,7 @@ Example:
   ballast backtest --config examples/backtest/portfolio.yaml --from 2021-01-01 --report out/report.html
 The policy "configured" runs the portfolio file as written (its rebalance, execution and hedges sections);
 the others are standard variants of it. Total cost = spot fees + perp fees + slippage − net funding + basis
-+ tax (tax is not modelled yet). Fees are paid in the quote currency. Bars missing for any asset are
++ tax (tax on realised gains by the portfolio's tax: section and its lots; without tax: it is not modelled). Fees are paid in the quote currency. Bars missing for any asset are
 skipped, never filled.`,
     )
     .action((o) => {
@@ -246,7 +246,7 @@ skipped, never filled.`,
       out('');
       out(formatPolicyTable(result.metrics, portfolio.quote, activityColumns(portfolio.quote)));
       out('');
-      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). Basis: what hedges lost (+) against a perfect hedge of their class. Tax: — = not modelled (no tax lots yet). Total cost = spot fees + perp fees + slippage − net funding + basis + tax.`);
+      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). Basis: what hedges lost (+) against a perfect hedge of their class. ${portfolio.tax ? `Tax: ${portfolio.tax.method} lots, ${(portfolio.tax.shortTermRate * 100).toFixed(2)} % short-term, ${(portfolio.tax.longTermRate * 100).toFixed(2)} % long-term after ${portfolio.tax.longTermAfterDays} days, perp P&L and funding ${(portfolio.tax.futuresRate * 100).toFixed(2)} %; per calendar year; After tax = final equity − tax on realised gains.` : 'Tax: — = not modelled (no tax: section in the portfolio).'} Total cost = spot fees + perp fees + slippage − net funding + basis + tax.`);
       out(`  In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets. Life: median bars a hedge was open. Reopened: hedges opened the bar after one on the same perp closed.`);
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
