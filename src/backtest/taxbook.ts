@@ -42,6 +42,8 @@ export interface TaxSummary {
 export class TaxBook {
   private readonly lots: Lot[][];
   readonly sales: TaxSale[] = [];
+  /** Quantity sold with no lot to cover it (unknown cost basis), by asset. */
+  readonly uncovered: Record<string, number> = {};
   private readonly perp = new Map<number, { pnl: number; funding: number }>();
 
   constructor(
@@ -62,7 +64,8 @@ export class TaxBook {
     const r = realise(this.lots[asset]!, qty, unitProceeds, time, this.config);
     this.lots[asset] = r.remaining;
     for (const s of r.sales) this.sales.push({ asset: this.assets[asset]!, ...s });
-    // Every unit the backtest holds was bought by it, so no sale is uncovered; a float remainder is dropped.
+    // In a backtest every unit held was bought by it; a journal may sell coins bought before it began.
+    if (r.uncovered > 1e-9 * qty) this.uncovered[this.assets[asset]!] = (this.uncovered[this.assets[asset]!] ?? 0) + r.uncovered;
   }
 
   /** Realised perp P&L (already net of the fill's fee) of a fill at `time`. */

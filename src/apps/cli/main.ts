@@ -27,6 +27,7 @@ import { DEFAULT_CAPITAL, DEFAULT_DB, DEFAULT_SPEED, resultLines, startRun, type
 import { startSimVenue } from './sim-venue.js';
 import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
+import { onlyYear, reportFromJournal, reportFromSummary, taxReportText, writeTaxCsv, type TaxReport } from './tax-report.js';
 import { runSnapshot } from './snapshot.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
@@ -250,6 +251,63 @@ skipped, never filled.`,
       out(`  In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets. Life: median bars a hedge was open. Reopened: hedges opened the bar after one on the same perp closed.`);
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
+    });
+
+  program
+    .command('tax-report')
+    .description('Tax lots realised by sales (one row per lot), totals per year, realised perp P&L and funding per year — for a backtest policy or a service journal.')
+    .option('-c, --config <file>', 'portfolio file with a tax: section (method, rates, holding period)')
+    .option('--db <file>', 'service journal (SQLite): lots from its fills, funding from its payments')
+    .option('--backtest-policy <name>', 'run this backtest policy on the bundled history and report its sales')
+    .option('--data <dir>', 'history folder for --backtest-policy', join(ROOT, 'data'))
+    .option('--from <date>', 'with --backtest-policy: first bar (inclusive), YYYY-MM-DD', parseDate)
+    .option('--to <date>', 'with --backtest-policy: last bar (exclusive), YYYY-MM-DD', parseDate)
+    .option('--year <yyyy>', 'only sales and totals of this calendar year', parseNumber('year', 1970, 2200))
+    .option('--csv <file>', 'write one row per lot sale to a CSV file')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ballast tax-report --config examples/backtest/portfolio-tax-us.yaml --backtest-policy tax-aware --year 2024 --csv out/tax-2024.csv
+  ballast tax-report --config examples/service/portfolio.yaml --db .ballast/journal.db`,
+    )
+    .action((o) => {
+      if (!o.config) throw new UsageError('tax-report needs --config FILE (its tax: section gives the lot method and the rates)');
+      const portfolio = loadPortfolio(o.config);
+      if (!portfolio.tax) throw new UsageError(`${o.config}: no tax: section; add one (method, shortTermRate, longTermRate, longTermAfterDays, futuresRate) to report tax lots`);
+      if ((o.db === undefined) === (o.backtestPolicy === undefined)) throw new UsageError('give exactly one of --db FILE (a journal) or --backtest-policy NAME (a backtest)');
+      let report: TaxReport;
+      if (o.db !== undefined) {
+        const j = openExistingJournal(o.db);
+        try {
+          report = reportFromJournal(`journal ${o.db}`, portfolio.tax, portfolio.quote, j.fills(), j.funding());
+        } finally {
+          j.close();
+        }
+      } else {
+        const policy: string = o.backtestPolicy!;
+        const names = standardPolicies(portfolio).map((x) => x.name);
+        if (!names.includes(policy)) throw new UsageError(`unknown policy "${policy}"; choose from: ${names.join(', ')}`);
+        const r = runBacktest({
+          portfolio,
+          dataDir: o.data,
+          interval: '1d',
+          ...(o.from !== undefined ? { from: o.from } : {}),
+          ...(o.to !== undefined ? { to: o.to } : {}),
+          policies: [policy],
+          options: {},
+        });
+        const s = r.tax[policy];
+        if (!s) throw new UsageError(`policy ${policy} produced no tax summary`);
+        report = reportFromSummary(`backtest policy ${policy} of ${o.config}, ${r.notes[0] ?? ''}`, s);
+      }
+      if (o.year !== undefined) report = onlyYear(report, o.year);
+      if (o.csv) {
+        mkdirSync(dirname(resolve(o.csv)), { recursive: true });
+        writeTaxCsv(o.csv, report);
+      }
+      out(taxReportText(report, portfolio.quote));
+      if (o.csv) out(`\nCSV: ${o.csv} (${report.sales.length} rows)`);
     });
 
   program
