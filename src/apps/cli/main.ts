@@ -29,6 +29,9 @@ import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
 import { onlyYear, reportFromJournal, reportFromSummary, taxReportText, writeTaxCsv, type TaxReport } from './tax-report.js';
 import { runSnapshot } from './snapshot.js';
+import { loadLotsCsv, mergeLots } from '../../adapters/files/lots-csv.js';
+import { parseSnapshot } from '../../adapters/files/snapshot.js';
+import { parseSource, readText } from '../../adapters/files/source.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
 import { projectRoot } from '../../adapters/files/root.js';
@@ -308,6 +311,29 @@ Examples:
       }
       out(taxReportText(report, portfolio.quote));
       if (o.csv) out(`\nCSV: ${o.csv} (${report.sales.length} rows)`);
+    });
+
+  program
+    .command('lots')
+    .description('Tax lots of a snapshot.')
+    .command('import')
+    .description('Merge tax lots from a CSV file (account, asset, acquired, qty, unitCost) into a snapshot; the result is validated (lots must add up to each balance).')
+    .argument('<file>', 'CSV file with the header account,asset,acquired,qty,unitCost')
+    .requiredOption('-s, --snapshot <file>', 'snapshot file (JSON or YAML) whose accounts receive the lots')
+    .option('--out <file>', 'write the merged snapshot (JSON) here instead of standard output')
+    .action((file, o) => {
+      const lots = loadLotsCsv(file);
+      const src = parseSource(readText(o.snapshot), o.snapshot);
+      if (!src.value || typeof src.value !== 'object' || Array.isArray(src.value)) throw new UsageError(`${o.snapshot}: not a snapshot (expected a mapping)`);
+      const merged = mergeLots(src.value as Record<string, unknown>, lots, file);
+      const text = JSON.stringify(merged, null, 2) + '\n';
+      const snap = parseSnapshot(text, o.out ?? `${o.snapshot} + ${file}`);
+      const count = snap.accounts.reduce((n, a) => n + (a.lots?.length ?? 0), 0);
+      if (o.out) {
+        mkdirSync(dirname(resolve(o.out)), { recursive: true });
+        writeFileSync(o.out, text);
+        out(`${count} lots on ${lots.size} account(s) merged into ${o.out}.`);
+      } else out(text.trimEnd());
     });
 
   program
