@@ -5,11 +5,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { exampleRuns, runPlan } from '../src/apps/cli/main.js';
+import { parseSnapshot } from '../src/adapters/files/snapshot.js';
+import { loadPortfolio } from '../src/adapters/files/portfolio.js';
+import { plan } from '../src/core/planner.js';
+import { readFileSync } from 'node:fs';
 
 interface JsonPlan {
   tpv: number;
   classes: { name: string; target: number; lower: number; upper: number; spot: number; futures: number; net: number; weight: number; drift: number; breach: 'upper' | 'lower' | null }[];
-  actions: { type: string; class: string; symbol: string; side: 'buy' | 'sell'; notional: number; amount: number; reduceOnly: boolean; reason: string }[];
+  actions: { type: string; class: string; symbol: string; side: 'buy' | 'sell'; notional: number; amount: number; reduceOnly: boolean; reason: string; lots?: { acquired: string; qty: number; costBasis: number; proceeds: number; gain: number; term: string }[]; tax?: number }[];
+  tax: { modelled: boolean; shortTermGain?: number; longTermGain?: number; tax?: number };
   risk: { marginRequired: number; marginAvailable: number; liquidationPrices: Record<string, number> };
 }
 
@@ -26,7 +31,7 @@ const cls = (p: JsonPlan, name: string) => {
 
 describe('seed examples (golden)', () => {
   it('every portfolio × snapshot pair under examples/ is covered below', () => {
-    expect(exampleRuns().length).toBe(8);
+    expect(exampleRuns().length).toBe(12);
   });
 
   it('1 — BTC 58% > 55%, spot: sell 0.137931 BTC = $8,000.00', () => {
@@ -91,5 +96,55 @@ describe('seed examples (golden)', () => {
       ['spot', 'BTC/USDT', 'sell', 0.2, 24_000],
       ['spot', 'ETH/USDT', 'buy', 11.958, 23_916],
     ]);
+  });
+
+  it('1 — without tax: the plan says tax is not modelled and spot sells carry no lots', () => {
+    const p = planOf('1-btc-band/portfolio.yaml');
+    expect(p.tax.modelled).toBe(false);
+    expect(p.actions[0]!.lots).toBeUndefined();
+  });
+
+  it('6 — US-like, HIFO: sells the $70,000 lot first, a short-term loss of $1,663.17 harvested, tax $0; spot beats the hedge', () => {
+    const p = planOf('6-tax-us/portfolio.yaml');
+    expect(legs(p)).toEqual([['spot', 'BTC/USDT', 'sell', 0.137931, 8000]]);
+    const a = p.actions[0]!;
+    expect(a.lots!.map((l) => [l.acquired, l.qty, cents(l.costBasis), cents(l.proceeds), cents(l.gain), l.term])).toEqual([
+      ['2024-11-01T00:00:00.000Z', 0.137931, 9655.17, 7992, -1663.17, 'short'],
+    ]);
+    expect(a.tax).toBe(0);
+    expect(p.tax).toMatchObject({ modelled: true, longTermGain: 0, tax: 0 });
+    expect(cents(p.tax.shortTermGain!)).toBe(-1663.17);
+    expect(a.reason).toContain('spot now $12.00 (fees $8.00 + slippage $4.00 + tax of the lots sold now $0.00)');
+  });
+
+  it('6 — US-like, FIFO: sells the 2023 lot, a long-term gain of $4,543.72 taxed 20 % = $908.74', () => {
+    const p = planOf('6-tax-us/portfolio-fifo.yaml');
+    expect(legs(p)).toEqual([['spot', 'BTC/USDT', 'sell', 0.137931, 8000]]);
+    const a = p.actions[0]!;
+    expect(a.lots!.map((l) => [l.acquired, cents(l.gain), l.term])).toEqual([['2023-06-01T00:00:00.000Z', 4543.72, 'long']]);
+    expect(cents(a.tax!)).toBe(908.74);
+    expect(cents(p.tax.tax!)).toBe(908.74);
+  });
+
+  it('7 — Germany-like: spot would cost $1,051.40 with $1,039.40 tax; the hedge until the lot turns long-term costs $3.97: short the perp', () => {
+    const p = planOf('7-tax-de/portfolio.yaml');
+    expect(legs(p)).toEqual([['futures', 'BTC/USDT:USDT', 'sell', 0.137, 7947.37]]);
+    expect(p.actions[0]!.reason).toContain('spot now $1,051.40 (fees $8.00 + slippage $4.00 + tax of the lots sold now $1,039.40)');
+    expect(p.actions[0]!.reason).toContain('hedge $3.97 (perp fees $7.95 + slippage $7.95 open and close + expected funding -$23.84 over 240 h, converted when the lots it protects turn long-term, 2025-03-11');
+    expect(p.tax).toMatchObject({ modelled: true, shortTermGain: 0, longTermGain: 0, tax: 0 });
+  });
+
+  it('7 — on 2025-03-11, the lot\'s 366th day, the hedge converts tax-free; on 2025-03-10 it waits', () => {
+    const p = planOf('7-tax-de/portfolio.yaml', 'snapshot-later.json');
+    expect(legs(p)).toEqual([
+      ['spot', 'BTC/USDT', 'sell', 0.137023, 7947.33],
+      ['futures', 'BTC/USDT:USDT', 'buy', 0.137, 7947.37],
+    ]);
+    expect(p.actions[0]!.lots!.map((l) => [l.acquired, l.term])).toEqual([['2024-03-10T00:00:00.000Z', 'long']]);
+    expect(p.actions[0]!.tax).toBe(0);
+    const portfolio = loadPortfolio('examples/7-tax-de/portfolio.yaml');
+    const snap = parseSnapshot(readFileSync('examples/7-tax-de/snapshot-later.json', 'utf8').replace('2025-03-11T00:00:00Z', '2025-03-10T23:59:00Z'), 's.json');
+    const before = plan(portfolio, snap, { now: snap.time, state: 'ACTIVE' });
+    expect(before.actions).toEqual([]);
   });
 });

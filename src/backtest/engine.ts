@@ -47,6 +47,7 @@ import type { Action, ActionPurpose, MarketRules, Plan, Portfolio, Position, Rej
 import type { MarketHistory } from '../adapters/history/history.js';
 import { Ledger } from '../adapters/sim/ledger.js';
 import { slippageFraction } from '../adapters/sim/slippage.js';
+import { TaxBook } from './taxbook.js';
 import { BAND_EPSILON, welford, type HedgeStats, type OutOfBandBars, type PolicyCounters, type PolicyExtras, type PolicySeries, type RunSummary } from './metrics.js';
 import type { PolicySpec } from './policies.js';
 
@@ -380,6 +381,8 @@ export function runPolicy(
   const oob = new Float64Array(6);
   let barCause = OOB_NOT_DUE;
   const book = new HedgeBook(ledger.perps, times);
+  // Tax lots from every spot fill (the initial allocation included) under the portfolio's method.
+  const taxBook = p.tax ? new TaxBook(p.tax, ledger.assets) : null;
   const lastSettleBar = new Int32Array(nP).fill(-1);
   const prevMark = new Float64Array(nP);
   const prevClassSpot = new Float64Array(nC);
@@ -615,6 +618,10 @@ export function runPolicy(
     } else if (qty > balance[li]!) qty = balance[li]!;
     if (qty <= 0) return false;
     ledger.applySpotFill(li, buy ? qty : -qty, px, spotFee);
+    if (taxBook) {
+      if (buy) taxBook.buy(li, times[i]!, qty, px * (1 + spotFee));
+      else taxBook.sell(li, times[i]!, qty, px * (1 - spotFee));
+    }
     acc[FEES]! += ledger.lastFee;
     acc[SLIPPAGE]! += Math.abs(px - ref) * qty;
     acc[TURNOVER]! += qty * px;
@@ -624,7 +631,7 @@ export function runPolicy(
   };
 
   const fillKernel = (count: number, i: number) => {
-    if (impact > 0 || onFill) {
+    if (impact > 0 || onFill || taxBook) {
       // fillSpot order by order (the inline loop below is its arithmetic without impact or a fill recorder).
       let traded = false;
       legPurpose = 'rebalance';
@@ -714,7 +721,8 @@ export function runPolicy(
     if (a.reduceOnly) qty = Math.min(qty, Math.abs(contracts[k]!));
     if (qty <= 0) return false;
     const before = contracts[k]!;
-    ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, futuresFee);
+    const realisedPnl = ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, futuresFee);
+    taxBook?.perpPnl(times[i]!, realisedPnl - ledger.lastFee);
     book.fill(k, before, contracts[k]!, i, a.purpose);
     acc[FEES]! += ledger.lastFee;
     acc[PERP_FEES]! += ledger.lastFee;
@@ -784,7 +792,7 @@ export function runPolicy(
       prices: priceMap,
       marks: markMap,
       funding,
-      accounts: [{ name: 'backtest', balances, positions }],
+      accounts: [{ name: 'backtest', balances, positions, ...(taxBook ? { lots: taxBook.accountLots() } : {}) }],
       markets,
       ...(lastRebalance !== undefined ? { lastRebalance } : {}),
     };
@@ -992,6 +1000,7 @@ export function runPolicy(
           lastSettleBar[k] = bars[j]!;
           if (contracts[k] !== 0) {
             const paid = ledger.settleFunding(k, rate, marks[k]!);
+            taxBook?.funding(times[i]!, -paid);
             if (paid > 0) acc[FUNDING_PAID]! += paid;
             else acc[FUNDING_RECEIVED]! -= paid;
           }
@@ -1019,6 +1028,7 @@ export function runPolicy(
       if (liquidated > 0) {
         acc[LIQUIDATIONS]! += liquidated;
         for (let k = 0; k < nP; k++) if (contractsBefore[k] !== 0 && contracts[k] === 0) book.fill(k, contractsBefore[k]!, 0, i, 'liquidation');
+        if (taxBook) for (const r of ledger.liquidations.slice(records)) taxBook.perpPnl(times[i]!, r.realisedPnl - r.fee);
         if (onFill) {
           for (const r of ledger.liquidations.slice(records)) onFill({ time: times[i]!, symbol: r.symbol, side: r.contracts > 0 ? 'buy' : 'sell', qty: Math.abs(r.contracts), price: r.price, fee: r.fee, reason: 'liquidation', class: u.classNames[perpClass[r.perp]!] ?? '' });
         }
@@ -1270,7 +1280,7 @@ export function runPolicy(
     total: oob.reduce((x, y) => x + y, 0),
     byCause: { notDue: oob[OOB_NOT_DUE]!, waited: oob[OOB_WAITED]!, cashShort: oob[OOB_CASH_SHORT]!, ordersDropped: oob[OOB_DROPPED]!, pendingFill: oob[OOB_PENDING]!, afterTrade: oob[OOB_AFTER_TRADE]! },
   };
-  const extras: PolicyExtras = { hedges: book.stats(), outOfBand };
+  const extras: PolicyExtras = { hedges: book.stats(), outOfBand, ...(taxBook && n > 0 ? { tax: taxBook.summary(times[n - 1]!, prices) } : {}) };
   const summary: RunSummary = {
     bars: n,
     barTimes: h.times,

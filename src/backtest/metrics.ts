@@ -32,6 +32,7 @@
  * Σ(r − mean)², equal to ~1e-15 relative. `computeMetrics` uses the summary when the series has one,
  * else (a series built by hand, every bar present) the series itself.
  */
+import type { TaxSummary } from './taxbook.js';
 
 /** Metrics accumulated over every bar of a run, whatever resolution its series were recorded at. */
 export interface RunSummary {
@@ -138,6 +139,8 @@ export interface OutOfBandBars {
 
 export interface PolicyExtras {
   hedges: HedgeStats;
+  /** Lots, realised gains and tax of the run (with `tax:` only). */
+  tax?: TaxSummary;
   outOfBand: OutOfBandBars;
 }
 
@@ -151,7 +154,7 @@ export interface CostLines {
   fundingReceived: number;
   /** −basisPnl: what the hedges lost against a perfect hedge of their class. */
   basis: number;
-  /** Tax on realised gains: 0 while tax is not modelled (see `taxModelled`). */
+  /** Tax on realised spot gains and perp P&L, per calendar year (0 when tax is not modelled, see `taxModelled`). */
   tax: number;
   /** spotFees + perpFees + slippage + fundingPaid − fundingReceived + basis + tax. */
   total: number;
@@ -172,10 +175,12 @@ export interface PolicyMetrics extends PolicyCounters {
   /** Net funding: received − paid. */
   funding: number;
   costs: CostLines;
-  /** Tax lots are not modelled yet: realised gains and tax are 0 and say so. */
+  /** True when the portfolio has a `tax:` section; else realised gains and tax are 0 and say so. */
   taxModelled: boolean;
   realisedGains: { shortTerm: number; longTerm: number };
-  /** Final equity less the tax on gains realised during the run (= finalEquity while tax is not modelled). */
+  /** Gains of the lots still held at the end (shown, not charged). */
+  unrealisedGains: { shortTerm: number; longTerm: number };
+  /** Final equity less the tax on gains realised during the run (= finalEquity when tax is not modelled). */
   afterTaxFinalEquity: number;
   hedges: HedgeStats;
   outOfBandBars: OutOfBandBars;
@@ -348,18 +353,20 @@ export function summaryMetrics(s: PolicySeries, sum: RunSummary, c: PolicyCounte
  */
 export function computeMetrics(s: PolicySeries, c: PolicyCounters, extras: PolicyExtras = emptyExtras(), capital?: number): PolicyMetrics {
   const base = baseMetrics(s, c, capital);
+  const t = extras.tax;
   return {
     ...base,
-    costs: costLines(c),
-    taxModelled: false,
-    realisedGains: { shortTerm: 0, longTerm: 0 },
-    afterTaxFinalEquity: base.finalEquity,
+    costs: costLines(c, t ? t.tax : 0),
+    taxModelled: t !== undefined,
+    realisedGains: t ? { ...t.realised } : { shortTerm: 0, longTerm: 0 },
+    unrealisedGains: t ? { ...t.unrealised } : { shortTerm: 0, longTerm: 0 },
+    afterTaxFinalEquity: base.finalEquity - (t ? t.tax : 0),
     hedges: extras.hedges,
     outOfBandBars: extras.outOfBand,
   };
 }
 
-type BaseMetrics = Omit<PolicyMetrics, 'costs' | 'taxModelled' | 'realisedGains' | 'afterTaxFinalEquity' | 'hedges' | 'outOfBandBars'>;
+type BaseMetrics = Omit<PolicyMetrics, 'costs' | 'taxModelled' | 'realisedGains' | 'unrealisedGains' | 'afterTaxFinalEquity' | 'hedges' | 'outOfBandBars'>;
 
 function baseMetrics(s: PolicySeries, c: PolicyCounters, capital?: number): BaseMetrics {
   if (s.summary) return summaryMetrics(s, s.summary, c, capital);

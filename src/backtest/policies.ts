@@ -43,8 +43,17 @@ export function standardPolicies(base: Portfolio): PolicySpec[] {
     policies.push(
       { name: 'futures-overlay', description: 'threshold, every breach moved by a perp hedge (short or long), the always-hedge baseline; the file\'s exit rule', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures', { direction: 'both' }) },
       { name: 'auto', description: 'threshold, spot or perp hedge chosen by the cost model (fees, slippage, funding over the hedge\'s life); the file\'s exit rule', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'auto', { direction: 'both' }) },
-      { name: 'hedge-bridge', description: `threshold, short-only de-risking hedges converted into spot at every ${base.rebalance.schedule} period; underweight classes bought spot`, portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures', { direction: 'short-only', exit: { kind: 'convert-on-schedule' } }) },
+      base.tax
+        ? { name: 'hedge-bridge', description: 'threshold, short-only de-risking hedges converted into spot when the lots they protect turn long-term (tax: set); underweight classes bought spot', portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures', { direction: 'short-only', exit: { kind: 'convert-when-long-term' } }) }
+        : { name: 'hedge-bridge', description: `threshold, short-only de-risking hedges converted into spot at every ${base.rebalance.schedule} period; underweight classes bought spot`, portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'futures', { direction: 'short-only', exit: { kind: 'convert-on-schedule' } }) },
     );
+    if (base.tax) {
+      policies.push({
+        name: 'tax-aware',
+        description: 'threshold; each sale chooses spot or a short hedge by fees + slippage + funding + tax (the tax of the lots sold now against the tax when they turn long-term); hedges converted when the lots turn long-term; underweight classes bought spot',
+        portfolio: variant(base, { mode: 'threshold', to: 'target' }, 'auto', { direction: 'short-only', exit: { kind: 'convert-when-long-term' } }),
+      });
+    }
   }
   return policies;
 }

@@ -451,7 +451,7 @@ ${uplot.css}
 <p class="sub">Backtest on real market history. Money in ${escapeHtml(quote)}. Times in UTC.</p>
 
 <h2>Policies compared</h2>
-<p class="muted">Total cost = spot fees + perp fees + slippage − net funding + basis + tax. Basis: what hedges lost (+) or gained (−) against a perfect hedge of their class. Tax: not modelled yet (—).</p>
+<p class="muted">Total cost = spot fees + perp fees + slippage − net funding + basis + tax. Basis: what hedges lost (+) or gained (−) against a perfect hedge of their class. Tax: on gains realised by the lots sold, per calendar year, when the portfolio has a tax: section (— when it does not).</p>
 ${metricsTable(input.metrics, quote)}
 
 <h3>Trading, hedges and time out of band</h3>

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type { Portfolio } from '../core/types.js';
 import { loadHistory, type HistoryInterval, type MarketHistory } from '../adapters/history/history.js';
 import { baseOf } from '../core/valuation.js';
+import type { TaxSummary } from './taxbook.js';
 import { computeMetrics, type PolicyMetrics, type PolicySeries } from './metrics.js';
 import { DEFAULT_OPTIONS, perpSymbol, runPolicy, type BacktestFill, type BacktestOptions } from './engine.js';
 import { selectPolicies, standardPolicies } from './policies.js';
@@ -38,10 +39,14 @@ export interface BacktestResult {
   configured: string | null;
   /** A benchmark beside the policies: the capital in the first class's first asset, held (null: none). */
   benchmark: { name: string; equity: number[] } | null;
+  /** Lots sold, gains and tax per policy (only with the portfolio's `tax:` section). */
+  tax: Record<string, TaxSummary>;
 }
 
 /** The standard policy the portfolio file itself describes (mode, schedule, destination, instrument). */
 export function configuredPolicy(p: Portfolio, names: string[]): string | null {
+  // The policy that runs the file as written, when it is among the policies run.
+  if (names.includes('configured')) return 'configured';
   const r = p.rebalance;
   const inst = p.execution.instrument;
   const want =
@@ -118,6 +123,7 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
   const metrics: PolicyMetrics[] = [];
   let plans = 0;
   let kernelPlans = 0;
+  const tax: Record<string, TaxSummary> = {};
   for (const spec of specs) {
     const onFill = req.onFill;
     const runOptions = onFill ? { ...options, onFill: (f: BacktestFill) => onFill(spec.name, f) } : options;
@@ -129,6 +135,7 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
     kernelPlans += run.kernelPlans;
     series.push(run.series);
     metrics.push(computeMetrics(run.series, run.counters, run.extras, options.capital));
+    if (run.extras.tax) tax[spec.name] = run.extras.tax;
   }
   const day = (t: number) => new Date(t).toISOString().slice(0, 10);
   const notes = [
@@ -138,7 +145,7 @@ export function runBacktest(req: BacktestRequest): BacktestResult {
   ];
   const configured = configuredPolicy(portfolio, specs.map((x) => x.name));
   const benchmark = series.length > 0 ? assetBenchmark(portfolio, history, series[0]!.times, options.capital) : null;
-  return { history, series, metrics, notes, options, plans, kernelPlans, configured, benchmark };
+  return { history, series, metrics, notes, options, plans, kernelPlans, configured, benchmark, tax };
 }
 
 export function writeReport(file: string, title: string, r: BacktestResult, quote: string): void {

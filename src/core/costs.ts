@@ -9,6 +9,10 @@ import type { ExecutionConfig, FundingRate } from './types.js';
  *                                                        (side +1 long, −1 short; a positive rate means
  *                                                        longs pay shorts; the trailing mean rate if known)
  *           + (converts ? spot cost of H at conversion : 0)   the exit rule turns it into a spot trade later
+ *                                                        (with `tax:`, plus the tax of the lots that sale
+ *                                                        realises at the conversion date; the spot path then
+ *                                                        carries the tax of the lots sold now instead of
+ *                                                        the flat spotSalePenalty, which tax: forbids)
  * The two are compared per unit of exposure corrected (spot corrects N, a hedge H = N × hedgeRatio).
  */
 
@@ -48,7 +52,7 @@ export interface FuturesCost {
   fees: number;
   slippage: number;
   funding: number;
-  /** Spot fees, slippage and sale penalty of converting the hedge into a spot trade at its exit (0 if it is not converted). */
+  /** Spot fees, slippage, sale penalty and tax of converting the hedge into a spot trade at its exit (0 if it is not converted). */
   conversion: number;
   total: number;
 }
@@ -57,10 +61,10 @@ export interface FuturesCost {
  * Hedge path cost: open and close H of the perp, funding over `lifeHours` at the expected rate, and — when
  * the exit rule converts the hedge — the spot trade it becomes.
  */
-export function futuresCost(h: number, side: 1 | -1, funding: FundingRate | undefined, ex: ExecutionConfig, lifeHours: number, converts: boolean): FuturesCost {
+export function futuresCost(h: number, side: 1 | -1, funding: FundingRate | undefined, ex: ExecutionConfig, lifeHours: number, converts: boolean, conversionTax = 0): FuturesCost {
   const fees = 2 * h * ex.fees.futuresTaker;
   const slippage = 2 * h * ex.slippage;
   const f = expectedFunding(side, h, expectedRate(funding), lifeHours);
-  const conversion = converts ? spotCost(h, side < 0, ex).total : 0;
+  const conversion = converts ? spotCost(h, side < 0, ex).total + conversionTax : 0;
   return { fees, slippage, funding: f, conversion, total: fees + slippage + f + conversion };
 }

@@ -23,9 +23,11 @@ import {
   type MarginAccount,
 } from './margin.js';
 import { floorToStep } from './rounding.js';
+import { gainsOf, longTermFrom, realise, taxOn, type Lot, type LotSale } from './lots.js';
 import { isRebalanceDue } from './schedule.js';
 import type {
   Action,
+  ActionLot,
   ActionPurpose,
   AssetClass,
   FundingRate,
@@ -33,6 +35,7 @@ import type {
   Instrument,
   Plan,
   PlanContext,
+  PlanTax,
   Portfolio,
   PositionValuation,
   Rejection,
@@ -81,6 +84,9 @@ class Work {
   readonly margin = new Map<string, MarginAccount>();
   marginRequired = 0;
   readonly accounts: string[];
+  /** Tax lots by account and asset (only with `tax:`), updated as sells are planned. */
+  readonly lots = new Map<string, Map<string, Lot[]>>();
+  readonly taxTotals: PlanTax = { shortTermGain: 0, longTermGain: 0, tax: 0, uncovered: {} };
 
   constructor(
     readonly portfolio: Portfolio,
@@ -91,6 +97,17 @@ class Work {
     this.accounts = snapshot.accounts.map((a) => a.name).sort();
     for (const a of snapshot.accounts) this.balances.set(a.name, { ...a.balances });
     for (const name of this.accounts) this.margin.set(name, marginAccountOf(portfolio, snapshot, valuation, name));
+    if (portfolio.tax) {
+      for (const a of snapshot.accounts) {
+        const byAsset = new Map<string, Lot[]>();
+        for (const l of a.lots ?? []) {
+          const list = byAsset.get(l.asset) ?? [];
+          list.push({ acquired: l.acquired, qty: l.qty, unitCost: l.unitCost });
+          byAsset.set(l.asset, list);
+        }
+        this.lots.set(a.name, byAsset);
+      }
+    }
   }
 
   get tpv(): number {
@@ -174,6 +191,7 @@ function finish(w: Work, status: Plan['status'], trigger: string): Plan {
     actions: status === 'ok' || status === 'nothing-to-do' ? w.actions : [],
     rejected: w.rejected,
     risk: riskSummary(w),
+    ...(w.portfolio.tax ? { tax: { ...w.taxTotals, tax: taxOn({ shortTerm: w.taxTotals.shortTermGain, longTerm: w.taxTotals.longTermGain }, w.portfolio.tax) } } : {}),
     explanation: w.explanation,
   };
 }
@@ -416,19 +434,38 @@ function conversionDue(w: Work, h: PositionValuation): string | null {
     w.explanation.push(`The exit rule (${exit.kind}) cannot judge the hedge ${h.symbol} on ${h.account}: its opening time is unknown (positions[].openedAt); it is not converted by age.`);
     return null;
   }
-  if (exit.kind === 'convert-on-schedule') {
+  if (exit.kind === 'convert-on-schedule' || (exit.kind === 'convert-when-long-term' && h.notional > 0)) {
     const at = nextPeriodStart(schedule, h.openedAt);
-    return now >= at ? `convert-on-schedule (${schedule}): opened ${day(h.openedAt)}, a new period began ${day(at)}` : null;
+    const rule = exit.kind === 'convert-on-schedule' ? `convert-on-schedule (${schedule})` : `convert-when-long-term (a long hedge: its conversion is a buy, which realises nothing, so it converts at the ${schedule} period start)`;
+    return now >= at ? `${rule}: opened ${day(h.openedAt)}, a new period began ${day(at)}` : null;
+  }
+  if (exit.kind === 'convert-when-long-term') {
+    const cls = w.portfolio.classes.find((c) => c.name === Object.keys(h.classes)[0])!;
+    const sale = simulateSale(w, cls, Math.abs(h.notional), now);
+    const waiting = sale.sales.filter((x) => x.term === 'short' && x.gain > 0);
+    if (waiting.length > 0) return null;
+    const unknown = sale.uncovered > 0 ? ` (${f6(sale.uncovered)} units without lots: their term is unknown)` : '';
+    return `convert-when-long-term: the lots a conversion of ${w.fmt(Math.abs(h.notional))} sells realise no short-term gain now${unknown}`;
   }
   const age = (now - h.openedAt) / 3_600_000;
   return age >= exit.hours - 1e-9 ? `convert-after ${num(exit.hours)} h: open ${num(Math.round(age * 10) / 10)} h since ${day(h.openedAt)}` : null;
 }
 
-/** Expected life in hours of a hedge opened now, under the exit rule (the funding horizon of the cost model). */
-export function hedgeLifeHours(portfolio: Portfolio, now: number): { hours: number; converts: boolean; why: string } {
+/**
+ * Expected life in hours of a hedge opened now, under the exit rule (the funding horizon of the cost model).
+ * convert-when-long-term: a short hedge lives until `longTermAt` (when the lots its conversion sells turn
+ * long-term; at least 1 h); a long hedge converts at the next schedule period start.
+ */
+export function hedgeLifeHours(portfolio: Portfolio, now: number, side: 1 | -1 = -1, longTermAt?: number): { hours: number; converts: boolean; why: string } {
   const exit = portfolio.hedges.exit;
   if (exit.kind === 'convert-after') return { hours: exit.hours, converts: true, why: `converted after ${num(exit.hours)} h` };
-  if (exit.kind === 'convert-on-schedule') {
+  if (exit.kind === 'convert-when-long-term' && side < 0) {
+    const at = longTermAt ?? now;
+    const hours = Math.max(1, (at - now) / 3_600_000);
+    if (at <= now) return { hours, converts: true, why: 'converted at the next decision: the lots it would protect realise no short-term gain now (convert-when-long-term)' };
+    return { hours, converts: true, why: `converted when the lots it protects turn long-term, ${new Date(at).toISOString().slice(0, 10)}, in ${num(Math.round(hours / 24))} days` };
+  }
+  if (exit.kind === 'convert-on-schedule' || exit.kind === 'convert-when-long-term') {
     const hours = Math.max(1, (nextPeriodStart(portfolio.rebalance.schedule, now) - now) / 3_600_000);
     return { hours, converts: true, why: `converted at the next ${portfolio.rebalance.schedule} period start, in ${num(Math.round(hours * 10) / 10)} h` };
   }
@@ -574,10 +611,15 @@ function executeAdjustment(w: Work, adj: Adjustment): void {
   }
   const spotFeasible = spotCapacity(w, adj.cls, true) > 0;
   const sc = spotCost(n, true, ex);
-  const spotPerUnit = sc.total / n;
+  const taxNow = w.portfolio.tax ? taxOn(gainsOf(simulateSale(w, adj.cls, n, w.ctx.now).sales), w.portfolio.tax) : 0;
+  const spotTotal = sc.total + taxNow;
+  const spotPerUnit = spotTotal / n;
   const futPerUnit = fut.cost.total / fut.notional;
-  const life = hedgeLifeHours(w.portfolio, w.ctx.now);
-  const costLine = `cost model: spot now ${f(sc.total)} (fees ${f(sc.fees)} + slippage ${f(sc.slippage)} + sale penalty ${f(sc.salePenalty)}) = ${pct(spotPerUnit, 3)} of ${f(n)}; hedge ${f(fut.cost.total)} (perp fees ${f(fut.cost.fees)} + slippage ${f(fut.cost.slippage)} open and close + expected funding ${f(fut.cost.funding)} over ${num(Math.round(life.hours))} h, ${life.why}${life.converts ? ` + spot at conversion ${f(fut.cost.conversion)}` : ''}) = ${pct(futPerUnit, 3)} of ${f(fut.notional)}`;
+  const taxed = hedgeTax(w, adj.cls, -1, fut.notional);
+  const life = hedgeLifeHours(w.portfolio, w.ctx.now, -1, taxed?.longTermAt);
+  const saleLine = w.portfolio.tax ? `tax of the lots sold now ${f(taxNow)}` : `sale penalty ${f(sc.salePenalty)}`;
+  const convLine = life.converts ? ` + spot at conversion ${f(fut.cost.conversion)}${w.portfolio.tax ? ' incl. the tax then' : ''}` : '';
+  const costLine = `cost model: spot now ${f(spotTotal)} (fees ${f(sc.fees)} + slippage ${f(sc.slippage)} + ${saleLine}) = ${pct(spotPerUnit, 3)} of ${f(n)}; hedge ${f(fut.cost.total)} (perp fees ${f(fut.cost.fees)} + slippage ${f(fut.cost.slippage)} open and close + expected funding ${f(fut.cost.funding)} over ${num(Math.round(life.hours))} h, ${life.why}${convLine}) = ${pct(futPerUnit, 3)} of ${f(fut.notional)}`;
   if (!spotFeasible || futPerUnit < spotPerUnit) {
     if (spotFeasible) w.rejected.push({ class: adj.cls.name, alternative: 'spot', symbol: null, reason: `${costLine}: spot costs more per unit of exposure corrected` });
     commitFutures(w, { ...rest, why: `${rest.why}; ${costLine}: the hedge is cheaper` }, fut);
@@ -724,8 +766,9 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   if (stress.stressed >= 1) {
     return { ok: false, reason: `liquidation distance: after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${account}'s maintenance margin would exceed its equity (${marginRatioText(stress.stressed)}; liquidation at ${liq === null ? 'none' : f(liq)})` };
   }
-  const life = hedgeLifeHours(portfolio, w.ctx.now);
-  const cost = futuresCost(notional, side, funding, ex, life.hours, life.converts);
+  const taxed = hedgeTax(w, adj.cls, side, notional);
+  const life = hedgeLifeHours(portfolio, w.ctx.now, side, taxed?.longTermAt);
+  const cost = futuresCost(notional, side, funding, ex, life.hours, life.converts, life.converts && taxed ? taxed.taxAt(w.ctx.now + life.hours * 3_600_000) : 0);
   const mean = funding.mean !== undefined ? ` (trailing mean ${pct(funding.mean, 4)}, used for the expected cost)` : '';
   const fundingWord = `funding ${pct(funding.rate, 4)} per ${funding.intervalHours} h${known.note}: a ${side < 0 ? 'short' : 'long'} ${apr > 0 ? 'pays' : 'receives'} ${pct(Math.abs(apr))} a year${mean}`;
   const detail = `${sizeLine}; initial margin ${f(notional)} / ${ex.leverage}x = ${f(margin)} of ${f(available)} available on ${account}; liquidation ${liq === null ? 'none' : `at ${f(liq)}`}, margin ratio after a ${pct(portfolio.risk.stressMove, 0)} adverse move ${pct(stress.stressed)}; ${fundingWord}`;
@@ -851,6 +894,7 @@ function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share
     moveWallet(w, h.n, notional * (1 - fee));
     const acct = holders.length > 1 ? ` on ${h.n}` : '';
     const split = adj.cls.assets.length > 1 ? ` (${share})` : '';
+    const taxed = w.portfolio.tax ? realiseLots(w, h.n, asset, amount, price) : null;
     w.actions.push({
       type: 'spot',
       class: adj.cls.name,
@@ -862,9 +906,75 @@ function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share
       price,
       reduceOnly: false,
       purpose: adj.conversion ? 'convert-spot' : 'rebalance',
-      reason: `${adj.why}: sell ${num(amount)} ${asset} spot${acct} = ${f(notional)} at ${f(price)}${split}.`,
+      ...(taxed ? { lots: taxed.lots, tax: taxed.tax } : {}),
+      reason: `${adj.why}: sell ${num(amount)} ${asset} spot${acct} = ${f(notional)} at ${f(price)}${split}${taxed ? `; ${taxed.line}` : ''}.`,
     });
   }
+}
+
+// ------------------------------------------------------------------------------------------ tax lots
+
+function f6(x: number): string {
+  return String(Number(x.toPrecision(6)));
+}
+
+/** Realise `amount` of `asset` on `account` from the plan's lots (they shrink), and add to the plan totals. */
+function realiseLots(w: Work, account: string, asset: string, amount: number, price: number): { lots: ActionLot[]; tax: number; line: string } {
+  const tax = w.portfolio.tax!;
+  const fee = w.portfolio.execution.fees.spotTaker;
+  const byAsset = w.lots.get(account) ?? new Map<string, Lot[]>();
+  const r = realise(byAsset.get(asset) ?? [], amount, price * (1 - fee), w.ctx.now, tax);
+  byAsset.set(asset, r.remaining);
+  w.lots.set(account, byAsset);
+  const g = gainsOf(r.sales);
+  const t = taxOn(g, tax);
+  w.taxTotals.shortTermGain += g.shortTerm;
+  w.taxTotals.longTermGain += g.longTerm;
+  if (r.uncovered > 0) w.taxTotals.uncovered[asset] = (w.taxTotals.uncovered[asset] ?? 0) + r.uncovered;
+  const lots = r.sales.map((x): ActionLot => ({ acquired: x.acquired, qty: x.qty, costBasis: x.costBasis, proceeds: x.proceeds, gain: x.gain, term: x.term }));
+  const f = w.fmt;
+  const parts = r.sales.map((x) => `${f6(x.qty)} from ${new Date(x.acquired).toISOString().slice(0, 10)} (${x.term}-term ${x.gain >= 0 ? 'gain' : 'loss'} ${f(Math.abs(x.gain))})`);
+  const unknown = r.uncovered > 0 ? `; ${f6(r.uncovered)} ${asset} has no lot (unknown cost basis, not counted)` : '';
+  const line = `${tax.method} lots: ${parts.join(', ') || 'none'}${unknown}; tax estimate ${f(t)}`;
+  return { lots, tax: t, line };
+}
+
+/**
+ * The lots a sale of `value` of the class would realise at time `at` (at today's prices), without
+ * changing the plan's lots: split across assets and accounts as sellAsset does.
+ */
+function simulateSale(w: Work, cls: AssetClass, value: number, at: number): { sales: LotSale[]; uncovered: number } {
+  const tax = w.portfolio.tax;
+  const sales: LotSale[] = [];
+  let uncovered = 0;
+  if (!tax || value <= 0) return { sales, uncovered };
+  const fee = w.portfolio.execution.fees.spotTaker;
+  for (const part of splitAcrossAssets(w, cls, value, true)) {
+    const price = priceOf(w.portfolio, w.snapshot, part.asset, ['prices', part.asset]);
+    const holders = w.accounts.map((n) => ({ n, qty: w.balances.get(n)![part.asset] ?? 0 })).filter((h) => h.qty > 0);
+    const total = holders.reduce((s, h) => s + h.qty, 0);
+    for (const h of holders) {
+      const qty = Math.min(h.qty, (part.value / price) * (h.qty / total));
+      const r = realise(w.lots.get(h.n)?.get(part.asset) ?? [], qty, price * (1 - fee), at, tax);
+      sales.push(...r.sales);
+      uncovered += r.uncovered;
+    }
+  }
+  return { sales, uncovered };
+}
+
+/**
+ * With `tax:`, for a short hedge of `notional`: when the lots its conversion would sell turn long-term
+ * (the latest long-term date of the lots sold now at a short-term gain; now if none), and the tax of that
+ * sale at a given date. Null without tax or for a long hedge (its conversion is a buy).
+ */
+function hedgeTax(w: Work, cls: AssetClass, side: 1 | -1, notional: number): { longTermAt: number; taxAt: (t: number) => number } | null {
+  const tax = w.portfolio.tax;
+  if (!tax || side > 0) return null;
+  const now = simulateSale(w, cls, notional, w.ctx.now);
+  let longTermAt = w.ctx.now;
+  for (const x of now.sales) if (x.term === 'short' && x.gain > 0) longTermAt = Math.max(longTermAt, longTermFrom(x.acquired, tax.longTermAfterDays));
+  return { longTermAt, taxAt: (t: number) => taxOn(gainsOf(simulateSale(w, cls, notional, t).sales), tax) };
 }
 
 /**

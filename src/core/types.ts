@@ -4,6 +4,8 @@
  * the portfolio's quote currency (float64 for analytics, rounded to venue rules at the order boundary).
  */
 
+import type { TaxConfig } from './lots.js';
+
 export type Fraction = number;
 export type Money = number;
 
@@ -70,9 +72,15 @@ export interface ExecutionConfig {
  * - convert-on-schedule: converted into a spot trade at the first `rebalance.schedule` period start after
  *   it opened (in threshold mode too);
  * - convert-after: converted once it has been open `hours`;
+ * - convert-when-long-term (needs `tax:`): converted when the lots its class would sell have all turned
+ *   long-term (held more than tax.longTermAfterDays), so the sale it replaces realises long-term gains;
  * - unwind-only: never converted; it lives until the unwind, a cut or a liquidation.
  */
-export type HedgeExit = { kind: 'convert-on-schedule' } | { kind: 'convert-after'; hours: number } | { kind: 'unwind-only' };
+export type HedgeExit =
+  | { kind: 'convert-on-schedule' }
+  | { kind: 'convert-after'; hours: number }
+  | { kind: 'convert-when-long-term' }
+  | { kind: 'unwind-only' };
 
 /** What the planner does when it has no funding rate for a hedge perp (never a silent 0 %). */
 export type FundingWhenUnknown = { kind: 'refuse' } | { kind: 'zero' } | { kind: 'proxy'; symbol: string };
@@ -232,6 +240,8 @@ export interface Portfolio {
   risk: RiskConfig;
   hedges: HedgeConfig;
   strategy: Strategy;
+  /** Tax lots and rates (`tax:`); absent: tax is not modelled and outputs say so. */
+  tax?: TaxConfig;
   /** Accounts to trade. Absent: one paper account named "paper". */
   accounts?: AccountConfig[];
   feed?: FeedConfig;
@@ -257,10 +267,22 @@ export interface Position {
   openedAt?: number;
 }
 
+/** A tax lot held on an account (see src/core/lots.ts). */
+export interface AccountLot {
+  asset: string;
+  /** Epoch ms. */
+  acquired: number;
+  qty: number;
+  /** Quote per unit, buy fee included. */
+  unitCost: number;
+}
+
 export interface Account {
   name: string;
   balances: Record<string, number>;
   positions: Position[];
+  /** Tax lots of the spot balances, if given; per asset they add up to the balance. */
+  lots?: AccountLot[];
 }
 
 export interface FundingRate {
@@ -374,10 +396,32 @@ export interface Action {
   amount: number;
   price: number;
   reduceOnly: boolean;
+  /** A spot sell under `tax:`: the lots it realises, each with its gain and term. */
+  lots?: ActionLot[];
+  /** A spot sell under `tax:`: the tax estimate of the lots it realises (standalone, ≥ 0). */
+  tax?: Money;
   /** Why the leg exists, for the journal and the backtest's hedge statistics (absent: a rebalance trade). */
   purpose?: ActionPurpose;
   /** Plain-language arithmetic a beginner can check by hand. */
   reason: string;
+}
+
+export interface ActionLot {
+  acquired: number;
+  qty: number;
+  costBasis: Money;
+  proceeds: Money;
+  gain: Money;
+  term: 'short' | 'long';
+}
+
+/** Plan totals of the lots realised by its spot sells (absent without `tax:`). */
+export interface PlanTax {
+  shortTermGain: Money;
+  longTermGain: Money;
+  tax: Money;
+  /** Base units sold with no lot to cover them (their gain is unknown and not counted), by asset. */
+  uncovered: Record<string, number>;
 }
 
 /**
@@ -460,6 +504,8 @@ export interface Plan {
   actions: Action[];
   rejected: Rejection[];
   risk: RiskSummary;
+  /** Gains and tax of the plan's spot sells; absent when the portfolio has no `tax:` section. */
+  tax?: PlanTax;
   /** Lines of explanation in the order a beginner should read them. */
   explanation: string[];
   /** The pre-trade risk gate's verdict, when the plan went through it (the service, `ballast plan`). */

@@ -20,12 +20,13 @@
  * and halts a running service. One instance per account: `start()` takes each account's lock.
  */
 import { plan as makePlan } from '../core/planner.js';
-import type { Plan, PlanContext, Portfolio, PretradeRefusal, PretradeRule, Snapshot, TradingState, Valuation } from '../core/types.js';
+import { realise, type Lot, type TaxConfig } from '../core/lots.js';
+import type { AccountLot, Plan, PlanContext, Portfolio, PretradeRefusal, PretradeRule, Snapshot, TradingState, Valuation } from '../core/types.js';
 import { perpClasses, valuePortfolio, ValuationError } from '../core/valuation.js';
 import type { Clock } from '../ports/clock.js';
 import { ExchangeError } from '../ports/errors.js';
 import type { Exchange } from '../ports/exchange.js';
-import { JournalError, type HedgeRecord, type Journal, type TradingStateRecord } from '../ports/journal.js';
+import { JournalError, type FillRecord, type HedgeRecord, type Journal, type TradingStateRecord } from '../ports/journal.js';
 import type { SnapshotSource } from '../ports/snapshot-source.js';
 import type { CrashHook } from '../execution/crash.js';
 import { Executor, executorConfigFromOrders, type ExecutionReport, type ExecutorConfig } from '../execution/executor.js';
@@ -124,6 +125,43 @@ export function withHedgeOpenTimes(snapshot: Snapshot, open: HedgeRecord[]): Sna
         return t === undefined ? p : { ...p, openedAt: t };
       }),
     })),
+  };
+}
+
+/**
+ * With `tax:`, each account's spot lots from the journal's fills (the venue does not say): a buy is a lot
+ * at (cost + fee) / amount, a sell realises lots under `tax.method`. Where the lots of an asset exceed its
+ * balance (coins that left outside the journal), the excess is taken out by the same method; where they
+ * fall short (coins from before the journal), the rest has no lot and the planner reports it as sold
+ * without lots (unknown cost basis). A snapshot that already carries lots keeps them.
+ */
+export function withJournalLots(snapshot: Snapshot, fills: readonly FillRecord[], tax: TaxConfig, quote: string): Snapshot {
+  const book = new Map<string, Map<string, Lot[]>>();
+  for (const f of [...fills].sort((a, b) => a.time - b.time)) {
+    if (f.symbol.includes(':') || f.amount <= 0) continue;
+    const asset = f.symbol.split('/')[0]!;
+    const fee = f.feeCurrency === quote ? f.fee : f.feeCurrency === asset ? f.fee * f.price : 0;
+    const byAsset = book.get(f.account) ?? new Map<string, Lot[]>();
+    book.set(f.account, byAsset);
+    const lots = byAsset.get(asset) ?? [];
+    if (f.side === 'buy') byAsset.set(asset, [...lots, { acquired: f.time, qty: f.amount, unitCost: (f.cost + fee) / f.amount }]);
+    else byAsset.set(asset, realise(lots, f.amount, (f.cost - fee) / f.amount, f.time, tax).remaining);
+  }
+  return {
+    ...snapshot,
+    accounts: snapshot.accounts.map((a) => {
+      if (a.lots) return a;
+      const byAsset = book.get(a.name);
+      if (!byAsset) return a;
+      const lots: AccountLot[] = [];
+      for (const [asset, ls] of [...byAsset].sort((x, y) => x[0].localeCompare(y[0]))) {
+        const bal = a.balances[asset] ?? 0;
+        const held = ls.reduce((s, l) => s + l.qty, 0);
+        const kept = held > bal ? realise(ls, held - bal, 0, snapshot.time, tax).remaining : ls;
+        for (const l of kept) lots.push({ asset, acquired: l.acquired, qty: l.qty, unitCost: l.unitCost });
+      }
+      return { ...a, lots };
+    }),
   };
 }
 
@@ -454,6 +492,8 @@ export class Service {
       const last = this.journal.rebalances({ status: 'done', limit: 1 })[0];
       if (last && snapshot.lastRebalance === undefined) snapshot = { ...snapshot, lastRebalance: last.startedAt };
       snapshot = withHedgeOpenTimes(snapshot, this.journal.hedges({ open: true }));
+      const tax = this.config.portfolio.tax;
+      if (tax) snapshot = withJournalLots(snapshot, this.journal.fills(), tax, this.config.portfolio.quote);
 
       const state = this.#tradingState();
       let plan: Plan;

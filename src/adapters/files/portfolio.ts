@@ -20,6 +20,10 @@
  * absolute. Empty (null) optional sections count as absent. core-satellite sets the core class's
  * instrument to 'futures' unless the class sets one.
  *
+ * tax (optional; absent = tax not modelled): { method hifo, shortTermRate 0, longTermRate 0,
+ * longTermAfterDays 365, futuresRate = shortTermRate }; hedges.exit convert-when-long-term needs it, and
+ * execution.spotSalePenalty has no effect with it (an error).
+ *
  * Service sections (`ballast run`), left undefined when absent; `serviceConfig(p)` fills them:
  *   accounts  default [{ name: paper, exchange: paper }]; exchange binance | bybit | okx | paper;
  *             keys env (default) | { file: path } (relative to the portfolio file). A key, secret or
@@ -34,6 +38,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
 import { InputError, InputErrors } from '../../core/errors.js';
+import type { TaxConfig } from '../../core/lots.js';
 import {
   DEFAULT_PRETRADE,
   NOTIFY_EVENT_TYPES,
@@ -132,14 +137,11 @@ const duration = z.unknown().transform((v, ctx): number => {
   return Number(m[1]) * (m[2] === 'h' ? 1 : m[2] === 'd' ? 24 : 168);
 });
 
-const EXITS = 'convert-on-schedule | convert-after: 30d | unwind-only';
+const EXITS = 'convert-on-schedule | convert-after: 30d | convert-when-long-term (with tax:) | unwind-only';
 const hedgeExit = z.unknown().transform((v, ctx): HedgeExit => {
   if (v === 'convert-on-schedule') return { kind: 'convert-on-schedule' };
   if (v === 'unwind-only') return { kind: 'unwind-only' };
-  if (v === 'convert-when-long-term') {
-    ctx.issues.push({ code: 'custom', input: v, message: 'convert-when-long-term needs tax lots, which ballast does not model yet; choose one of ' + EXITS });
-    return z.NEVER;
-  }
+  if (v === 'convert-when-long-term') return { kind: 'convert-when-long-term' };
   let after: unknown;
   if (typeof v === 'string') {
     const m = /^convert-after[:\s]\s*(.+)$/.exec(v.trim());
@@ -169,6 +171,15 @@ const hedgesSchema = strict({
   fundingWhenUnknown: fundingWhenUnknown.optional(),
 });
 type HedgesIn = z.output<typeof hedgesSchema>;
+
+const taxSchema = strict({
+  method: z.enum(['fifo', 'lifo', 'hifo']).optional(),
+  shortTermRate: fraction({ min: 0, max: 1 }).optional(),
+  longTermRate: fraction({ min: 0, max: 1 }).optional(),
+  longTermAfterDays: num({ min: 0, max: 36_500 }).optional(),
+  futuresRate: fraction({ min: 0, max: 1 }).optional(),
+});
+type TaxIn = z.output<typeof taxSchema>;
 
 const riskSchema = strict({
   maxLeverage: num({ min: 1, max: 1000 }).optional(),
@@ -343,6 +354,7 @@ const portfolioSchema = strict({
   execution: executionSchema.nullish(),
   risk: riskSchema.nullish(),
   hedges: hedgesSchema.nullish(),
+  tax: taxSchema.nullish(),
   strategy: strategySchema.nullish(),
   accounts: z.array(accountSchema).min(1, 'list at least one account, or leave accounts out to trade one paper account').nullish(),
   feed: feedSchema.nullish(),
@@ -385,6 +397,8 @@ interface Pieces {
   rebalance: Record<string, unknown>;
   /** The hedges section as far as it parses; undefined when the file has none. */
   hedges: Fields<HedgesIn> | undefined;
+  /** True when the file has a tax section. */
+  tax: boolean;
   strategy: { type: 'targets' } | ({ type: 'core-satellite' } & Fields<CoreIn>) | ({ type: 'beta-neutral' } & Fields<BetaIn>) | undefined;
   accounts: (Fields<AccountIn> | undefined)[];
   feed: Fields<FeedIn>;
@@ -413,6 +427,7 @@ function salvage(raw: Record<string, unknown>): Pieces {
     risk: fieldsOf(riskSchema, raw.risk ?? {}) ?? {},
     rebalance: isPlainObject(raw.rebalance) ? raw.rebalance : {},
     hedges: raw.hedges == null ? undefined : fieldsOf(hedgesSchema, raw.hedges),
+    tax: raw.tax != null,
     strategy,
     accounts: Array.isArray(raw.accounts) ? raw.accounts.map((a) => fieldsOf(accountSchema, a)) : [],
     feed: fieldsOf(feedSchema, raw.feed ?? {}) ?? {},
@@ -592,8 +607,14 @@ function crossProblems(p: Pieces): Problem[] {
   if (p.hedges !== undefined && !hedged) {
     add(['hedges'], 'has no effect: no class has a hedge perp (classes[].hedge) and there is no index perp; remove the section or give a class hedge: BASE/QUOTE:QUOTE', 'key');
   }
+  if (exit === 'convert-when-long-term' && !p.tax) {
+    add(['hedges', 'exit'], 'convert-when-long-term needs the tax: section (the lots and their holding period); add tax:, or choose convert-on-schedule | convert-after: 30d | unwind-only');
+  }
+  if (p.tax && ex.spotSalePenalty !== undefined) {
+    add(['execution', 'spotSalePenalty'], 'has no effect with tax: (the tax of the lots a sale realises replaces the flat sale penalty); remove it', 'key');
+  }
   const mode = p.rebalance.mode ?? 'threshold';
-  if (p.rebalance.schedule !== undefined && mode === 'threshold' && (!hedged || exit !== 'convert-on-schedule')) {
+  if (p.rebalance.schedule !== undefined && mode === 'threshold' && (!hedged || (exit !== 'convert-on-schedule' && exit !== 'convert-when-long-term'))) {
     add(['rebalance', 'schedule'], hedged
       ? `has no effect in threshold mode with hedges.exit ${exit}; remove it, or use mode calendar/hybrid, or hedges.exit: convert-on-schedule`
       : 'has no effect in threshold mode without hedges; remove it, or use mode calendar or hybrid', 'key');
@@ -744,6 +765,18 @@ function buildNotify(n: NotifyIn): NotifyConfig {
   };
 }
 
+/** tax: defaults — hifo, 0 % rates, long-term after 365 days, futures at the short-term rate. */
+function buildTax(t: TaxIn): TaxConfig {
+  const shortTermRate = t.shortTermRate ?? 0;
+  return {
+    method: t.method ?? 'hifo',
+    shortTermRate,
+    longTermRate: t.longTermRate ?? 0,
+    longTermAfterDays: t.longTermAfterDays ?? 365,
+    futuresRate: t.futuresRate ?? shortTermRate,
+  };
+}
+
 function build(d: PortfolioIn, fileName: string): Portfolio {
   const classes = d.classes.map((c): AssetClass => {
     const out: AssetClass = { name: c.name, target: c.target, band: c.band, assets: [...c.assets], cash: c.cash ?? false };
@@ -805,6 +838,7 @@ function build(d: PortfolioIn, fileName: string): Portfolio {
     },
     strategy,
   };
+  if (d.tax) out.tax = buildTax(d.tax);
   if (d.accounts) out.accounts = d.accounts.map((a) => buildAccount(a, fileName));
   if (feed) out.feed = feed;
   if (d.orders) out.orders = buildOrders(d.orders);

@@ -11,6 +11,9 @@
  * Defaults: marks {}; funding {}; markets {} (a market's missing fields stay undefined);
  * positions []; contractSize 1; leverage 1; marginMode cross. Empty (null) optional fields count
  * as absent. Cross-checks against the portfolio live in `inputs.ts`.
+ *
+ * accounts[].lots (optional): tax lots [{ asset, acquired, qty, unitCost }]; per asset that has lots, their
+ * quantities must add up to the account's balance (the error says which asset and by how much).
  */
 import * as z from 'zod';
 import { InputError, InputErrors } from '../../core/errors.js';
@@ -32,10 +35,18 @@ const positionSchema = strict({
   openedAt: time().optional(),
 });
 
+const lotSchema = strict({
+  asset: assetName,
+  acquired: time(),
+  qty: num({ gt: 0 }, 'a quantity (a finite number > 0)'),
+  unitCost: num({ min: 0 }, 'a unit cost in the quote currency, fees included (a finite number ≥ 0)'),
+});
+
 const accountSchema = strict({
   name,
   balances: z.record(assetName, num({ min: 0 }, 'a balance (a finite number)')),
   positions: z.array(positionSchema).nullish(),
+  lots: z.array(lotSchema).nullish(),
 });
 
 const marketSchema = strict({
@@ -91,6 +102,42 @@ function tooLarge(raw: Record<string, unknown>, q: unknown, symbol: string): str
   return `${q} is too large: float64 counts at most ${max.toPrecision(4)} in lot steps of ${step} (${given ? `markets["${given}"].amountStep` : 'the default lot step; give the market\'s amountStep under markets if it is coarser'})`;
 }
 
+/** Lots may differ from the balance by this share of it (float noise of a CSV or an exchange export). */
+const LOT_TOL = 1e-9;
+
+/**
+ * Per account and asset, the lots' quantities add up to the balance; no lot is acquired after the
+ * snapshot's time. Only assets that have lots are checked (an asset without lots has an unknown basis).
+ */
+function lotProblems(d: SnapshotIn): Problem[] {
+  const out: Problem[] = [];
+  d.accounts.forEach((a, i) => {
+    if (!a.lots) return;
+    const sums = new Map<string, { qty: number; first: number }>();
+    a.lots.forEach((l, k) => {
+      const s = sums.get(l.asset);
+      if (s) s.qty += l.qty;
+      else sums.set(l.asset, { qty: l.qty, first: k });
+      if (l.acquired > d.time) out.push({ path: ['accounts', i, 'lots', k, 'acquired'], problem: `the lot is acquired ${new Date(l.acquired).toISOString()}, after the snapshot time ${new Date(d.time).toISOString()}` });
+    });
+    for (const [asset, s] of sums) {
+      const bal = a.balances[asset] ?? 0;
+      const diff = s.qty - bal;
+      if (Math.abs(diff) > LOT_TOL * Math.max(bal, s.qty) + 1e-12) {
+        out.push({
+          path: ['accounts', i, 'lots'],
+          problem: `${asset} lots on ${a.name} add up to ${fmtQty(s.qty)}, but the balance is ${fmtQty(bal)}: the lots are ${fmtQty(Math.abs(diff))} ${asset} ${diff > 0 ? 'over' : 'short of'} the balance`,
+        });
+      }
+    }
+  });
+  return out;
+}
+
+function fmtQty(x: number): string {
+  return String(Number(x.toPrecision(12)));
+}
+
 function crossProblems(raw: Record<string, unknown>): Problem[] {
   const out: Problem[] = [];
   if (!Array.isArray(raw.accounts)) return out;
@@ -139,6 +186,7 @@ function build(d: SnapshotIn): Snapshot {
         if (p.openedAt !== undefined) out.openedAt = p.openedAt;
         return out;
       }),
+      ...(a.lots ? { lots: a.lots.map((l) => ({ asset: l.asset, acquired: l.acquired, qty: l.qty, unitCost: l.unitCost })) } : {}),
     }),
   );
   const markets: Record<string, Partial<MarketRules>> = {};
@@ -169,6 +217,7 @@ export function parseSnapshot(text: string, fileName: string): Snapshot {
   const r = snapshotSchema.safeParse(raw);
   if (!r.success) problems.push(...zodProblems(r.error.issues, raw));
   if (isPlainObject(raw)) problems.push(...crossProblems(raw));
+  if (r.success) problems.push(...lotProblems(r.data));
   throwIfProblems(src, fileName, problems);
   if (!r.success) throw new InputErrors([new InputError({ file: fileName, line: null, column: null, field: '', problem: 'invalid snapshot' })]);
   return build(r.data);

@@ -437,7 +437,8 @@ export class ReadModel {
       status: p.status ?? null,
       trigger: p.trigger ?? null,
       tpv: p.tpv ?? null,
-      actions: p.actions ?? [],
+      // As `planToJson` writes them: the lots' acquisition times as ISO strings.
+      actions: (p.actions ?? []).map(({ lots, ...a }) => ({ ...a, ...(lots ? { lots: lots.map((l) => ({ ...l, acquired: new Date(l.acquired).toISOString() })) } : {}) })),
       rejected: p.rejected ?? [],
       risk: p.risk ?? null,
       explanation,

@@ -30,9 +30,13 @@ import { DEFAULT_CAPITAL, DEFAULT_DB, DEFAULT_SPEED, resultLines, startRun, type
 import { startSimVenue } from './sim-venue.js';
 import { attachApi } from './api.js';
 import { journalReport, openExistingJournal, setTradingStateCommand } from './journal-view.js';
+import { onlyYear, reportFromJournal, reportFromSummary, taxReportText, writeTaxCsv, type TaxReport } from './tax-report.js';
 import { runSnapshot } from './snapshot.js';
 import { addScaleCommands } from './scale.js';
 import { registerTune } from './tune.js';
+import { loadLotsCsv, mergeLots } from '../../adapters/files/lots-csv.js';
+import { parseSnapshot } from '../../adapters/files/snapshot.js';
+import { parseSource, readText } from '../../adapters/files/source.js';
 import { createLogger, scrubText } from '../../adapters/log.js';
 import { VenueStateInUseError } from '../../adapters/venue/server.js';
 import { projectRoot } from '../../adapters/files/root.js';
@@ -239,7 +243,7 @@ Example:
   ballast backtest --config examples/backtest/portfolio.yaml --from 2021-01-01 --report out/report.html
 The policy "configured" runs the portfolio file as written (its rebalance, execution and hedges sections);
 the others are standard variants of it. Total cost = spot fees + perp fees + slippage − net funding + basis
-+ tax (tax is not modelled yet). Fees are paid in the quote currency. Bars missing for any asset are
++ tax (tax on realised gains by the portfolio's tax: section and its lots; without tax: it is not modelled). Fees are paid in the quote currency. Bars missing for any asset are
 skipped, never filled.`,
     )
     .action((o) => {
@@ -298,13 +302,93 @@ skipped, never filled.`,
       out('');
       out(formatPolicyTable(result.metrics, portfolio.quote, activityColumns(portfolio.quote)));
       out('');
-      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). Basis: what hedges lost (+) against a perfect hedge of their class. Tax: — = not modelled (no tax lots yet). Total cost = spot fees + perp fees + slippage − net funding + basis + tax.`);
+      out(`  Money in ${portfolio.quote}. Funding: net received (+) or paid (−). Basis: what hedges lost (+) against a perfect hedge of their class. ${portfolio.tax ? `Tax: ${portfolio.tax.method} lots, ${(portfolio.tax.shortTermRate * 100).toFixed(2)} % short-term, ${(portfolio.tax.longTermRate * 100).toFixed(2)} % long-term after ${portfolio.tax.longTermAfterDays} days, perp P&L and funding ${(portfolio.tax.futuresRate * 100).toFixed(2)} %; per calendar year; After tax = final equity − tax on realised gains.` : 'Tax: — = not modelled (no tax: section in the portfolio).'} Total cost = spot fees + perp fees + slippage − net funding + basis + tax.`);
       out(`  In band: share of bars with every class inside its band. Track err: RMS distance of weights from targets. Life: median bars a hedge was open. Reopened: hedges opened the bar after one on the same perp closed.`);
       for (const n of result.notes) out(`  ${n}`);
       if (o.report) out(`\nReport: ${o.report}`);
     });
 
   registerTune(program, out, ctx, ROOT);
+
+  program
+    .command('tax-report')
+    .description('Tax lots realised by sales (one row per lot), totals per year, realised perp P&L and funding per year — for a backtest policy or a service journal.')
+    .option('-c, --config <file>', 'portfolio file with a tax: section (method, rates, holding period)')
+    .option('--db <file>', 'service journal (SQLite): lots from its fills, funding from its payments')
+    .option('--backtest-policy <name>', 'run this backtest policy on the bundled history and report its sales')
+    .option('--data <dir>', 'history folder for --backtest-policy', join(ROOT, 'data'))
+    .option('--from <date>', 'with --backtest-policy: first bar (inclusive), YYYY-MM-DD', parseDate)
+    .option('--to <date>', 'with --backtest-policy: last bar (exclusive), YYYY-MM-DD', parseDate)
+    .option('--year <yyyy>', 'only sales and totals of this calendar year', parseNumber('year', 1970, 2200))
+    .option('--csv <file>', 'write one row per lot sale to a CSV file')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ballast tax-report --config examples/backtest/portfolio-tax-us.yaml --backtest-policy tax-aware --year 2024 --csv out/tax-2024.csv
+  ballast tax-report --config examples/service/portfolio.yaml --db .ballast/journal.db`,
+    )
+    .action((o) => {
+      if (!o.config) throw new UsageError('tax-report needs --config FILE (its tax: section gives the lot method and the rates)');
+      const portfolio = loadPortfolio(o.config);
+      if (!portfolio.tax) throw new UsageError(`${o.config}: no tax: section; add one (method, shortTermRate, longTermRate, longTermAfterDays, futuresRate) to report tax lots`);
+      if ((o.db === undefined) === (o.backtestPolicy === undefined)) throw new UsageError('give exactly one of --db FILE (a journal) or --backtest-policy NAME (a backtest)');
+      let report: TaxReport;
+      if (o.db !== undefined) {
+        const j = openExistingJournal(o.db);
+        try {
+          report = reportFromJournal(`journal ${o.db}`, portfolio.tax, portfolio.quote, j.fills(), j.funding());
+        } finally {
+          j.close();
+        }
+      } else {
+        const policy: string = o.backtestPolicy!;
+        const names = standardPolicies(portfolio).map((x) => x.name);
+        if (!names.includes(policy)) throw new UsageError(`unknown policy "${policy}"; choose from: ${names.join(', ')}`);
+        const r = runBacktest({
+          portfolio,
+          dataDir: o.data,
+          interval: '1d',
+          ...(o.from !== undefined ? { from: o.from } : {}),
+          ...(o.to !== undefined ? { to: o.to } : {}),
+          policies: [policy],
+          options: {},
+        });
+        const s = r.tax[policy];
+        if (!s) throw new UsageError(`policy ${policy} produced no tax summary`);
+        report = reportFromSummary(`backtest policy ${policy} of ${o.config}, ${r.notes[0] ?? ''}`, s);
+      }
+      if (o.year !== undefined) report = onlyYear(report, o.year);
+      if (o.csv) {
+        mkdirSync(dirname(resolve(o.csv)), { recursive: true });
+        writeTaxCsv(o.csv, report);
+      }
+      out(taxReportText(report, portfolio.quote));
+      if (o.csv) out(`\nCSV: ${o.csv} (${report.sales.length} rows)`);
+    });
+
+  program
+    .command('lots')
+    .description('Tax lots of a snapshot.')
+    .command('import')
+    .description('Merge tax lots from a CSV file (account, asset, acquired, qty, unitCost) into a snapshot; the result is validated (lots must add up to each balance).')
+    .argument('<file>', 'CSV file with the header account,asset,acquired,qty,unitCost')
+    .requiredOption('-s, --snapshot <file>', 'snapshot file (JSON or YAML) whose accounts receive the lots')
+    .option('--out <file>', 'write the merged snapshot (JSON) here instead of standard output')
+    .action((file, o) => {
+      const lots = loadLotsCsv(file);
+      const src = parseSource(readText(o.snapshot), o.snapshot);
+      if (!src.value || typeof src.value !== 'object' || Array.isArray(src.value)) throw new UsageError(`${o.snapshot}: not a snapshot (expected a mapping)`);
+      const merged = mergeLots(src.value as Record<string, unknown>, lots, file);
+      const text = JSON.stringify(merged, null, 2) + '\n';
+      const snap = parseSnapshot(text, o.out ?? `${o.snapshot} + ${file}`);
+      const count = snap.accounts.reduce((n, a) => n + (a.lots?.length ?? 0), 0);
+      if (o.out) {
+        mkdirSync(dirname(resolve(o.out)), { recursive: true });
+        writeFileSync(o.out, text);
+        out(`${count} lots on ${lots.size} account(s) merged into ${o.out}.`);
+      } else out(text.trimEnd());
+    });
 
   program
     .command('demo')

@@ -61,10 +61,12 @@ export function planToJson(plan: Plan) {
       amount: a.amount,
       price: a.price,
       reduceOnly: a.reduceOnly,
+      ...(a.lots ? { lots: a.lots.map((l) => ({ ...l, acquired: new Date(l.acquired).toISOString() })), tax: a.tax } : {}),
       reason: a.reason,
     })),
     rejected: plan.rejected,
     risk: { ...plan.risk, marginRequired: moneyOut(plan.risk.marginRequired) },
+    tax: plan.tax ? { modelled: true, ...plan.tax } : { modelled: false, note: 'no tax: section in the portfolio: tax is not modelled' },
     explanation: plan.explanation,
     ...(plan.pretrade ? { pretrade: plan.pretrade } : {}),
   };
@@ -132,6 +134,19 @@ export function planToText(plan: Plan): string {
       out.push(`  ${i + 1}. ${what}`);
       out.push(`     ${a.reason}`);
     });
+  }
+  out.push('');
+  if (plan.tax) {
+    const t = plan.tax;
+    const unknown = Object.entries(t.uncovered).map(([a, q]) => `${num(q)} ${a}`);
+    out.push(`Tax: spot sells realise short-term ${f(t.shortTermGain)} and long-term ${f(t.longTermGain)}; tax estimate ${f(t.tax)}${unknown.length > 0 ? `; sold without lots (unknown cost basis, not counted): ${unknown.join(', ')}` : ''}`);
+    for (const a of plan.actions) {
+      if (!a.lots) continue;
+      out.push(`  ${a.symbol}${a.account ? ` on ${a.account}` : ''}: tax ${f(a.tax ?? 0)}`);
+      for (const l of a.lots) out.push(`    ${num(l.qty)} acquired ${new Date(l.acquired).toISOString().slice(0, 10)}: proceeds ${f(l.proceeds)} − cost basis ${f(l.costBasis)} = ${l.gain >= 0 ? 'gain' : 'loss'} ${f(l.gain)}, ${l.term}-term`);
+    }
+  } else {
+    out.push('Tax: not modelled (no tax: section in the portfolio).');
   }
   if (plan.rejected.length > 0) {
     out.push('');
