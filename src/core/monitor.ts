@@ -406,7 +406,10 @@ export function breachMoves(m: Monitor, asset: number): BreachMoves {
     const i = m.assetPos[k]!;
     const p = m.posPortfolio[i]!;
     let byCls = holders.get(p);
-    if (!byCls) holders.set(p, (byCls = new Map()));
+    if (!byCls) {
+      byCls = new Map();
+      holders.set(p, byCls);
+    }
     const c = m.posClass[i]!;
     byCls.set(c, (byCls.get(c) ?? 0) + m.posQty[i]! * px);
   }

@@ -19,7 +19,7 @@
  * Result: `ready` when no check failed (warnings allowed). Exit code 0 ready, 1 not ready, 2 bad input.
  */
 import { loadPortfolio } from '../../adapters/files/portfolio.js';
-import { KeyError, loadCredentials, UnverifiedKeyError, WithdrawalPermissionError, checkKeyPermissions } from '../../adapters/keys.js';
+import { KeyError, loadCredentials, UnverifiedKeyError, WithdrawalPermissionError, checkKeyPermissions, type ApiCredentials } from '../../adapters/keys.js';
 import type { Clock } from '../../ports/clock.js';
 import { UsageError } from './errors.js';
 import { ccxtLiveExchange, portfolioSymbols, type LiveExchangeFactory } from './live.js';
@@ -75,7 +75,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   const checks: DoctorCheck[] = [];
   for (const a of live) {
     const add = (check: DoctorCheck['check'], status: CheckStatus, detail: string) => checks.push({ account: a.name, check, status, detail });
-    let credentials;
+    let credentials: ApiCredentials;
     try {
       credentials = await loadCredentials({ account: a.name, ...(a.keys?.kind === 'file' ? { keyFile: a.keys.path } : {}), ...(o.env ? { env: o.env } : {}), venue: a.exchange });
     } catch (e) {

@@ -16,7 +16,7 @@ import { parseObjective } from '../../tune/frontier.js';
 import { cellLabel, defaultGrid, parseGrid, TuneSpecError } from '../../tune/grid.js';
 import { headerLines, resultLines, tuneJson, walkForwardLines } from '../../tune/format.js';
 import { renderTuneReport } from '../../tune/report.js';
-import { parseWalkForward, runTune, TuneInterrupted } from '../../tune/tune.js';
+import { parseWalkForward, runTune, TuneInterrupted, type TuneResult } from '../../tune/tune.js';
 import { writePortfolio } from '../../tune/write.js';
 import { UsageError } from './errors.js';
 import { createProgress, type Progress } from './progress.js';
@@ -127,7 +127,7 @@ Exit codes: 0 done, 1 no configuration met the objective for --write, 2 bad inpu
       process.on('SIGTERM', onSignal);
       let progress: Progress | null = null;
       let phase = '';
-      let result;
+      let result: TuneResult;
       try {
         result = await runTune({
             portfolio,

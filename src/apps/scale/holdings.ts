@@ -47,12 +47,17 @@ export function applyFills(payload: unknown, fills: readonly FillDelta[]): unkno
   for (const f of fills) {
     const acct = (s.accounts ?? []).find((a) => (a as { name?: string }).name === f.account);
     if (!acct) continue;
-    const bal = (acct.balances ??= {}) as Record<string, number>;
+    acct.balances ??= {};
+    const bal = acct.balances as Record<string, number>;
     const sign = f.side === 'buy' ? 1 : -1;
     if (f.symbol.includes(':')) {
-      const pos = (acct.positions ??= []);
+      acct.positions ??= [];
+      const pos = acct.positions;
       let p = pos.find((x) => x.symbol === f.symbol);
-      if (!p) pos.push((p = { symbol: f.symbol, contracts: 0, entryPrice: 0 }));
+      if (!p) {
+        p = { symbol: f.symbol, contracts: 0, entryPrice: 0 };
+        pos.push(p);
+      }
       const next = p.contracts + sign * f.amount;
       const price = f.amount > 0 ? f.cost / f.amount : 0;
       if (Math.sign(next) !== 0 && Math.sign(next) === Math.sign(sign) && Math.abs(next) > Math.abs(p.contracts)) {
@@ -73,9 +78,13 @@ export function holdingsFromSnapshot(name: string, p: Portfolio, payload: unknow
   const s = (payload ?? {}) as SnapshotPayload;
   const classes = p.classes.map((c) => ({ name: c.name, ...bandEdges(c.target, c.band), cash: c.cash }));
   const classOfAsset = new Map<string, number>();
-  p.classes.forEach((c, i) => c.assets.forEach((a) => classOfAsset.set(a, i)));
+  p.classes.forEach((c, i) => {
+    for (const a of c.assets) classOfAsset.set(a, i);
+  });
   const classOfPerp = new Map<string, number>();
-  p.classes.forEach((c, i) => c.hedge !== undefined && classOfPerp.set(c.hedge, i));
+  p.classes.forEach((c, i) => {
+    if (c.hedge !== undefined) classOfPerp.set(c.hedge, i);
+  });
   const positions: MonitorPortfolio['positions'] = [];
   const prices: Record<string, number> = {};
   const notes: string[] = [];

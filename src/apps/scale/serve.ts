@@ -111,7 +111,10 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     const queued: string[] = [];
     for (const url of venues()) {
       let remote = remotes.get(url);
-      if (!remote) remotes.set(url, (remote = await RemoteExchange.connect(url)));
+      if (!remote) {
+        remote = await RemoteExchange.connect(url);
+        remotes.set(url, remote);
+      }
       const tickers = await remote.fetchTickers();
       for (const [symbol, t] of Object.entries(tickers)) {
         const key = symbol.includes(':') ? symbol : symbol.split('/')[0]!;
