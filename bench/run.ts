@@ -9,7 +9,7 @@
  *              liquidation check every bar.
  *   B0:        the seed four-class portfolio over all bundled daily history, every policy: wall time
  *              (load + run) and peak memory (the process's peak RSS, getrusage maxrss, after the first run).
- *   T1:        `ballast tune` grid throughput on 1 and on N worker threads (bench/tune.ts; run only when named).
+ *   S1:        `ballast tune` grid throughput on 1 and on N worker threads (bench/tune.ts; run only when named).
  *   B3:        the many-portfolio monitor, 1,000,000 portfolios × 10 positions (bench/scale.ts; run only when named).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
@@ -28,7 +28,7 @@
  *              the whole range and per calendar year: time in band, tracking error and every cost line,
  *              with each cost's ratio to spot threshold's. Not part of the default list.
  *
- * Usage: npm run bench [-- B1 B2 B0 Q1 T1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (T1)]
+ * Usage: npm run bench [-- B1 B2 B0 Q1 S1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (S1)]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
  *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
@@ -54,7 +54,7 @@ import { t1 } from './tune.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);
-const want = args.filter((a) => /^[BQT]\d$/.test(a));
+const want = args.filter((a) => /^[BQST]\d$/.test(a));
 const repsAt = args.indexOf('--reps');
 const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : undefined;
 // B1/B2 runs take a fraction of a second: 8 runs reach the JIT's steady state on a busy machine. B0's
@@ -84,8 +84,8 @@ if (!child) {
   );
   let failed = false;
   for (const w of list) {
-    const t1Args = w === 'T1' ? ['--cells', '--workers'].flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])) : [];
-    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...t1Args, '--child'], { stdio: 'inherit', env });
+    const s1Args = w === 'S1' ? ['--cells', '--workers'].flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])) : [];
+    const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...s1Args, '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
   }
   process.exit(failed ? 1 : 0);
@@ -198,12 +198,12 @@ if (which === 'B1') {
   );
 } else if (which === 'Q1') {
   q1(ROOT);
-} else if (which === 'T1') {
+} else if (which === 'S1') {
   // `ballast tune` grid throughput on 1 and N worker threads (bench/tune.ts).
   await t1(args);
 } else if (which === 'B3') {
   // the many-portfolio monitor (bench/scale.ts)
   (await import('./scale.js')).b3(explicitReps ?? 8);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, B3, Q1 or T1`);
+  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, B3, Q1 or S1`);
 }

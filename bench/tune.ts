@@ -1,5 +1,5 @@
 /**
- * T1 — `ballast tune` grid throughput: the seed four-class portfolio (examples/backtest/portfolio.yaml)
+ * S1 — `ballast tune` grid throughput: the seed four-class portfolio (examples/backtest/portfolio.yaml)
  * over all bundled daily history, a grid of spot configurations (band scale × per-class BTC and ETH scale
  * × destination × mode), run through the tuning pool on 1 worker thread and then on N (default: every
  * core), in the same process on the same loaded history. Prints cells per second for each, the scaling
@@ -9,7 +9,7 @@
  * Runs alternate (1, N, 1, N, …, `--reps`, default 2) so a change in the machine's load hits both; the best
  * of each is reported, with the CPU time the process obtained (all threads) during it.
  *
- * Usage: npm run bench -- T1 [--cells N] [--workers N] [--reps N]      (default 10,800 cells: the whole grid)
+ * Usage: npm run bench -- S1 [--cells N] [--workers N] [--reps N]      (default 10,800 cells: the whole grid)
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ import { tuneWorkerFile } from '../src/tune/worker-file.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-export const T1_GRID =
+export const S1_GRID =
   'scale=0.5,0.6,0.7,0.8,0.9,1,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8,1.9,2,2.2,2.4,2.6,2.8; to=target,band-edge,halfway; ' +
   'mode=threshold,hybrid:weekly,hybrid:monthly,calendar:weekly,calendar:monthly; scale.BTC=0.8,0.9,1,1.1,1.2,1.3; scale.ETH=0.8,0.9,1,1.1,1.2,1.3';
 
@@ -36,7 +36,7 @@ export async function t1(args: string[]): Promise<void> {
   const p = loadPortfolio(join(ROOT, 'examples', 'backtest', 'portfolio.yaml'));
   const needs = historyNeeds(p);
   const h = loadHistory({ dir: join(ROOT, 'data'), interval: '1d', assets: needs.assets, stable: needs.stable, perps: needs.perps, quote: 'USDT' });
-  const all = cells(parseGrid(T1_GRID, p));
+  const all = cells(parseGrid(S1_GRID, p));
   const want = Math.min(all.length, at('--cells') ?? all.length);
   // An even sample of the grid when fewer cells are asked for.
   const picked = Array.from({ length: want }, (_, i) => all[Math.floor((i * all.length) / want)]!);
@@ -77,7 +77,7 @@ export async function t1(args: string[]): Promise<void> {
   const f = (x: number, d = 2) => x.toFixed(d);
   const runs = (xs: typeof ones) => xs.map((r) => `${f(r.seconds)} s (cpu ${f(r.cpu)} s)`).join(' / ');
   console.log(
-    `T1 tune grid: ${want.toLocaleString('en-US')} spot configurations of the seed portfolio × ${h.times.length} daily bars (${assetBars.toLocaleString('en-US')} asset-bars each), history shared (SharedArrayBuffer, ${(packed.buffer.byteLength / 1024).toFixed(0)} KiB); ${reps} interleaved run(s) each, best reported`,
+    `S1 tune grid: ${want.toLocaleString('en-US')} spot configurations of the seed portfolio × ${h.times.length} daily bars (${assetBars.toLocaleString('en-US')} asset-bars each), history shared (SharedArrayBuffer, ${(packed.buffer.byteLength / 1024).toFixed(0)} KiB); ${reps} interleaved run(s) each, best reported`,
   );
   console.log(`    1 worker:  ${f(one.seconds)} s = ${f(want / one.seconds, 0)} cells/s (${f((one.seconds / want) * 1000, 3)} ms per cell); runs ${runs(ones)}`);
   console.log(

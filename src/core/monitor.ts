@@ -9,7 +9,7 @@
  *   classes     classLower / classUpper / classCash / classExposure, CSR by portfolio (`classStart`)
  *   portfolios  tpv (TPV) and `fixed` (cash balances, minus the entry cost of perps: TPV = fixed + Σ qty × price)
  *
- * Definitions (MISSION.md): a class's net exposure is Σ qty × price of its positions (a perp's signed
+ * Definitions (docs/concepts.md): a class's net exposure is Σ qty × price of its positions (a perp's signed
  * notional counts; a short is a negative qty); TPV = cash + spot value + unrealised PnL of perps, so a perp
  * position of q contracts entered at e adds q × (price − e): `fixed` holds the −q × e part. The cash class's
  * exposure is TPV − Σ(other classes). Weight = exposure / TPV. A class breaches when its weight leaves

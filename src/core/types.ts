@@ -66,7 +66,7 @@ export interface ExecutionConfig {
 }
 
 /**
- * How a hedge ends (MISSION: a hedge is a bridge with an exit rule). Whatever the rule, a hedge is also
+ * How a hedge ends (docs/hedging.md: a hedge is a bridge with an exit rule). Whatever the rule, a hedge is also
  * unwound when its class is back inside the inner band on a spot basis, and cut when margin or funding
  * exceed their budgets or the gross cap is exceeded.
  * - convert-on-schedule: converted into a spot trade at the first `rebalance.schedule` period start after

@@ -119,6 +119,8 @@ describe('read endpoints', () => {
       '  1. SELL 0.137 BTC/USDT spot on main ≈ $7,946.00',
       '     BTC is 58.00% of $100,000.00 > upper trigger 55.00%; to target 50.00% reduce $8,000.00: sell 0.137 BTC spot = $7,946.00 at $58,000.00.',
       '',
+      'Tax: not modelled (no tax: section in the portfolio).',
+      '',
       'Risk: margin required $0.00 of $42,000.00 available; max leverage 3x',
       '',
       'Pre-trade risk gate: passed (1 order, $7,946.00 in total).',

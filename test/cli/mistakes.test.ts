@@ -105,7 +105,7 @@ describe('backtest flags', () => {
   it('a misspelt policy', async () => {
     await mistake(
       bt('--policy', 'threshhold'),
-      'ballast: --policy threshhold: unknown policy; choose from: buy-and-hold, calendar-daily, calendar-weekly, calendar-monthly, threshold, threshold-band-edge, hybrid-weekly, futures-overlay, auto',
+      'ballast: --policy threshhold: unknown policy; choose from: configured, buy-and-hold, calendar-daily, calendar-weekly, calendar-monthly, threshold, threshold-band-edge, hybrid-weekly, futures-overlay, auto, hedge-bridge',
     );
   });
 
@@ -120,6 +120,7 @@ describe('backtest flags', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean)).toEqual([
+      'configured',
       'buy-and-hold',
       'calendar-daily',
       'calendar-weekly',
@@ -129,7 +130,8 @@ describe('backtest flags', () => {
       'hybrid-weekly',
       'futures-overlay',
       'auto',
-      '(futures-overlay',
+      'hedge-bridge',
+      '(the',
     ]);
     await mistake(['backtest'], "ballast: backtest: required option '-c, --config <file>' not specified");
   });

@@ -74,7 +74,8 @@ execution: { instrument: spot }
 accounts:
   - { name: sim, exchange: paper }
 orders: { type: market }
-risk: { maxDataAgeSeconds: 3600 }
+# Each portfolio starts from cash: its first order buys 50% of TPV, above the pre-trade gate's default 25%.
+risk: { maxDataAgeSeconds: 3600, maxOrderShare: 60% }
 `;
 
 let pg: LocalPostgres;

@@ -250,7 +250,7 @@ skipped, never filled.`,
       if (o.listPolicies) {
         // Without a portfolio: the policies of the bundled example (every class hedged, so every policy).
         for (const p of standardPolicies(loadPortfolio(o.config ?? join(ROOT, 'examples', 'backtest', 'portfolio.yaml')))) out(`${p.name.padEnd(22)} ${p.description}`);
-        if (!o.config) out('(futures-overlay and auto need a class with a hedge perp)');
+        if (!o.config) out('(the bundled example portfolio\'s policies: configured describes that file; futures-overlay, auto and hedge-bridge need a class with a hedge perp; tax-aware needs a tax: section)');
         return;
       }
       if (!o.config) throw new UsageError("backtest: required option '-c, --config <file>' not specified");
