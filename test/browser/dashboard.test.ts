@@ -85,7 +85,7 @@ describe('dashboard', () => {
 
     const p = await api<Portfolio>('/api/portfolio');
     // The slice ends with a rebalance: the allocation shows the state after it (every class inside its band),
-    // the plan what it acted on (ETH above its band).
+    // the plan what it acted on (the cash class below its band).
     expect(p.breaches).toEqual([]);
     const rows = page.locator('.class-row');
     expect(await rows.count()).toBe(p.classes.length);
@@ -109,7 +109,7 @@ describe('dashboard', () => {
     const plan = await api<{ text: string; status: string }>('/api/plan');
     expect(await page.locator('#plan-text').textContent()).toBe(plan.text);
     expect(await page.locator('#plan-explain li.breach').count()).toBeGreaterThan(0);
-    expect(await page.locator('#plan-explain li.breach').first().textContent()).toMatch(/^ETH: .*ABOVE/);
+    expect(await page.locator('#plan-explain li.breach').first().textContent()).toMatch(/^Stablecoins: .*BELOW/);
 
     // weights vs bands per class, drift, equity, hedge notional, cumulative funding
     expect(await page.locator('#history .chart').count()).toBe(p.classes.length + 4);

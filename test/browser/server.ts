@@ -3,9 +3,10 @@
  * as a child process, with its HTTP API on a free loopback port, kept serving once the replay has ended.
  *
  * The slice: the seed's four classes (test/browser/portfolio.yaml), $100,000 at target on 2024-01-01, checked
- * weekly (hybrid), replayed day by day up to the close of 2024-03-10. By then ballast has rebalanced several
- * times with short futures hedges (opened, unwound, funding received); the last cycle (Monday 2024-03-11 00:00)
- * trades — it opens an ETH short hedge — so the end state is the one after those fills.
+ * weekly (hybrid), replayed day by day up to the close of 2024-03-04. By then ballast has rebalanced three
+ * times; the last cycle (Tuesday 2024-03-05 00:00, the cash class below its band) trades — it sells ETH and
+ * opens a BTC short hedge (BTC's spot weight is outside its inner band) — so the end state is the one after
+ * those fills.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,7 +37,7 @@ export async function startServer(): Promise<RunningServer> {
     join(ROOT, 'bin', 'ballast.js'), 'run',
     '--config', join(ROOT, 'test', 'browser', 'portfolio.yaml'),
     '--replay', join(ROOT, 'data'),
-    '--from', '2024-01-01', '--until', '2024-03-11', '--speed', '0',
+    '--from', '2024-01-01', '--until', '2024-03-05', '--speed', '0',
     '--db', join(dir, 'journal.db'),
     '--api-port', '0', '--api-token-file', tokenFile,
     '--keep-serving', '--log-level', 'warn',
