@@ -10,7 +10,7 @@
  * the average entry of the position, less the perp fee; funding payments are taken as journaled.
  */
 import { writeFileSync } from 'node:fs';
-import { futuresTax, type TaxConfig } from '../../core/lots.js';
+import { futuresTax, taxOn, type TaxConfig } from '../../core/lots.js';
 import type { FillRecord, FundingRecord } from '../../ports/journal.js';
 import { TaxBook, type TaxSale, type TaxSummary, type TaxYear } from '../../backtest/taxbook.js';
 
@@ -109,24 +109,11 @@ export function reportFromJournal(source: string, config: TaxConfig, quote: stri
   // Tax per year over all accounts together (gains of one taxpayer offset each other).
   const out = [...years.values()].sort((a, b) => a.year - b.year);
   for (const y of out) {
-    y.spotTax = taxOnYear(y, config);
+    y.spotTax = taxOn(y, config);
     y.futuresTax = futuresTax(y.perpPnl + y.funding, config);
   }
   sales.sort((a, b) => a.sold - b.sold || a.acquired - b.acquired);
   return { source, config, sales, years: out, tax: out.reduce((s, y) => s + y.spotTax + y.futuresTax, 0), notes };
-}
-
-function taxOnYear(y: TaxYear, c: TaxConfig): number {
-  let st = y.shortTerm;
-  let lt = y.longTerm;
-  if (st < 0 && lt > 0) {
-    lt = Math.max(0, lt + st);
-    st = 0;
-  } else if (lt < 0 && st > 0) {
-    st = Math.max(0, st + lt);
-    lt = 0;
-  }
-  return c.shortTermRate * Math.max(0, st) + c.longTermRate * Math.max(0, lt);
 }
 
 /** Keep the sales and years of one calendar year. */
