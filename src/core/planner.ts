@@ -7,10 +7,9 @@
  *
  * Every action carries its arithmetic in `reason`; every alternative not taken is in `rejected` with why.
  */
-import { bandHalfWidth, destinationWeight } from './bands.js';
+import { bandHalfWidth, breachOf, destinationWeight } from './bands.js';
 import { estimateBeta } from './beta.js';
 import { fundingCostApr, futuresCost, spotCost } from './costs.js';
-import { nextPeriodStart } from './schedule.js';
 import { marginRatioText, money, num, pct } from './format.js';
 import {
   accountLeverage,
@@ -24,7 +23,7 @@ import {
 } from './margin.js';
 import { floorToStep } from './rounding.js';
 import { gainsOf, longTermFrom, realise, taxOn, type Lot, type LotSale } from './lots.js';
-import { isRebalanceDue } from './schedule.js';
+import { isRebalanceDue, nextPeriodStart } from './schedule.js';
 import type {
   Action,
   ActionLot,
@@ -397,13 +396,13 @@ function maintainHedges(w: Work, adjustments: Map<string, Adjustment>): void {
     if (closed.has(h) || adjustments.has(r.name) || r.breach !== null || ctx.force === true) continue;
     const spotWeight = r.spot / w.tpv;
     const inner = innerBand(r, classOf(r.name), hc.unwindInside);
-    if (spotWeight > inner.upper + 1e-9 || spotWeight < inner.lower - 1e-9) continue;
+    if (breachOf(spotWeight, inner.lower, inner.upper) !== null) continue;
     const sideWord = h.notional < 0 ? 'short' : 'long';
     // Closing moves the class to its spot weight and the cash class by +notional.
     const cashNext = cashAfter + h.notional;
     if (cashRow) {
       const cw = cashNext / w.tpv;
-      if (cw > cashRow.upper + 1e-9 || cw < cashRow.lower - 1e-9) {
+      if (breachOf(cw, cashRow.lower, cashRow.upper) !== null) {
         w.explanation.push(`${r.name} is back inside its inner band on a spot basis (${pct(spotWeight)} within ${pct(inner.lower)}–${pct(inner.upper)}), but unwinding the ${sideWord} hedge ${h.symbol} would put ${cashRow.name} at ${pct(cw)}, outside ${pct(cashRow.lower)}–${pct(cashRow.upper)}: the hedge stays.`);
         continue;
       }
@@ -571,7 +570,7 @@ function executeAdjustment(w: Work, adj: Adjustment): void {
     // at the next decision with no price move; such a deviation is traded spot.
     const inner = innerBand(adj.row, adj.cls, hc.unwindInside);
     const spotWeight = adj.row.spot / tpv;
-    if (spotWeight <= inner.upper + 1e-9 && spotWeight >= inner.lower - 1e-9) {
+    if (breachOf(spotWeight, inner.lower, inner.upper) === null) {
       planSpot(w, { ...rest, why: `${rest.why}; spot, not a hedge: ${adj.cls.name}'s spot weight ${pct(spotWeight)} is inside its inner band ${pct(inner.lower)}–${pct(inner.upper)}, where a hedge would be unwound` });
       return;
     }
@@ -598,10 +597,11 @@ function executeAdjustment(w: Work, adj: Adjustment): void {
     // may spend free quote down to the cash class's lower trigger.
     const cashRow = w.valuation.classes.find((r) => r.cash);
     const pending = w.pendingBuys.reduce((s, b) => s + b.value, 0);
-    const free = spendableQuote(w) - pending * (1 + ex.fees.spotTaker + ex.slippage);
+    const sizing = 1 + ex.fees.spotTaker + ex.slippage;
+    const free = spendableQuote(w) - pending * sizing;
     const floorValue = cashRow ? cashRow.lower * tpv : 0;
     const stable = realQuote(w) - pending;
-    const fundable = Math.max(0, Math.min(free, stable - floorValue) / (1 + ex.fees.spotTaker + ex.slippage));
+    const fundable = Math.max(0, Math.min(free, stable - floorValue) / sizing);
     if (n <= fundable + 1e-9) {
       planSpot(w, { ...rest, why: `${rest.why}; bought spot: the cash class can fund ${f(n)} (up to ${f(fundable)} before ${cashRow ? `${cashRow.name} reaches its lower trigger ${pct(cashRow.lower)}` : 'the free quote runs out'})` });
     } else {
@@ -730,12 +730,14 @@ function evaluateFutures(w: Work, adj: Adjustment): FuturesEval {
   if (apr > portfolio.risk.maxFundingApr) {
     return { ok: false, reason: `funding cost: a ${side < 0 ? 'short' : 'long'} pays ${pct(apr)} a year at rate ${pct(funding.rate, 4)} per ${funding.intervalHours} h${known.note}, above the budget ${pct(portfolio.risk.maxFundingApr)}` };
   }
-  // The gross cap: open hedges (after this plan's closes) plus this one.
-  let gross = notional;
-  for (const acc of w.margin.values()) for (const p of acc.positions) gross += Math.abs(p.qty) * p.mark;
-  const cap = portfolio.hedges.maxGross * w.tpv;
-  if (gross > cap + 1e-9 && !adj.strategyLeg) {
-    return { ok: false, reason: `gross cap: hedges would total ${f(gross)} > ${pct(portfolio.hedges.maxGross)} of TPV = ${f(cap)} (hedges.maxGross)` };
+  // The gross cap (not for a strategy's own leg): open hedges after this plan's closes, plus this one.
+  if (!adj.strategyLeg) {
+    let gross = notional;
+    for (const acc of w.margin.values()) for (const p of acc.positions) gross += Math.abs(p.qty) * p.mark;
+    const cap = portfolio.hedges.maxGross * w.tpv;
+    if (gross > cap + 1e-9) {
+      return { ok: false, reason: `gross cap: hedges would total ${f(gross)} > ${pct(portfolio.hedges.maxGross)} of TPV = ${f(cap)} (hedges.maxGross)` };
+    }
   }
   // The account: where a position in the symbol already is, else the one with most margin available.
   let account = w.accounts.find((n) => w.margin.get(n)!.positions.some((p) => p.symbol === symbol));
@@ -890,8 +892,9 @@ function sellAsset(w: Work, adj: Adjustment, asset: string, value: number, share
     }
     const bal = w.balances.get(h.n)!;
     bal[asset] = (bal[asset] ?? 0) - amount;
-    bal[w.portfolio.quote] = (bal[w.portfolio.quote] ?? 0) + notional * (1 - fee);
-    moveWallet(w, h.n, notional * (1 - fee));
+    const proceeds = notional * (1 - fee);
+    bal[w.portfolio.quote] = (bal[w.portfolio.quote] ?? 0) + proceeds;
+    moveWallet(w, h.n, proceeds);
     const acct = holders.length > 1 ? ` on ${h.n}` : '';
     const split = adj.cls.assets.length > 1 ? ` (${share})` : '';
     const taxed = w.portfolio.tax ? realiseLots(w, h.n, asset, amount, price) : null;
@@ -1012,9 +1015,10 @@ function settleBuys(w: Work): void {
         continue;
       }
       const bal = w.balances.get(n)!;
-      bal[quote] = (bal[quote] ?? 0) - notional * (1 + w.portfolio.execution.fees.spotTaker);
+      const cost = notional * (1 + w.portfolio.execution.fees.spotTaker);
+      bal[quote] = (bal[quote] ?? 0) - cost;
       bal[b.asset] = (bal[b.asset] ?? 0) + amount;
-      moveWallet(w, n, -notional * (1 + w.portfolio.execution.fees.spotTaker));
+      moveWallet(w, n, -cost);
       const acct = w.accounts.length > 1 ? ` on ${n}` : '';
       const split = b.cls.assets.length > 1 ? ` (${b.share})` : '';
       const scaled = scale < 1 ? ` (scaled to ${(scale * 100).toFixed(2)}% for cash)` : '';
