@@ -84,6 +84,28 @@ function kindOf(code: string): JournalErrorKind {
   return 'other';
 }
 
+/** The WHERE clause of a read: each filter the query gives adds its condition and its arguments. */
+class Where {
+  readonly args: unknown[] = [];
+  readonly #conditions: string[] = [];
+
+  /** `sql` (one `?`) with `value`, when the value is given. */
+  given(sql: string, value: unknown): this {
+    if (value !== undefined) this.add(sql, value);
+    return this;
+  }
+
+  add(sql: string, ...args: unknown[]): this {
+    this.#conditions.push(sql);
+    this.args.push(...args);
+    return this;
+  }
+
+  clause(): string {
+    return this.#conditions.length > 0 ? `WHERE ${this.#conditions.join(' AND ')}` : '';
+  }
+}
+
 /** Map any error thrown by better-sqlite3 to a JournalError (JournalErrors pass through). */
 export function toJournalError(err: unknown, location: string, doing: string): JournalError {
   if (err instanceof JournalError) return err;
@@ -461,25 +483,9 @@ export class SqliteJournal implements Journal {
 
   events(q: EventQuery = {}): JournalEvent[] {
     return this.#run('read events', () => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (q.type !== undefined) {
-        where.push('type = ?');
-        args.push(q.type);
-      }
-      if (q.account !== undefined) {
-        where.push('account = ?');
-        args.push(q.account);
-      }
-      if (q.since !== undefined) {
-        where.push('time >= ?');
-        args.push(q.since);
-      }
-      if (q.beforeId !== undefined) {
-        where.push('id < ?');
-        args.push(q.beforeId);
-      }
-      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      const where = new Where().given('type = ?', q.type).given('account = ?', q.account).given('time >= ?', q.since).given('id < ?', q.beforeId);
+      const w = where.clause();
+      const args = where.args;
       const sql = q.limit !== undefined ? `SELECT * FROM (SELECT * FROM events ${w} ORDER BY id DESC LIMIT ?) ORDER BY id` : `SELECT * FROM events ${w} ORDER BY id`;
       if (q.limit !== undefined) args.push(q.limit);
       const rows = this.#db.prepare(sql).all(...args) as Array<{ id: number; time: number; type: EventType; account: string | null; payload: string }>;
@@ -569,23 +575,12 @@ export class SqliteJournal implements Journal {
 
   intents(q: IntentQuery = {}): OrderIntent[] {
     return this.#run('read intents', () => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (q.rebalanceId !== undefined) {
-        where.push('rebalance_id = ?');
-        args.push(q.rebalanceId);
-      }
-      if (q.account !== undefined) {
-        where.push('account = ?');
-        args.push(q.account);
-      }
+      const where = new Where().given('rebalance_id = ?', q.rebalanceId).given('account = ?', q.account);
       if (q.states !== undefined) {
         if (q.states.length === 0) return [];
-        where.push(`state IN (${q.states.map(() => '?').join(', ')})`);
-        args.push(...q.states);
+        where.add(`state IN (${q.states.map(() => '?').join(', ')})`, ...q.states);
       }
-      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      const rows = this.#db.prepare(`SELECT * FROM intents ${w} ORDER BY created_at, rebalance_id, leg, slice, attempt`).all(...args) as IntentRow[];
+      const rows = this.#db.prepare(`SELECT * FROM intents ${where.clause()} ORDER BY created_at, rebalance_id, leg, slice, attempt`).all(...where.args) as IntentRow[];
       return rows.map(intentFromRow);
     });
   }
@@ -610,34 +605,14 @@ export class SqliteJournal implements Journal {
 
   fills(q: FillQuery = {}): FillRecord[] {
     return this.#run('read fills', () => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (q.account !== undefined) {
-        where.push('account = ?');
-        args.push(q.account);
-      }
-      if (q.clientOrderId !== undefined) {
-        where.push('client_order_id = ?');
-        args.push(q.clientOrderId);
-      }
-      if (q.venueOrderId !== undefined) {
-        where.push('venue_order_id = ?');
-        args.push(q.venueOrderId);
-      }
-      if (q.symbol !== undefined) {
-        where.push('symbol = ?');
-        args.push(q.symbol);
-      }
-      if (q.since !== undefined) {
-        where.push('time >= ?');
-        args.push(q.since);
-      }
-      if (q.external !== undefined) {
-        where.push('external = ?');
-        args.push(q.external ? 1 : 0);
-      }
-      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      return (this.#db.prepare(`SELECT * FROM fills ${w} ORDER BY time, rowid`).all(...args) as FillRow[]).map(fillFromRow);
+      const where = new Where()
+        .given('account = ?', q.account)
+        .given('client_order_id = ?', q.clientOrderId)
+        .given('venue_order_id = ?', q.venueOrderId)
+        .given('symbol = ?', q.symbol)
+        .given('time >= ?', q.since)
+        .given('external = ?', q.external === undefined ? undefined : q.external ? 1 : 0);
+      return (this.#db.prepare(`SELECT * FROM fills ${where.clause()} ORDER BY time, rowid`).all(...where.args) as FillRow[]).map(fillFromRow);
     });
   }
 
@@ -652,22 +627,8 @@ export class SqliteJournal implements Journal {
 
   funding(q: { account?: string; symbol?: string; since?: number } = {}): FundingRecord[] {
     return this.#run('read funding', () => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (q.account !== undefined) {
-        where.push('account = ?');
-        args.push(q.account);
-      }
-      if (q.symbol !== undefined) {
-        where.push('symbol = ?');
-        args.push(q.symbol);
-      }
-      if (q.since !== undefined) {
-        where.push('time >= ?');
-        args.push(q.since);
-      }
-      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      return this.#db.prepare(`SELECT * FROM funding ${w} ORDER BY time, rowid`).all(...args) as FundingRecord[];
+      const where = new Where().given('account = ?', q.account).given('symbol = ?', q.symbol).given('time >= ?', q.since);
+      return this.#db.prepare(`SELECT * FROM funding ${where.clause()} ORDER BY time, rowid`).all(...where.args) as FundingRecord[];
     });
   }
 
@@ -762,15 +723,9 @@ export class SqliteJournal implements Journal {
 
   hedges(q: { account?: string; open?: boolean } = {}): HedgeRecord[] {
     return this.#run('read hedges', () => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (q.account !== undefined) {
-        where.push('account = ?');
-        args.push(q.account);
-      }
-      if (q.open !== undefined) where.push(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
-      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      return (this.#db.prepare(`SELECT * FROM hedges ${w} ORDER BY id`).all(...args) as HedgeRow[]).map(hedgeFromRow);
+      const where = new Where().given('account = ?', q.account);
+      if (q.open !== undefined) where.add(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
+      return (this.#db.prepare(`SELECT * FROM hedges ${where.clause()} ORDER BY id`).all(...where.args) as HedgeRow[]).map(hedgeFromRow);
     });
   }
 
