@@ -124,18 +124,23 @@ export const perpSymbol = (base: string, quote: string) => `${base}/${quote}:${q
 const SPOT_STEP = 1e-8;
 const PERP_STEP = 1e-6;
 
-// Indices of the run's counters in its accumulator array.
-const REBALANCES = 0;
-const TURNOVER = 1;
-const FEES = 2;
-const SLIPPAGE = 3;
-const FUNDING_PAID = 4;
-const FUNDING_RECEIVED = 5;
-const LIQUIDATIONS = 6;
-const ORDERS = 7;
-const PERP_FEES = 8;
-const PERP_SLIPPAGE = 9;
-const BASIS = 10;
+/**
+ * The run's counters (PolicyCounters), accumulated in place. Numeric fields of one class: V8 keeps each
+ * in a double field (a write updates it in place, nothing allocated per bar).
+ */
+class Counters implements PolicyCounters {
+  rebalances = 0;
+  turnover = 0;
+  fees = 0;
+  slippage = 0;
+  fundingPaid = 0;
+  fundingReceived = 0;
+  liquidations = 0;
+  orders = 0;
+  perpFees = 0;
+  perpSlippage = 0;
+  basisPnl = 0;
+}
 
 /** Settlements averaged for the expected funding rate the planner sees (a week of 8 h intervals). */
 const FUNDING_MEAN_WINDOW = 21;
@@ -375,8 +380,7 @@ export function runPolicy(
   // point writes one contiguous row, and each series gets WTILE values per visit.
   const WTILE = 8;
   const wTile = new Float64Array(WTILE * nC);
-  // Counters live in a typed array (a double written to an object field or a captured variable may box).
-  const acc = new Float64Array(12);
+  const acc = new Counters();
   // Out-of-band bars by cause (OOB_*), and the cause the current bar's decision leaves.
   const oob = new Float64Array(6);
   let barCause = OOB_NOT_DUE;
@@ -465,7 +469,7 @@ export function runPolicy(
   };
 
   const markRebalance = (i: number) => {
-    acc[REBALANCES]!++;
+    acc.rebalances++;
     if (nRebalanceBars === rebalanceBars.length) {
       const grown = new Int32Array(2 * rebalanceBars.length);
       grown.set(rebalanceBars);
@@ -594,7 +598,7 @@ export function runPolicy(
         hedgeNotional ??= u.classNames.map(() => new Float64Array(nPts));
         for (let c = 0; c < nC; c++) hedgeNotional[c]![k] = hedge[c]!;
       }
-      cumFunding[k] = acc[FUNDING_RECEIVED]! - acc[FUNDING_PAID]!;
+      cumFunding[k] = acc.fundingReceived - acc.fundingPaid;
       point = k + 1;
       nextPoint = point < nPts ? points[point]! : -1;
     }
@@ -622,10 +626,10 @@ export function runPolicy(
       if (buy) taxBook.buy(li, times[i]!, qty, px * (1 + spotFee));
       else taxBook.sell(li, times[i]!, qty, px * (1 - spotFee));
     }
-    acc[FEES]! += ledger.lastFee;
-    acc[SLIPPAGE]! += Math.abs(px - ref) * qty;
-    acc[TURNOVER]! += qty * px;
-    acc[ORDERS]!++;
+    acc.fees += ledger.lastFee;
+    acc.slippage += Math.abs(px - ref) * qty;
+    acc.turnover += qty * px;
+    acc.orders++;
     if (onFill) onFill({ time: times[i]!, symbol: spotSymbols[li]!, side: buy ? 'buy' : 'sell', qty, price: px, fee: ledger.lastFee, reason: legPurpose ?? 'rebalance', class: legClass });
     return true;
   };
@@ -653,10 +657,10 @@ export function runPolicy(
     // (+ 0: an unboxed double for the loop; the fee rate is ≥ 0.)
     const feeRate = spotFee + 0;
     const costFactor = 1 + s;
-    let fees = acc[FEES]!;
-    let slip = acc[SLIPPAGE]!;
-    let turnover = acc[TURNOVER]!;
-    let orders = acc[ORDERS]!;
+    let fees = acc.fees;
+    let slip = acc.slippage;
+    let turnover = acc.turnover;
+    let orders = acc.orders;
     let spotFees = ledger.spotFees;
     let lastFee = ledger.lastFee;
     let traded = false;
@@ -692,10 +696,10 @@ export function runPolicy(
       traded = true;
     }
     bal[0] = cash;
-    acc[FEES] = fees;
-    acc[SLIPPAGE] = slip;
-    acc[TURNOVER] = turnover;
-    acc[ORDERS] = orders;
+    acc.fees = fees;
+    acc.slippage = slip;
+    acc.turnover = turnover;
+    acc.orders = orders;
     ledger.spotFees = spotFees;
     ledger.lastFee = lastFee;
     if (traded) markRebalance(i);
@@ -724,13 +728,13 @@ export function runPolicy(
     const realisedPnl = ledger.applyPerpFill(k, a.side === 'buy' ? qty : -qty, px, futuresFee);
     taxBook?.perpPnl(times[i]!, realisedPnl - ledger.lastFee);
     book.fill(k, before, contracts[k]!, i, a.purpose);
-    acc[FEES]! += ledger.lastFee;
-    acc[PERP_FEES]! += ledger.lastFee;
+    acc.fees += ledger.lastFee;
+    acc.perpFees += ledger.lastFee;
     const slip = Math.abs(px - ref) * qty;
-    acc[SLIPPAGE]! += slip;
-    acc[PERP_SLIPPAGE]! += slip;
-    acc[TURNOVER]! += qty * px;
-    acc[ORDERS]!++;
+    acc.slippage += slip;
+    acc.perpSlippage += slip;
+    acc.turnover += qty * px;
+    acc.orders++;
     if (onFill) onFill({ time: times[i]!, symbol: a.symbol!, side: a.side!, qty, price: px, fee: ledger.lastFee, reason: a.purpose ?? 'rebalance', class: a.class });
     return true;
   };
@@ -985,7 +989,7 @@ export function runPolicy(
         const a = perpAsset[k]!;
         const before = prevClassSpot[c]!;
         const classReturn = before > 0 ? classSpot(c) / before - 1 : closeCol[a]![i]! / closeCol[a]![i - 1]! - 1;
-        acc[BASIS]! += q * prevMark[k]! * (marks[k]! / prevMark[k]! - 1 - classReturn);
+        acc.basisPnl += q * prevMark[k]! * (marks[k]! / prevMark[k]! - 1 - classReturn);
       }
     }
     syncFunding(i - 1);
@@ -1001,8 +1005,8 @@ export function runPolicy(
           if (contracts[k] !== 0) {
             const paid = ledger.settleFunding(k, rate, marks[k]!);
             taxBook?.funding(times[i]!, -paid);
-            if (paid > 0) acc[FUNDING_PAID]! += paid;
-            else acc[FUNDING_RECEIVED]! -= paid;
+            if (paid > 0) acc.fundingPaid += paid;
+            else acc.fundingReceived -= paid;
           }
           j++;
         }
@@ -1026,7 +1030,7 @@ export function runPolicy(
       const records = ledger.liquidations.length;
       const liquidated = ledger.checkLiquidation(adverse, times[i]!);
       if (liquidated > 0) {
-        acc[LIQUIDATIONS]! += liquidated;
+        acc.liquidations += liquidated;
         for (let k = 0; k < nP; k++) if (contractsBefore[k] !== 0 && contracts[k] === 0) book.fill(k, contractsBefore[k]!, 0, i, 'liquidation');
         if (taxBook) for (const r of ledger.liquidations.slice(records)) taxBook.perpPnl(times[i]!, r.realisedPnl - r.fee);
         if (onFill) {
@@ -1263,19 +1267,7 @@ export function runPolicy(
     const zero = new Float64Array(nPts);
     hedgeNotional = u.classNames.map(() => zero);
   }
-  const counters: PolicyCounters = {
-    rebalances: acc[REBALANCES]!,
-    turnover: acc[TURNOVER]!,
-    fees: acc[FEES]!,
-    slippage: acc[SLIPPAGE]!,
-    fundingPaid: acc[FUNDING_PAID]!,
-    fundingReceived: acc[FUNDING_RECEIVED]!,
-    liquidations: acc[LIQUIDATIONS]!,
-    orders: acc[ORDERS]!,
-    perpFees: acc[PERP_FEES]!,
-    perpSlippage: acc[PERP_SLIPPAGE]!,
-    basisPnl: acc[BASIS]!,
-  };
+  const counters: PolicyCounters = { ...acc };
   const outOfBand: OutOfBandBars = {
     total: oob.reduce((x, y) => x + y, 0),
     byCause: { notDue: oob[OOB_NOT_DUE]!, waited: oob[OOB_WAITED]!, cashShort: oob[OOB_CASH_SHORT]!, ordersDropped: oob[OOB_DROPPED]!, pendingFill: oob[OOB_PENDING]!, afterTrade: oob[OOB_AFTER_TRADE]! },
