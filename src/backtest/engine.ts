@@ -43,6 +43,7 @@
 import { bandEdges } from '../core/bands.js';
 import { nextPeriodStart, SpotKernel, spotKernelApplies } from '../core/kernel.js';
 import { plan } from '../core/planner.js';
+import { MODE_CALENDAR, MODE_HYBRID, MODE_THRESHOLD, modeCode } from '../core/rebalance.js';
 import type { Action, ActionPurpose, MarketRules, Plan, Portfolio, Position, Rejection, Snapshot } from '../core/types.js';
 import type { MarketHistory } from '../adapters/history/history.js';
 import { Ledger } from '../adapters/sim/ledger.js';
@@ -229,10 +230,6 @@ class HedgeBook {
   }
 }
 
-const MODE_THRESHOLD = 0;
-const MODE_CALENDAR = 1;
-const MODE_HYBRID = 2;
-const modeCode = (m: Portfolio['rebalance']['mode']) => (m === 'threshold' ? MODE_THRESHOLD : m === 'calendar' ? MODE_CALENDAR : MODE_HYBRID);
 
 interface Universe {
   /** History asset index → ledger asset index. */

@@ -42,26 +42,15 @@
 import { BAND_EDGE_MARGIN, WEIGHT_EPSILON, bandEdges } from './bands.js';
 import { floorToStep } from './rounding.js';
 import { SPEND_BUFFER } from './margin.js';
+import { instrumentOf, MODE_CALENDAR, MODE_THRESHOLD, modeCode, NOISE } from './rebalance.js';
 import { nextPeriodStart } from './schedule.js';
 
 export { nextPeriodStart };
-import type { AssetClass, Instrument, MarketRules, Portfolio } from './types.js';
+import type { MarketRules, Portfolio } from './types.js';
 
-/** As in the planner: adjustments smaller than this share of TPV are float noise, not trades. */
-const NOISE = 1e-9;
-
-const MODE_THRESHOLD = 0;
-const MODE_CALENDAR = 1;
-const MODE_HYBRID = 2;
 const TO_TARGET = 0;
 const TO_BAND_EDGE = 1;
 const TO_HALFWAY = 2;
-
-function instrumentOf(p: Portfolio, cls: AssetClass): Instrument {
-  if (cls.instrument) return cls.instrument;
-  if (p.strategy.type === 'core-satellite' && p.strategy.core === cls.name) return 'futures';
-  return p.execution.instrument;
-}
 
 /** True when every decision `plan()` can take for this portfolio (without open futures) is a spot decision. */
 export function spotKernelApplies(p: Portfolio): boolean {
@@ -217,7 +206,7 @@ export class SpotKernel {
     this.nAssets = nA;
     this.nClasses = nC;
     this.cash = p.classes.findIndex((c) => c.cash);
-    this.mode = p.rebalance.mode === 'threshold' ? MODE_THRESHOLD : p.rebalance.mode === 'calendar' ? MODE_CALENDAR : MODE_HYBRID;
+    this.mode = modeCode(p.rebalance.mode);
     this.to = p.rebalance.to === 'target' ? TO_TARGET : p.rebalance.to === 'band-edge' ? TO_BAND_EDGE : TO_HALFWAY;
     this.scopeAll = p.rebalance.scope === 'all';
     this.fee = p.execution.fees.spotTaker;

@@ -23,6 +23,7 @@ import {
 } from './margin.js';
 import { floorToStep } from './rounding.js';
 import { gainsOf, longTermFrom, realise, taxOn, type Lot, type LotSale } from './lots.js';
+import { instrumentOf, NOISE } from './rebalance.js';
 import { isRebalanceDue, nextPeriodStart } from './schedule.js';
 import type {
   Action,
@@ -31,7 +32,6 @@ import type {
   AssetClass,
   FundingRate,
   ClassValuation,
-  Instrument,
   Plan,
   PlanContext,
   PlanTax,
@@ -44,8 +44,6 @@ import type {
 } from './types.js';
 import { marketRules, priceOf, ValuationError, valuePortfolio } from './valuation.js';
 
-/** Adjustments smaller than this share of TPV are float noise, not trades. */
-const NOISE = 1e-9;
 
 interface Adjustment {
   cls: AssetClass;
@@ -503,12 +501,6 @@ function applyFutures(w: Work, account: string, symbol: string, qty: number, pri
 }
 
 // ------------------------------------------------------------------------------------------ execution choice
-
-function instrumentOf(p: Portfolio, cls: AssetClass): Instrument {
-  if (cls.instrument) return cls.instrument;
-  if (p.strategy.type === 'core-satellite' && p.strategy.core === cls.name) return 'futures';
-  return p.execution.instrument;
-}
 
 function executeAdjustment(w: Work, adj: Adjustment): void {
   const f = w.fmt;
