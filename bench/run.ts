@@ -42,7 +42,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPortfolio } from '../src/adapters/files/portfolio.js';
-import type { MarketHistory } from '../src/adapters/history/history.js';
+import type { MarketHistory } from '../src/model/history.js';
 import { DEFAULT_OPTIONS, runPolicy, type PolicyRun } from '../src/backtest/engine.js';
 import { standardPolicies } from '../src/backtest/policies.js';
 import { runBacktest } from '../src/backtest/run.js';

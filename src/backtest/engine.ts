@@ -45,9 +45,9 @@ import { nextPeriodStart, SpotKernel, spotKernelApplies } from '../core/kernel.j
 import { plan } from '../core/planner.js';
 import { MODE_CALENDAR, MODE_HYBRID, MODE_THRESHOLD, modeCode } from '../core/rebalance.js';
 import type { Action, ActionPurpose, MarketRules, Plan, Portfolio, Position, Rejection, Snapshot } from '../core/types.js';
-import type { MarketHistory } from '../adapters/history/history.js';
-import { Ledger } from '../adapters/sim/ledger.js';
-import { slippageFraction } from '../adapters/sim/slippage.js';
+import type { MarketHistory } from '../model/history.js';
+import { Ledger } from '../model/ledger.js';
+import { slippageFraction } from '../model/slippage.js';
 import { TaxBook } from './taxbook.js';
 import { BAND_EPSILON, welford, type HedgeStats, type OutOfBandBars, type PolicyCounters, type PolicyExtras, type PolicySeries, type RunSummary } from './metrics.js';
 import type { PolicySpec } from './policies.js';

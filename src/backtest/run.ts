@@ -2,7 +2,8 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Portfolio } from '../core/types.js';
-import { loadHistory, type HistoryInterval, type MarketHistory } from '../adapters/history/history.js';
+import { loadHistory } from '../adapters/history/history.js';
+import type { HistoryInterval, MarketHistory } from '../model/history.js';
 import { baseOf } from '../core/valuation.js';
 import type { TaxSummary } from './taxbook.js';
 import { computeMetrics, type PolicyMetrics, type PolicySeries } from './metrics.js';

@@ -2,8 +2,8 @@
  * Market histories built in memory, in the same struct-of-arrays shape `loadHistory` returns: for
  * hand-computed tests (explicit bars) and benchmarks (seeded random walks). Never used for real data.
  */
-import type { HistoryInterval, MarketHistory } from '../adapters/history/history.js';
-import { Mulberry32 } from '../adapters/sim/faults.js';
+import type { HistoryInterval, MarketHistory } from '../model/history.js';
+import { Mulberry32 } from '../model/random.js';
 
 export interface ExplicitAsset {
   name: string;

@@ -13,7 +13,7 @@
  */
 import { runPolicy, type BacktestOptions } from '../backtest/engine.js';
 import { computeMetrics } from '../backtest/metrics.js';
-import type { MarketHistory } from '../adapters/history/history.js';
+import type { MarketHistory } from '../model/history.js';
 import type { Portfolio } from '../core/types.js';
 
 /** What total cost counts, in words (printed with every result). */

@@ -8,7 +8,7 @@
  * resolves. Their results are kept, so a resumed sweep starts after them.
  */
 import { Worker } from 'node:worker_threads';
-import type { MarketHistory } from '../adapters/history/history.js';
+import type { MarketHistory } from '../model/history.js';
 import { unpackHistory, type PackedHistory } from './shared-history.js';
 import { TaskRunner, type SweepContext, type Task, type TaskResult } from './task.js';
 import { tuneWorkerFile } from './worker-file.js';

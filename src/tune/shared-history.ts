@@ -8,7 +8,7 @@
  * `sliceHistory` cuts a window of bars out of a history, again as views (walk-forward windows).
  */
 import { createHash } from 'node:crypto';
-import type { MarketHistory } from '../adapters/history/history.js';
+import type { MarketHistory } from '../model/history.js';
 
 type Typed = Float64Array | Float32Array | Int32Array | Uint32Array | Uint8Array | Int8Array | Int16Array | Uint16Array;
 const KINDS = { Float64Array, Float32Array, Int32Array, Uint32Array, Uint8Array, Int8Array, Int16Array, Uint16Array } as const;

@@ -3,7 +3,7 @@
  * worker thread and in the main thread (`--workers 0`), so the results cannot depend on where it ran.
  */
 import type { BacktestOptions } from '../backtest/engine.js';
-import type { MarketHistory } from '../adapters/history/history.js';
+import type { MarketHistory } from '../model/history.js';
 import type { Portfolio } from '../core/types.js';
 import { evaluate, initialCost, type CellMetrics, type InitialCost } from './evaluate.js';
 import { applyCell, type Cell } from './grid.js';

@@ -11,7 +11,7 @@
  *      choice and the current configuration over the test window that follows it.
  */
 import type { BacktestOptions } from '../backtest/engine.js';
-import type { MarketHistory } from '../adapters/history/history.js';
+import type { MarketHistory } from '../model/history.js';
 import type { Portfolio } from '../core/types.js';
 import type { CellMetrics } from './evaluate.js';
 import { choose, paretoFrontier, type Objective } from './frontier.js';

@@ -2,7 +2,8 @@
  * Every fault the simulated venue can inject (the reliability rules (docs/concepts.md)), each on a schedule.
  */
 import { describe, expect, it } from 'vitest';
-import { FaultInjector, Mulberry32 } from '../../src/adapters/sim/faults.js';
+import { FaultInjector } from '../../src/adapters/sim/faults.js';
+import { Mulberry32 } from '../../src/model/random.js';
 import {
   ExchangeNotAvailable,
   OnMaintenance,

@@ -2,7 +2,7 @@
  * Ledger arithmetic, computed by hand. Every expected number is derived in the comment above it.
  */
 import { describe, expect, it } from 'vitest';
-import { Ledger, type PerpSpec } from '../../src/adapters/sim/ledger.js';
+import { Ledger, type PerpSpec } from '../../src/model/ledger.js';
 
 const f64 = (...xs: number[]): Float64Array => Float64Array.from(xs);
 

@@ -15,7 +15,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Ledger } from '../../src/adapters/sim/ledger.js';
+import { Ledger } from '../../src/model/ledger.js';
 import type { Order } from '../../src/ports/exchange.js';
 import { PERP, SPOT, baseConfig, perpMarket, rig, spotMarket } from './helpers.js';
 

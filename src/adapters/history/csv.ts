@@ -11,6 +11,7 @@
  * an empty line anywhere else is an error.
  */
 import { readFileSync } from 'node:fs';
+import type { FundingSeries, MarkSeries } from '../../model/history.js';
 
 export class HistoryError extends Error {
   readonly file: string;
@@ -35,18 +36,6 @@ export interface Bars {
   low: Float64Array;
   close: Float64Array;
   volume: Float64Array;
-}
-
-export interface FundingSeries {
-  /** Settlement times, UTC epoch ms. */
-  time: Float64Array;
-  /** Rate per funding interval as a fraction; positive = longs pay shorts. */
-  rate: Float64Array;
-}
-
-export interface MarkSeries {
-  time: Float64Array;
-  price: Float64Array;
 }
 
 export const BARS_HEADER = 'timestamp_ms,open,high,low,close,volume';

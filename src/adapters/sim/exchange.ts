@@ -1,6 +1,6 @@
 /**
  * SimExchange — the simulated venue behind the Exchange port, for paper trading and tests. Its
- * accounting is the Ledger (ledger.ts), the same one the backtester drives directly, so all three
+ * accounting is the Ledger (src/model/ledger.ts), the same one the backtester drives directly, so all three
  * share one set of fill, fee, funding and liquidation arithmetic.
  *
  * Time and data: every call first catches up with the injected clock, pulling the feed's events with
@@ -79,9 +79,9 @@ import type {
 } from '../../ports/exchange.js';
 import { FaultInjector, type ExchangeOp, type FaultConfig, type FaultStateJSON } from './faults.js';
 import type { Bar, FeedEvent, FundingPoint, MarketFeed } from './feed.js';
-import { finiteForJSON } from './json.js';
-import { Ledger, type LedgerJSON } from './ledger.js';
-import { slippageFraction } from './slippage.js';
+import { finiteForJSON } from '../../model/json.js';
+import { Ledger, type LedgerJSON } from '../../model/ledger.js';
+import { slippageFraction } from '../../model/slippage.js';
 import { Decimal } from 'decimal.js';
 
 export interface SimFees {

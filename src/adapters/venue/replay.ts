@@ -15,7 +15,8 @@
  * files exist; hourly perps use the spot bar); funding settlements at their recorded times. Marks
  * are the perp bar closes. Nothing is filled in for missing bars (history.ts skips them).
  */
-import { loadHistory, type HistoryInterval, type MarketHistory } from '../history/history.js';
+import type { HistoryInterval, MarketHistory } from '../../model/history.js';
+import { loadHistory } from '../history/history.js';
 import type { Portfolio } from '../../core/types.js';
 import type { FillModel, SimConfig, SimMarketConfig } from '../sim/exchange.js';
 import { ArrayFeed } from '../sim/feed.js';

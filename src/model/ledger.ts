@@ -65,8 +65,8 @@
  *     + Σ realisedPnl + Σ uPnL − Σ fees − Σ fundingPaid + Σ fundingReceived − Σ liquidationFees + badDebt
  */
 
-import type { MarginMode } from '../../core/types.js';
-import type { MarginTier } from '../../ports/exchange.js';
+import type { MarginMode } from '../core/types.js';
+import type { MarginTier } from '../ports/exchange.js';
 import { finiteForJSON } from './json.js';
 
 export interface PerpSpec {
