@@ -15,12 +15,14 @@
  *
  * ## One engine, struct-of-arrays, two decision paths
  *
- * State is struct-of-arrays: the ledger's typed arrays (balances, contracts, …) plus the engine's own
- * (prices, marks, class values, funding cursors), all indexed by integers resolved once at load time.
- * The recorded series are preallocated Float64Arrays of at most `maxPoints` points. The per-bar path —
- * prices, funding, liquidation, valuation, the trigger pre-check, the metrics, the recorded series —
- * allocates nothing (no boxed doubles either: counters and accumulators live in typed arrays) and looks
- * nothing up by name.
+ * A run is a `Replay`: its state is struct-of-arrays — the ledger's typed arrays (balances, contracts, …)
+ * plus the engine's own (prices, marks, class values), all indexed by integers resolved once at load
+ * time — and each phase of a bar is one of its methods (see the class). Beside it: `Recorder` (the
+ * metrics over every bar and the recorded series, preallocated Float64Arrays of at most `maxPoints`
+ * points), `FundingCursors` (the funding events and the cursors over them), `HedgeBook` (each hedge's
+ * life) and `Counters` (the run's named counters). The per-bar path — prices, funding, liquidation,
+ * valuation, the trigger pre-check, the metrics, the recorded series — allocates nothing (counters and
+ * accumulators are double fields of one class each, updated in place) and looks nothing up by name.
  *
  * The decision itself:
  * - spot-only policies with no open futures position (the common case) decide with the rebalance kernel
@@ -796,7 +798,7 @@ class Replay {
     this.kernel = this.decides && o.kernel !== false && spotKernelApplies(p) ? new SpotKernel(p, this.ledger.assets, () => ({ amountStep: SPOT_STEP, minAmount: 0, minNotional: o.minNotional })) : null;
     this.spotSymbols = this.ledger.assets.map((a) => `${a}/${p.quote}`);
     for (let li = 1; li < nL; li++) this.spotBySymbol.set(this.spotSymbols[li]!, li);
-    this.ledger.perps.forEach((s, k) => this.perpBySymbol.set(s, k));
+    for (const [k, s] of this.ledger.perps.entries()) this.perpBySymbol.set(s, k);
     this.closeRows = new Float64Array(CLOSE_ROWS * this.nA);
     this.blockable = (this.kernel !== null && this.spotOnly) || !this.decides;
     this.assigned = new Uint8Array(nC);

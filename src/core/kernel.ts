@@ -195,7 +195,7 @@ export class SpotKernel {
     if (!spotKernelApplies(p)) throw new Error('SpotKernel: the portfolio has futures or auto classes, or a beta-neutral strategy');
     if (assets[0] !== p.quote) throw new Error(`SpotKernel: asset 0 must be the quote ${p.quote}`);
     const index = new Map<string, number>();
-    assets.forEach((a, i) => index.set(a, i));
+    for (const [i, a] of assets.entries()) index.set(a, i);
     const idx = (a: string) => {
       const i = index.get(a);
       if (i === undefined) throw new Error(`SpotKernel: class asset ${a} is not in the asset index`);
