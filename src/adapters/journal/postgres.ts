@@ -25,6 +25,7 @@ import {
   type EventQuery,
   type EventType,
   type FillQuery,
+  type HistoryQuery,
   type FillRecord,
   type FundingRecord,
   type HedgeRecord,
@@ -42,6 +43,8 @@ import {
   type TradingStateRecord,
 } from '../../ports/journal.js';
 import { pidAlive } from '../process.js';
+import type { HistoryPoint, HistoryRow } from '../../core/history.js';
+import { historyFromRow, upsertHistoryArgs, upsertHistorySql, type HistorySqlRow } from './history-sql.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS } from './pg-schema.js';
 import { SyncPg, SyncPgFailure } from './pg-sync.js';
 import { redact } from './sqlite.js';
@@ -400,6 +403,7 @@ export class PostgresJournal implements Journal {
       if (q.type !== undefined) w.add('type = ?', q.type);
       if (q.account !== undefined) w.add('account = ?', q.account);
       if (q.since !== undefined) w.add('time >= ?', q.since);
+      if (q.beforeId !== undefined) w.add('id < ?', q.beforeId);
       const sql =
         q.limit !== undefined
           ? `SELECT * FROM (SELECT * FROM events ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit)}) AS e ORDER BY id`
@@ -446,10 +450,12 @@ export class PostgresJournal implements Journal {
     });
   }
 
-  rebalances(q: { status?: RebalanceStatus; limit?: number } = {}): RebalanceRecord[] {
+  rebalances(q: { status?: RebalanceStatus; since?: number; until?: number; limit?: number } = {}): RebalanceRecord[] {
     return this.#run('read rebalances', () => {
       const w = new Where(this.portfolio);
       if (q.status !== undefined) w.add('status = ?', q.status);
+      if (q.since !== undefined) w.add('started_at >= ?', q.since);
+      if (q.until !== undefined) w.add('started_at <= ?', q.until);
       const rows = this.#q(`SELECT * FROM rebalances ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit ?? null)}`, w.args);
       return rows.map(rebalanceFromRow).reverse();
     });
@@ -729,6 +735,25 @@ export class PostgresJournal implements Journal {
       if (q.account !== undefined) w.add('account = ?', q.account);
       if (q.open !== undefined) w.parts.push(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
       return this.#q(`SELECT * FROM hedges ${w.sql} ORDER BY id`, w.args).map(hedgeFromRow);
+    });
+  }
+
+  // ================================================================== history series
+
+  recordHistory(p: HistoryPoint): void {
+    this.#run('record history', () => {
+      this.#q(upsertHistorySql('postgres', ['portfolio']), upsertHistoryArgs(p, [this.portfolio]));
+    });
+  }
+
+  history(q: HistoryQuery): HistoryRow[] {
+    return this.#run('read history', () => {
+      const w = new Where(this.portfolio).add('level = ?', q.level);
+      if (q.since !== undefined) w.add('bucket >= ?', q.since);
+      if (q.until !== undefined) w.add('bucket <= ?', q.until);
+      const rows = this.#q<HistorySqlRow>(`SELECT * FROM history ${w.sql} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ${w.next(q.limit)}`, w.args);
+      if (!q.oldest) rows.reverse();
+      return rows.map(historyFromRow);
     });
   }
 

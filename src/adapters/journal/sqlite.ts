@@ -24,6 +24,7 @@ import {
   type EventQuery,
   type EventType,
   type FillQuery,
+  type HistoryQuery,
   type FillRecord,
   type FundingRecord,
   type HedgeRecord,
@@ -40,6 +41,8 @@ import {
   type RebalanceStatus,
   type TradingStateRecord,
 } from '../../ports/journal.js';
+import type { HistoryPoint, HistoryRow } from '../../core/history.js';
+import { historyFromRow, upsertHistoryArgs, upsertHistorySql, type HistorySqlRow } from './history-sql.js';
 import { MIGRATIONS } from './schema.js';
 import { pidAlive } from '../process.js';
 
@@ -520,13 +523,10 @@ export class SqliteJournal implements Journal {
     });
   }
 
-  rebalances(q: { status?: RebalanceStatus; limit?: number } = {}): RebalanceRecord[] {
+  rebalances(q: { status?: RebalanceStatus; since?: number; until?: number; limit?: number } = {}): RebalanceRecord[] {
     return this.#run('read rebalances', () => {
-      const rows = (
-        q.status !== undefined
-          ? this.#db.prepare('SELECT * FROM rebalances WHERE status = ? ORDER BY id DESC LIMIT ?').all(q.status, q.limit ?? -1)
-          : this.#db.prepare('SELECT * FROM rebalances ORDER BY id DESC LIMIT ?').all(q.limit ?? -1)
-      ) as RebalanceRow[];
+      const where = new Where().given('status = ?', q.status).given('started_at >= ?', q.since).given('started_at <= ?', q.until);
+      const rows = this.#db.prepare(`SELECT * FROM rebalances ${where.clause()} ORDER BY id DESC LIMIT ?`).all(...where.args, q.limit ?? -1) as RebalanceRow[];
       return rows.map(rebalanceFromRow).reverse();
     });
   }
@@ -726,6 +726,26 @@ export class SqliteJournal implements Journal {
       const where = new Where().given('account = ?', q.account);
       if (q.open !== undefined) where.add(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
       return (this.#db.prepare(`SELECT * FROM hedges ${where.clause()} ORDER BY id`).all(...where.args) as HedgeRow[]).map(hedgeFromRow);
+    });
+  }
+
+  // ================================================================== history series
+
+  #upsertHistory: Database.Statement | undefined;
+
+  recordHistory(p: HistoryPoint): void {
+    this.#run('record history', () => {
+      this.#upsertHistory ??= this.#db.prepare(upsertHistorySql('sqlite'));
+      this.#upsertHistory.run(...upsertHistoryArgs(p));
+    });
+  }
+
+  history(q: HistoryQuery): HistoryRow[] {
+    return this.#run('read history', () => {
+      const where = new Where().add('level = ?', q.level).given('bucket >= ?', q.since).given('bucket <= ?', q.until);
+      const rows = this.#db.prepare(`SELECT * FROM history ${where.clause()} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ?`).all(...where.args, q.limit) as HistorySqlRow[];
+      if (!q.oldest) rows.reverse();
+      return rows.map(historyFromRow);
     });
   }
 
