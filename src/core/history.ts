@@ -25,7 +25,20 @@ const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
 /** Bucket widths (ms) of levels 1…; level 0 is one row per cycle. */
-export const HISTORY_BUCKETS: readonly number[] = [5 * MIN, 15 * MIN, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 4 * DAY, 7 * DAY, 14 * DAY, 28 * DAY];
+export const HISTORY_BUCKETS: readonly number[] = [
+  5 * MIN,
+  15 * MIN,
+  HOUR,
+  3 * HOUR,
+  6 * HOUR,
+  12 * HOUR,
+  DAY,
+  2 * DAY,
+  4 * DAY,
+  7 * DAY,
+  14 * DAY,
+  28 * DAY,
+];
 
 /** Number of levels (level 0 and one per bucket width). */
 export const HISTORY_LEVELS = HISTORY_BUCKETS.length + 1;
@@ -82,15 +95,39 @@ export interface HistoryRow {
   event: number;
   tpv: number;
   hedgeNotional: number;
-  classes: HistoryClass[];
+  /** The classes' names, and their weight, drift and futures notional: values[3k], [3k + 1], [3k + 2]. */
+  names: readonly string[];
+  values: Float64Array;
   /** TPV's minimum and maximum over the points of the bucket. */
   tpvMin: number;
   tpvMax: number;
 }
 
+/** The classes of a point as the flat values a row keeps. */
+export function classValues(classes: readonly HistoryClass[]): Float64Array {
+  const v = new Float64Array(classes.length * 3);
+  classes.forEach((c, k) => {
+    v[3 * k] = c.weight;
+    v[3 * k + 1] = c.drift;
+    v[3 * k + 2] = c.futures;
+  });
+  return v;
+}
+
 /** The row a lone point makes at `level`. */
 export function historyRow(level: number, p: HistoryPoint): HistoryRow {
-  return { level, bucket: bucketOf(level, p.cycle, p.time), time: p.time, event: p.event, tpv: p.tpv, hedgeNotional: p.hedgeNotional, classes: p.classes, tpvMin: p.tpv, tpvMax: p.tpv };
+  return {
+    level,
+    bucket: bucketOf(level, p.cycle, p.time),
+    time: p.time,
+    event: p.event,
+    tpv: p.tpv,
+    hedgeNotional: p.hedgeNotional,
+    names: p.classes.map((c) => c.name),
+    values: classValues(p.classes),
+    tpvMin: p.tpv,
+    tpvMax: p.tpv,
+  };
 }
 
 /** Is `b` the later point of the two (time, then event id)? */

@@ -122,6 +122,12 @@ export interface JournalEvent {
 
 export interface EventQuery {
   type?: EventType;
+  /**
+   * Any of these types (with `limit`: the newest `limit` of them all). Each type's ids are read from the
+   * (type, id) index alone and merged, then only the rows kept are read: a page costs the same whatever
+   * the journal's length.
+   */
+  types?: readonly EventType[];
   account?: string;
   since?: number;
   /** Only events with an id below this one (the next page back, with `limit`). */
@@ -284,6 +290,8 @@ export interface Journal {
   // ---- the history series (src/core/history.ts): one point per cycle, merged into every level in one write
   recordHistory(p: HistoryPoint): void;
   history(q: HistoryQuery): HistoryRow[];
+  /** How many rows `history(q)` would return (at most `q.limit`), counted on the key alone. */
+  historyCount(q: HistoryQuery): number;
 
   // ---- trading state (kill switch)
   tradingState(): TradingStateRecord;

@@ -26,7 +26,11 @@ export interface SnapshotSummary {
   prices: Record<string, number>;
   marks: Record<string, number>;
   funding: Record<string, FundingRate>;
-  accounts: { name: string; balances: Record<string, number>; positions: { symbol: string; contracts: number; entryPrice: number }[] }[];
+  accounts: {
+    name: string;
+    balances: Record<string, number>;
+    positions: { symbol: string; contracts: number; entryPrice: number }[];
+  }[];
   oldestInput: number | null;
   newestInput: number | null;
   /** Set on the snapshot taken after a rebalance's fills: its id. */
@@ -36,11 +40,21 @@ export interface SnapshotSummary {
 
 export function isSummary(x: unknown): x is SnapshotSummary {
   const s = x as SnapshotSummary;
-  return typeof s === 'object' && s !== null && typeof s.time === 'number' && typeof s.prices === 'object' && Array.isArray(s.accounts);
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.time === 'number' &&
+    typeof s.prices === 'object' &&
+    Array.isArray(s.accounts)
+  );
 }
 
 /** Value a journaled snapshot summary; null when the valuation refuses it (a missing price…). */
-export function valueSummary(p: Portfolio, s: SnapshotSummary, contractSize: (symbol: string) => number = () => 1): Valuation | null {
+export function valueSummary(
+  p: Portfolio,
+  s: SnapshotSummary,
+  contractSize: (symbol: string) => number = () => 1,
+): Valuation | null {
   const snapshot: Snapshot = {
     time: s.time,
     prices: s.prices ?? {},

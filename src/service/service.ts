@@ -167,7 +167,7 @@ export function withJournalLots(snapshot: Snapshot, fills: readonly FillRecord[]
 }
 
 /** Short, JSON-safe summary of a snapshot for the journal (`extra`: what the service knows about it). */
-function summarize(s: Snapshot, extra: Record<string, unknown> = {}): unknown {
+export function summarize(s: Snapshot, extra: Record<string, unknown> = {}): unknown {
   const ts = Object.values(s.timestamps ?? {});
   return {
     ...extra,

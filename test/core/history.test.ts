@@ -7,7 +7,16 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HISTORY_BUCKETS, HISTORY_LEVELS, bucketOf, bucketWidth, historyRow, levelsFor, mergeHistory, type HistoryPoint } from '../../src/core/history.js';
+import {
+  HISTORY_BUCKETS,
+  HISTORY_LEVELS,
+  bucketOf,
+  bucketWidth,
+  historyRow,
+  levelsFor,
+  mergeHistory,
+  type HistoryPoint,
+} from '../../src/core/history.js';
 
 const point = fc.record({
   cycle: fc.integer({ min: 0, max: 1e12 }),

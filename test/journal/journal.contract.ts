@@ -262,6 +262,13 @@ export function journalContract<J extends Journal>(name: string, h: JournalHarne
         expect(j.events({ type: 'snapshot', limit: 2 }).map((e) => e.id)).toEqual(snaps.slice(2));
         expect(j.events({ type: 'snapshot', limit: 2, beforeId: snaps[2] }).map((e) => e.id)).toEqual(snaps.slice(0, 2));
         expect(j.events({ type: 'snapshot', limit: 2, beforeId: snaps[0] })).toEqual([]);
+        // several types at once: the newest `limit` of them all, oldest first, paged the same way
+        j.appendEvent({ time: T0 + 9, type: 'command', payload: { k: 9 } });
+        const page = j.events({ types: ['decision', 'command', 'alert'], limit: 3 });
+        expect(page.map((e) => e.type)).toEqual(['decision', 'decision', 'command']);
+        expect(page.map((e) => e.payload)).toEqual([{ k: 3 }, { k: 5 }, { k: 9 }]);
+        expect(j.events({ types: ['decision', 'command'], limit: 3, beforeId: page[0]!.id }).map((e) => e.payload)).toEqual([{ k: 1 }]);
+        expect(j.events({ types: [], limit: 3 })).toEqual([]);
       });
 
       it('a new journal has no rows and needs no back-fill', () => {
@@ -287,7 +294,7 @@ export function journalContract<J extends Journal>(name: string, h: JournalHarne
         j.recordHistory({ cycle: T0, time: T0, event: 10, tpv: 100_000, hedgeNotional: 0, classes });
         j.recordHistory({ cycle: T0, time: T0, event: 12, tpv: 99_990, hedgeNotional: 5_000, classes: [{ name: 'BTC', weight: 0.5, drift: 0, futures: -5_000 }] });
         const [row] = j.history({ level: 0, limit: 10 });
-        expect(row).toEqual({ level: 0, bucket: T0, time: T0, event: 12, tpv: 99_990, hedgeNotional: 5_000, classes: [{ name: 'BTC', weight: 0.5, drift: 0, futures: -5_000 }], tpvMin: 99_990, tpvMax: 100_000 });
+        expect(row).toEqual({ level: 0, bucket: T0, time: T0, event: 12, tpv: 99_990, hedgeNotional: 5_000, names: ['BTC'], values: new Float64Array([0.5, 0, -5_000]), tpvMin: 99_990, tpvMax: 100_000 });
         // the same pre-trade point again (a resumed back-fill) changes nothing
         j.recordHistory({ cycle: T0, time: T0, event: 10, tpv: 100_000, hedgeNotional: 0, classes });
         expect(j.history({ level: 0, limit: 10 })).toEqual([row]);
@@ -319,6 +326,9 @@ export function journalContract<J extends Journal>(name: string, h: JournalHarne
         const until = level0[60]!.bucket;
         expect(j.history({ level: 0, since, until, limit: 1_000 })).toEqual(level0.slice(20, 61));
         expect(j.history({ level: 0, since, until, limit: 3 })).toEqual(level0.slice(58, 61));
+        expect(j.historyCount({ level: 0, since, until, limit: 1_000 })).toBe(41);
+        expect(j.historyCount({ level: 0, since, until, limit: 3 })).toBe(3);
+        expect(j.historyCount({ level: 0, limit: 10_000 })).toBe(level0.length);
         const hourly = expectedRows(points)[3]!;
         expect(j.history({ level: 3, since, limit: 1_000 })).toEqual(hourly.filter((r) => r.bucket >= since));
       });

@@ -198,7 +198,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     tpv_min        DOUBLE PRECISION NOT NULL,
     tpv_max        DOUBLE PRECISION NOT NULL,
     hedge_notional DOUBLE PRECISION NOT NULL,
-    classes        TEXT    NOT NULL,
+    names          TEXT    NOT NULL,
+    vals           BYTEA   NOT NULL,
     PRIMARY KEY (portfolio, level, bucket)
   );
   INSERT INTO meta (portfolio, key, value)

@@ -44,7 +44,7 @@ import {
 } from '../../ports/journal.js';
 import { pidAlive } from '../process.js';
 import type { HistoryPoint, HistoryRow } from '../../core/history.js';
-import { historyFromRow, upsertHistoryArgs, upsertHistorySql, type HistorySqlRow } from './history-sql.js';
+import { HistoryDecoder, upsertHistoryArgs, upsertHistorySql, type HistorySqlRow } from './history-sql.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS } from './pg-schema.js';
 import { SyncPg, SyncPgFailure } from './pg-sync.js';
 import { redact } from './sqlite.js';
@@ -398,6 +398,7 @@ export class PostgresJournal implements Journal {
   }
 
   events(q: EventQuery = {}): JournalEvent[] {
+    if (q.types !== undefined && q.limit !== undefined) return this.#eventsOfTypes(q, q.types, q.limit);
     return this.#run('read events', () => {
       const w = new Where(this.portfolio);
       if (q.type !== undefined) w.add('type = ?', q.type);
@@ -408,6 +409,32 @@ export class PostgresJournal implements Journal {
         q.limit !== undefined
           ? `SELECT * FROM (SELECT * FROM events ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit)}) AS e ORDER BY id`
           : `SELECT * FROM events ${w.sql} ORDER BY id`;
+      return this.#q(sql, w.args).map((r) => ({
+        id: r.id as number,
+        time: r.time as number,
+        type: r.type as EventType,
+        account: r.account as string | null,
+        payload: JSON.parse(r.payload as string),
+      }));
+    });
+  }
+
+  /** The newest `limit` events of any of `types`: ids per type from the (portfolio, type, id) index, then the rows kept. */
+  #eventsOfTypes(q: EventQuery, types: readonly EventType[], limit: number): JournalEvent[] {
+    return this.#run('read events', () => {
+      if (types.length === 0) return [];
+      const w = new Where(this.portfolio);
+      if (q.account !== undefined) w.add('account = ?', q.account);
+      if (q.since !== undefined) w.add('time >= ?', q.since);
+      if (q.beforeId !== undefined) w.add('id < ?', q.beforeId);
+      const lim = w.next(limit);
+      // One statement: a LATERAL read of each type's newest ids, merged and cut to the page, then those rows.
+      const list = types.map((t) => w.next(t)).join(', ');
+      const sql = `SELECT e.* FROM (
+          SELECT x.id FROM unnest(ARRAY[${list}]::text[]) AS t(type)
+          CROSS JOIN LATERAL (SELECT id FROM events ${w.sql} AND type = t.type ORDER BY id DESC LIMIT ${lim}) AS x
+          ORDER BY x.id DESC LIMIT ${lim}
+        ) AS k JOIN events e ON e.id = k.id ORDER BY e.id`;
       return this.#q(sql, w.args).map((r) => ({
         id: r.id as number,
         time: r.time as number,
@@ -740,9 +767,20 @@ export class PostgresJournal implements Journal {
 
   // ================================================================== history series
 
+  readonly #decoder = new HistoryDecoder();
+
   recordHistory(p: HistoryPoint): void {
     this.#run('record history', () => {
       this.#q(upsertHistorySql('postgres', ['portfolio']), upsertHistoryArgs(p, [this.portfolio]));
+    });
+  }
+
+  historyCount(q: HistoryQuery): number {
+    return this.#run('count history', () => {
+      const w = new Where(this.portfolio).add('level = ?', q.level);
+      if (q.since !== undefined) w.add('bucket >= ?', q.since);
+      if (q.until !== undefined) w.add('bucket <= ?', q.until);
+      return Number(this.#q<{ n: number | string }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM history ${w.sql} LIMIT ${w.next(q.limit)}) AS h`, w.args)[0]!.n);
     });
   }
 
@@ -753,7 +791,7 @@ export class PostgresJournal implements Journal {
       if (q.until !== undefined) w.add('bucket <= ?', q.until);
       const rows = this.#q<HistorySqlRow>(`SELECT * FROM history ${w.sql} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ${w.next(q.limit)}`, w.args);
       if (!q.oldest) rows.reverse();
-      return rows.map(historyFromRow);
+      return rows.map((r) => this.#decoder.row(r));
     });
   }
 

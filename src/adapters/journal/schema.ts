@@ -159,7 +159,8 @@ export const MIGRATIONS: readonly string[] = [
     tpv_min        REAL    NOT NULL,
     tpv_max        REAL    NOT NULL,
     hedge_notional REAL    NOT NULL,
-    classes        TEXT    NOT NULL,
+    names          TEXT    NOT NULL,
+    vals           BLOB    NOT NULL,
     PRIMARY KEY (level, bucket)
   ) WITHOUT ROWID;
   INSERT OR IGNORE INTO meta (key, value) SELECT 'history.backfill', 'pending' WHERE EXISTS (SELECT 1 FROM events WHERE type = 'snapshot');

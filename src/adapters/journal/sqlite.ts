@@ -42,7 +42,7 @@ import {
   type TradingStateRecord,
 } from '../../ports/journal.js';
 import type { HistoryPoint, HistoryRow } from '../../core/history.js';
-import { historyFromRow, upsertHistoryArgs, upsertHistorySql, type HistorySqlRow } from './history-sql.js';
+import { HISTORY_SELECT, HistoryDecoder, upsertHistoryArgs, upsertHistorySql } from './history-sql.js';
 import { MIGRATIONS } from './schema.js';
 import { pidAlive } from '../process.js';
 
@@ -485,6 +485,7 @@ export class SqliteJournal implements Journal {
   }
 
   events(q: EventQuery = {}): JournalEvent[] {
+    if (q.types !== undefined && q.limit !== undefined) return this.#eventsOfTypes(q, q.types, q.limit);
     return this.#run('read events', () => {
       const where = new Where().given('type = ?', q.type).given('account = ?', q.account).given('time >= ?', q.since).given('id < ?', q.beforeId);
       const w = where.clause();
@@ -492,6 +493,23 @@ export class SqliteJournal implements Journal {
       const sql = q.limit !== undefined ? `SELECT * FROM (SELECT * FROM events ${w} ORDER BY id DESC LIMIT ?) ORDER BY id` : `SELECT * FROM events ${w} ORDER BY id`;
       if (q.limit !== undefined) args.push(q.limit);
       const rows = this.#db.prepare(sql).all(...args) as Array<{ id: number; time: number; type: EventType; account: string | null; payload: string }>;
+      return rows.map((r) => ({ id: r.id, time: r.time, type: r.type, account: r.account, payload: JSON.parse(r.payload) }));
+    });
+  }
+
+  /** The newest `limit` events of any of `types`: ids per type from the (type, id) index, then the rows kept. */
+  #eventsOfTypes(q: EventQuery, types: readonly EventType[], limit: number): JournalEvent[] {
+    return this.#run('read events', () => {
+      const ids: number[] = [];
+      for (const type of types) {
+        const where = new Where().add('type = ?', type).given('account = ?', q.account).given('time >= ?', q.since).given('id < ?', q.beforeId);
+        // The (type, id) index even with a time filter: (type, time) would sort every event of the type since then.
+        const sql = `SELECT id FROM events INDEXED BY events_type_id ${where.clause()} ORDER BY id DESC LIMIT ?`;
+        for (const r of this.#db.prepare(sql).all(...where.args, limit) as { id: number }[]) ids.push(r.id);
+      }
+      const keep = ids.sort((a, b) => b - a).slice(0, limit);
+      if (keep.length === 0) return [];
+      const rows = this.#db.prepare(`SELECT * FROM events WHERE id IN (${keep.map(() => '?').join(', ')}) ORDER BY id`).all(...keep) as Array<{ id: number; time: number; type: EventType; account: string | null; payload: string }>;
       return rows.map((r) => ({ id: r.id, time: r.time, type: r.type, account: r.account, payload: JSON.parse(r.payload) }));
     });
   }
@@ -733,6 +751,8 @@ export class SqliteJournal implements Journal {
 
   #upsertHistory: Database.Statement | undefined;
 
+  readonly #decoder = new HistoryDecoder();
+
   recordHistory(p: HistoryPoint): void {
     this.#run('record history', () => {
       this.#upsertHistory ??= this.#db.prepare(upsertHistorySql('sqlite'));
@@ -740,12 +760,21 @@ export class SqliteJournal implements Journal {
     });
   }
 
+  historyCount(q: HistoryQuery): number {
+    return this.#run('count history', () => {
+      const where = new Where().add('level = ?', q.level).given('bucket >= ?', q.since).given('bucket <= ?', q.until);
+      return (this.#db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM history ${where.clause()} LIMIT ?)`).get(...where.args, q.limit) as { n: number }).n;
+    });
+  }
+
   history(q: HistoryQuery): HistoryRow[] {
     return this.#run('read history', () => {
       const where = new Where().add('level = ?', q.level).given('bucket >= ?', q.since).given('bucket <= ?', q.until);
-      const rows = this.#db.prepare(`SELECT * FROM history ${where.clause()} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ?`).all(...where.args, q.limit) as HistorySqlRow[];
+      const sql = `SELECT ${HISTORY_SELECT} FROM history ${where.clause()} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ?`;
+      // Rows as arrays: no object per row from the driver.
+      const rows = this.#db.prepare(sql).raw(true).all(...where.args, q.limit) as unknown[][];
       if (!q.oldest) rows.reverse();
-      return rows.map(historyFromRow);
+      return rows.map((r) => this.#decoder.array(r));
     });
   }
 

@@ -16,7 +16,7 @@
 import { scrub } from '../../adapters/log.js';
 import { classJson, planToJson, planToText, positionJson, type PlanJson } from '../shared/plan-view.js';
 import { moneyOut } from '../../core/format.js';
-import { bucketWidth, HISTORY_LEVELS, levelsFor, type HistoryRow } from '../../core/history.js';
+import { bucketWidth, levelsFor, type HistoryRow } from '../../core/history.js';
 import type { Breach, Plan, Portfolio, TradingState, Valuation } from '../../core/types.js';
 import { isSummary, valueSummary, type SnapshotSummary } from '../../service/history.js';
 import type { Clock } from '../../ports/clock.js';
@@ -166,6 +166,14 @@ export interface PlanExecution {
   fills: FillRecord[];
 }
 
+export interface JournalQuery {
+  types?: EventType[];
+  account?: string;
+  since?: number;
+  beforeId?: number;
+  limit: number;
+}
+
 export interface HistoryQuery {
   since?: number;
   until?: number;
@@ -184,7 +192,8 @@ export class ReadModel {
   #lastAlertTime = -Infinity;
   #primed = false;
   /** History answers of the journal's current version (the newest event id and the last cycle). */
-  #historyCache: { version: string; views: Map<string, HistoryView> } = { version: '', views: new Map() };
+  #historyCache: { version: string; views: Map<string, { view: HistoryView; json?: string }> } = { version: '', views: new Map() };
+  readonly #journalCache = new Map<string, { version: string; json: string }>();
 
   constructor(o: ReadModelOptions) {
     this.#o = o;
@@ -390,31 +399,45 @@ export class ReadModel {
    * (evenly thinned, the newest kept). The newest point is the newest cycle's state (after its trades).
    */
   history(q: HistoryQuery = {}): HistoryView {
+    return this.#cachedHistory(q).view;
+  }
+
+  /** The history answer as JSON text, scrubbed like every answer (what /api/history sends). */
+  historyJson(q: HistoryQuery = {}): string {
+    const c = this.#cachedHistory(q);
+    c.json ??= JSON.stringify(scrub(c.view));
+    return c.json;
+  }
+
+  #cachedHistory(q: HistoryQuery): { view: HistoryView; json?: string } {
     const version = this.version();
     if (this.#historyCache.version !== version) this.#historyCache = { version, views: new Map() };
     const key = `${q.since ?? ''}|${q.until ?? ''}|${q.maxPoints ?? ''}`;
     const hit = this.#historyCache.views.get(key);
     if (hit) return hit;
-    const view = this.#history(q);
+    const entry = { view: this.#history(q) };
     if (this.#historyCache.views.size >= 16) this.#historyCache.views.clear();
-    this.#historyCache.views.set(key, view);
-    return view;
+    this.#historyCache.views.set(key, entry);
+    return entry;
   }
 
   /** The rows of the finest level that holds the range in at most `max` points. */
   historyRows(q: { since?: number; until?: number; max: number }): { level: number; rows: HistoryRow[] } {
     const j = this.#o.journal;
     const range = { ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) };
-    const first = q.since ?? j.history({ level: HISTORY_LEVELS - 1, limit: 1, oldest: true, ...range })[0]?.bucket;
+    // Level 0 when its rows in the range fit (counted on the key alone), else the bucket level for the span.
+    const levels = j.historyCount({ level: 0, limit: q.max + 1, ...range }) <= q.max ? [0] : levelsFor(this.#span(q), q.max).slice(1);
+    const level = levels[0] ?? 0;
+    return { level, rows: j.history({ level, limit: q.max, ...range }) };
+  }
+
+  /** The range's length: from `since` (or the oldest cycle) to `until` (or the newest). */
+  #span(q: { since?: number; until?: number }): number | null {
+    const j = this.#o.journal;
+    const range = { ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) };
+    const first = q.since ?? j.history({ level: 0, limit: 1, oldest: true, ...range })[0]?.bucket;
     const last = q.until ?? j.history({ level: 0, limit: 1, ...range })[0]?.time;
-    const span = first === undefined || last === undefined ? null : Math.max(0, last - first);
-    let out = { level: 0, rows: [] as HistoryRow[] };
-    for (const level of levelsFor(span, q.max)) {
-      const rows = j.history({ level, limit: q.max + 1, ...range });
-      out = { level, rows: rows.length > q.max ? rows.slice(rows.length - q.max) : rows };
-      if (rows.length <= q.max) break;
-    }
-    return out;
+    return first === undefined || last === undefined ? null : Math.max(0, last - first);
   }
 
   #history(q: HistoryQuery): HistoryView {
@@ -423,16 +446,25 @@ export class ReadModel {
     const sel = q.until === undefined ? rows : rows.filter((r) => r.time <= q.until!);
     const classes = this.#o.portfolio.classes.map((c) => {
       const v = this.#latest?.valuation.classes.find((x) => x.name === c.name) ?? this.#o.service.lastCycle?.plan?.valuation.classes.find((x) => x.name === c.name);
-      const of = (r: HistoryRow) => r.classes.find((x) => x.name === c.name) ?? null;
+      // The class's place in each row (rows share their names array: one lookup per distinct list).
+      const at = new Map<readonly string[], number>();
+      const value = (r: HistoryRow, offset: number): number | undefined => {
+        let k = at.get(r.names);
+        if (k === undefined) {
+          k = r.names.indexOf(c.name);
+          at.set(r.names, k);
+        }
+        return k < 0 ? undefined : r.values[3 * k + offset];
+      };
       return {
         name: c.name,
         cash: c.cash,
         target: c.target,
         lower: v?.lower ?? null,
         upper: v?.upper ?? null,
-        weight: sel.map((r) => of(r)?.weight ?? null),
-        drift: sel.map((r) => of(r)?.drift ?? null),
-        futures: sel.map((r) => of(r)?.futures ?? null),
+        weight: sel.map((r) => fraction9(value(r, 0))),
+        drift: sel.map((r) => fraction9(value(r, 1))),
+        futures: sel.map((r) => money8(value(r, 2))),
       };
     });
     const range = { ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) };
@@ -534,26 +566,40 @@ export class ReadModel {
   }
 
   /**
-   * The newest `limit` events of the types (newest first), each type read through the (type, id) index;
-   * `beforeId` pages back. `nextBefore`: the id to pass as `before` for the next page (null at the start).
+   * The newest `limit` events of the types (newest first), each type's ids read from the (type, id) index,
+   * then only the page's rows; `beforeId` pages back. `nextBefore`: the id to pass as `before` for the next
+   * page (null on the oldest page). `journalJson`: the same as JSON text, kept while it cannot change (the
+   * newest page until the journal changes; an older page for good, in a cache of 64 pages).
    */
-  journal(q: { types?: EventType[]; account?: string; since?: number; beforeId?: number; limit: number }): { events: JournalEventView[]; nextBefore: number | null } {
+  journalJson(q: JournalQuery): string {
+    // A page below `beforeId` never changes (events are only appended); the newest page changes with the journal.
+    const version = q.beforeId !== undefined ? '*' : this.version();
+    const key = JSON.stringify(q);
+    const hit = this.#journalCache.get(key);
+    if (hit && hit.version === version) return hit.json;
+    const json = JSON.stringify(scrub(this.journal(q)));
+    this.#journalCache.delete(key);
+    if (this.#journalCache.size >= 64) this.#journalCache.delete(this.#journalCache.keys().next().value!);
+    this.#journalCache.set(key, { version, json });
+    return json;
+  }
+
+  journal(q: JournalQuery): { events: JournalEventView[]; nextBefore: number | null } {
     const j = this.#o.journal;
     const types = q.types ?? DEFAULT_JOURNAL_TYPES;
-    let rows: JournalEvent[] = [];
-    for (const type of types) {
-      rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.beforeId !== undefined ? { beforeId: q.beforeId } : {}), limit: q.limit }));
-    }
-    rows.sort((a, b) => b.id - a.id);
+    // One more than the page: whether an older page exists.
+    const rows = j
+      .events({ types, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.beforeId !== undefined ? { beforeId: q.beforeId } : {}), limit: q.limit + 1 })
+      .reverse();
     const more = rows.length > q.limit;
-    rows = rows.slice(0, q.limit);
+    rows.splice(q.limit);
     // Scrub before summarizing: a summary may cut a text short, and a cut secret would escape the scrubbing.
     const events = rows.map((e) => {
       const clean = { ...e, payload: scrub(e.payload) };
       return { ...clean, summary: summarizeEvent(clean) };
     });
     const last = rows[rows.length - 1];
-    return { events, nextBefore: last && (more || rows.length === q.limit) ? last.id : null };
+    return { events, nextBefore: last && more ? last.id : null };
   }
 
   /** Counters and gauges for /metrics. */
@@ -561,6 +607,17 @@ export class ReadModel {
     const t = this.#o.journal.totals(LIVE_STATES);
     return { alerts: this.#alerts, orders: t.intents, liveOrders: t.liveIntents, fills: t.fills, hedgesOpen: t.openHedges, fundingTotal: t.fundingNet };
   }
+}
+
+/** A chart's fraction: 9 decimals (a billionth of a weight; the rest is float noise on a chart). */
+function fraction9(x: number | undefined): number | null {
+  if (x === undefined) return null;
+  const r = Math.round(x * 1e9) / 1e9;
+  return Object.is(r, -0) ? 0 : r;
+}
+
+function money8(x: number | undefined): number | null {
+  return x === undefined ? null : moneyOut(x);
 }
 
 /** Indexes of at most `max` of `n` items, evenly spread, always with the last. */

@@ -258,13 +258,14 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
     if (!p) throw notReady('no plan');
     return p;
   });
-  get('/api/history', (req) => model.history(parse(historyQuery, req.query, 'query')));
+  // Sent as the cached JSON text (scrubbed once when made): the answer changes only when the journal does.
+  get('/api/history', (req, reply) => reply.type('application/json; charset=utf-8').send(model.historyJson(parse(historyQuery, req.query, 'query'))));
   get('/api/hedges', (req) => model.hedges(parse(hedgesQuery, req.query, 'query')));
   get('/api/orders', (req) => model.orders(parse(ordersQuery, req.query, 'query')));
   get('/api/fills', (req) => model.fills(parse(fillsQuery, req.query, 'query')));
-  get('/api/journal', (req) => {
+  get('/api/journal', (req, reply) => {
     const q = parse(journalQuery, req.query, 'query');
-    return model.journal({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}) });
+    return reply.type('application/json; charset=utf-8').send(model.journalJson({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}) }));
   });
   get('/api/funding', (req) => model.funding(parse(fundingQuery, req.query, 'query')));
 
