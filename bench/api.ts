@@ -21,11 +21,13 @@
  *    dashboard asks (the answer is cached until the journal changes) and with a new `since` on every
  *    request (a cache miss each time: read from the history table or the events index, as after every cycle).
  * 4. The journal's size per cycle, and the history table's share (SQLite's dbstat).
+ * 5. With `--backfill`: the back-fill of a copy of the journal with its history table emptied (a journal
+ *    written before the table), timed.
  *
  * Goals: /api/history p99 ≤ 100 ms, /api/journal p99 ≤ 20 ms.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +42,7 @@ import type { Plan, Portfolio, Snapshot } from '../src/core/types.js';
 import { checkPlan } from '../src/execution/pretrade.js';
 import { ManualClock, systemClock } from '../src/ports/clock.js';
 import type { OrderIntent } from '../src/ports/journal.js';
-import { historyPoint } from '../src/service/history.js';
+import { ensureHistory, historyPoint } from '../src/service/history.js';
 import { Service, summarize } from '../src/service/service.js';
 
 /** Bump when what a cycle writes changes: the cached journal is rebuilt. */
@@ -312,6 +314,7 @@ interface Measured {
   p50: number;
   p99: number;
   bytes: number;
+  gzip: boolean;
   errors: number;
 }
 
@@ -327,35 +330,37 @@ async function load(
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const url = new URL(base);
   const one = (p: string) =>
-    new Promise<{ ms: number; bytes: number; status: number }>((resolve, reject) => {
+    new Promise<{ ms: number; bytes: number; status: number; gzip: boolean }>((resolve, reject) => {
       const t = performance.now();
       const req = request(
-        { host: url.hostname, port: url.port, path: p, agent, headers: { authorization: `Bearer ${token}` } },
+        // As a browser asks: it accepts gzip (the bytes read are the bytes sent; inflating them is the browser's time).
+        { host: url.hostname, port: url.port, path: p, agent, headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip, deflate, br' } },
         (res) => {
           let bytes = 0;
           res.on('data', (d: Buffer) => (bytes += d.length));
-          res.on('end', () => resolve({ ms: performance.now() - t, bytes, status: res.statusCode ?? 0 }));
+          res.on('end', () => resolve({ ms: performance.now() - t, bytes, status: res.statusCode ?? 0, gzip: res.headers['content-encoding'] === 'gzip' }));
         },
       );
       req.on('error', reject);
       req.end();
     });
   let k = 0;
-  const run = async (until: number, into: number[] | null, stats: { bytes: number; errors: number }) => {
+  const run = async (until: number, into: number[] | null, stats: { bytes: number; errors: number; gzip: boolean }) => {
     while (performance.now() < until) {
       const r = await one(path(k++));
       if (r.status !== 200) stats.errors++;
       if (into) {
         into.push(r.ms);
         stats.bytes = r.bytes;
+        stats.gzip = r.gzip;
       }
     }
   };
-  const warm = { bytes: 0, errors: 0 };
+  const warm = { bytes: 0, errors: 0, gzip: false };
   const w = performance.now() + 1_000;
   await Promise.all(Array.from({ length: clients }, () => run(w, null, warm)));
   const lat: number[] = [];
-  const stats = { bytes: 0, errors: 0 };
+  const stats = { bytes: 0, errors: 0, gzip: false };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: clients }, () => run(t0 + seconds * 1_000, lat, stats)));
   const took = (performance.now() - t0) / 1_000;
@@ -369,6 +374,7 @@ async function load(
     p50: q(0.5),
     p99: q(0.99),
     bytes: stats.bytes,
+    gzip: stats.gzip,
     errors: stats.errors + warm.errors,
   };
 }
@@ -427,10 +433,10 @@ export async function a1(root: string, script: string, args: string[]): Promise<
   try {
     const ep: [string, (k: number) => string][] = [
       ['/api/status (baseline)', () => '/api/status'],
-      ['/api/history (as the dashboard asks: cached until the journal changes)', () => '/api/history'],
+      ['/api/history?maxPoints=1500 (as the dashboard asks: cached until the journal changes)', () => '/api/history?maxPoints=1500'],
       [
-        '/api/history (a new since each request: read from the table)',
-        (k) => `/api/history?since=${oldest + (k % 100_000)}`,
+        '/api/history?maxPoints=1500 (a new since each request: read from the table)',
+        (k) => `/api/history?maxPoints=1500&since=${oldest + (k % 100_000)}`,
       ],
       [
         '/api/journal?limit=150 (as the dashboard asks: the newest page, cached until the journal changes)',
@@ -468,17 +474,43 @@ export async function a1(root: string, script: string, args: string[]): Promise<
   for (const r of results) {
     console.log(
       `  ${r.name}\n      ${clients} clients: ${(r.requests / r.seconds).toFixed(0)} req/s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, p99 ÷ status p99 ${(r.p99 / base.p99).toFixed(2)}; ` +
-        `1 client: p50 ${ms(r.single.p50)}, p99 ${ms(r.single.p99)} (÷ status ${(r.single.p50 / base.single.p50).toFixed(1)}); answer ${(r.bytes / 1024).toFixed(1)} KiB${r.errors + r.single.errors ? `, ${r.errors + r.single.errors} non-200 answers` : ''}`,
+        `1 client: p50 ${ms(r.single.p50)}, p99 ${ms(r.single.p99)} (÷ status ${(r.single.p50 / base.single.p50).toFixed(1)}); answer ${(r.bytes / 1024).toFixed(1)} KiB${r.gzip ? ' gzipped' : ''} (to the lone client ${(r.single.bytes / 1024).toFixed(1)} KiB${r.single.gzip ? ' gzipped' : ''})${r.errors + r.single.errors ? `, ${r.errors + r.single.errors} non-200 answers` : ''}`,
     );
   }
-  const worst = (re: RegExp) => Math.max(...results.filter((r) => re.test(r.name)).map((r) => r.p99));
-  const h = worst(/^\/api\/history/);
-  const jn = worst(/^\/api\/journal/);
+  const worst = (re: RegExp, miss: boolean) => Math.max(...results.filter((r) => re.test(r.name) && /a new since/.test(r.name) === miss).map((r) => r.p99));
+  const verdict = (x: number, goal: number) => `${ms(x)} (${x <= goal ? 'met' : 'NOT met'})`;
   console.log(
-    `  goals: /api/history p99 ≤ 100 ms: ${ms(h)} ${h <= 100 ? 'met' : 'NOT met'}; /api/journal p99 ≤ 20 ms: ${ms(jn)} ${jn <= 20 ? 'met' : 'NOT met'}`,
+    `  goals, ${clients} clients: /api/history p99 ≤ 100 ms: as the dashboard asks ${verdict(worst(/^\/api\/history/, false), 100)}, on a cache miss every request ${verdict(worst(/^\/api\/history/, true), 100)}; ` +
+      `/api/journal p99 ≤ 20 ms: as the dashboard asks (first or deep page) ${verdict(worst(/^\/api\/journal/, false), 20)}, on a cache miss every request ${verdict(worst(/^\/api\/journal/, true), 20)}; ` +
+      `/api/status p99 ${ms(base.p99)}`,
   );
   console.log(
     `  journal file ${(size / 2 ** 20).toFixed(1)} MiB = ${(size / cycles).toFixed(0)} bytes per cycle; events with their indexes ${(eventsBytes / cycles).toFixed(0)} B/cycle; ` +
       `history table ${(historyBytes / cycles).toFixed(0)} B/cycle (${((100 * historyBytes) / size).toFixed(1)} % of the file; ${rows.toLocaleString('en-US')} rows, ${level0.toLocaleString('en-US')} at level 0)`,
   );
+
+  if (args.includes('--backfill')) {
+    // A journal written before the history table: a copy with the table emptied and the migration's mark, back-filled as a service start does.
+    const copy = `${file}.backfill-${process.pid}`;
+    copyFileSync(file, copy);
+    try {
+      const raw = new Database(copy);
+      raw.exec("DELETE FROM history; INSERT OR REPLACE INTO meta (key, value) VALUES ('history.backfill', 'pending')");
+      raw.close();
+      const j = new SqliteJournal(copy, { clock: systemClock, quickCheck: false });
+      const t = performance.now();
+      const snapshots = ensureHistory(j, portfolio);
+      const took = (performance.now() - t) / 1_000;
+      const same = j.historyCount({ level: 0, limit: 10_000_000 }) === level0;
+      j.close();
+      console.log(
+        `  back-fill of the same journal with its history table emptied: ${snapshots.toLocaleString('en-US')} snapshots valued in ${took.toFixed(1)} s ` +
+          `(${((1e6 * took) / snapshots).toFixed(0)} µs each), ${same ? 'the same' : 'NOT the same'} number of level-0 rows (load average ${loadavg().map((x) => x.toFixed(2)).join(', ')})`,
+      );
+    } finally {
+      rmSync(copy, { force: true });
+      rmSync(`${copy}-wal`, { force: true });
+      rmSync(`${copy}-shm`, { force: true });
+    }
+  }
 }

@@ -13,7 +13,7 @@
  *   B3:        the many-portfolio monitor, 1,000,000 portfolios × 10 positions (bench/scale.ts; run only when named).
  *   A1:        the HTTP API over a journal of 500,000 one-minute cycles, 32 concurrent loopback clients:
  *              /api/history, /api/journal (first and deep page) against /api/status; the journal's bytes per
- *              cycle (bench/api.ts; run only when named; --cycles N --clients N --seconds N --rebuild).
+ *              cycle (bench/api.ts; run only when named; --cycles N --clients N --seconds N --rebuild --backfill).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
  * one's peak), `--reps N` times (default 8 for B1 and B2, 3 for B0; each a full run from a fresh ledger and fresh output arrays).
@@ -88,7 +88,7 @@ if (!child) {
   let failed = false;
   for (const w of list) {
     const named = w === 'S1' ? ['--cells', '--workers'] : w === 'A1' ? ['--cycles', '--clients', '--seconds'] : [];
-    const s1Args = [...named.flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])), ...(w === 'A1' && args.includes('--rebuild') ? ['--rebuild'] : [])];
+    const s1Args = [...named.flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])), ...(w === 'A1' ? ['--rebuild', '--backfill'].filter((f) => args.includes(f)) : [])];
     const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...s1Args, '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
   }

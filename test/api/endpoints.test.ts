@@ -227,6 +227,32 @@ describe('read endpoints', () => {
     expect(none.times).toEqual([]);
   });
 
+  it('/api/history and /api/journal: the same answer asked again comes gzipped to a client that accepts it', async () => {
+    const w = await apiWorld({ cycles: 2 });
+    aw = w;
+    const { request } = await import('node:http');
+    const { gunzipSync } = await import('node:zlib');
+    const raw = (path: string) =>
+      new Promise<{ encoding: string | undefined; vary: string | undefined; body: Buffer }>((done, fail) => {
+        const req = request(`${w.api.url}${path}`, { headers: { authorization: `Bearer ${w.token}`, 'accept-encoding': 'gzip, deflate' } }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => done({ encoding: res.headers['content-encoding'], vary: res.headers.vary, body: Buffer.concat(parts) }));
+        });
+        req.on('error', fail);
+        req.end();
+      });
+    for (const path of ['/api/history', '/api/journal?limit=5']) {
+      const first = await raw(path);
+      expect(first.encoding, path).toBeUndefined();
+      expect(first.vary).toBe('accept-encoding');
+      const again = await raw(path);
+      expect(again.encoding, path).toBe('gzip');
+      expect(gunzipSync(again.body).toString()).toBe(first.body.toString());
+      expect(again.body.length).toBeLessThan(first.body.length);
+    }
+  });
+
   it('/api/orders and /api/fills: the journal’s order intents and fills, newest first', async () => {
     aw = await apiWorld();
     const o = await json<{ count: number; orders: Record<string, unknown>[] }>(aw.get('/api/orders'));

@@ -11,6 +11,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HISTORY_LEVELS, bucketOf, historyRow, mergeHistory, type HistoryPoint, type HistoryRow } from '../../src/core/history.js';
 import { ManualClock } from '../../src/ports/clock.js';
+import { backfillHistory, historyPoint, valueSummary, type SnapshotSummary } from '../../src/service/history.js';
+import { cls, portfolio } from '../core/builders.js';
 import { AccountLockedError, JournalError, type FillRecord, type Journal, type OrderIntent } from '../../src/ports/journal.js';
 
 export const T0 = Date.UTC(2025, 0, 6);
@@ -313,6 +315,26 @@ export function journalContract<J extends Journal>(name: string, h: JournalHarne
         expect(all(j)).toEqual(want);
         expect(want[0]!.length).toBeLessThan(300); // cycles with two points have one row
         expect(want[HISTORY_LEVELS - 1]!.length).toBeLessThan(want[0]!.length);
+      });
+
+      it('a back-fill over this journal (old snapshots, paged back by id in chunks) gives the rows of the live writer', () => {
+        const j = journal();
+        const p = portfolio([cls('BTC', 0.5, 0.05, ['BTC']), cls('Stablecoins', 0.5, 0.05, ['USDT'], { cash: true })]);
+        const points: HistoryPoint[] = [];
+        let cycle = T0;
+        for (let k = 0; k < 23; k++) {
+          const time = T0 + k * 60_000;
+          const after = k % 4 === 3 ? { after: k } : {};
+          if (!('after' in after)) cycle = time;
+          const s: SnapshotSummary = { ...after, time, prices: { BTC: 50_000 + 500 * k }, marks: {}, funding: {}, accounts: [{ name: 'main', balances: { BTC: 1, USDT: 50_000 - k }, positions: [] }], oldestInput: time, newestInput: time };
+          const id = j.appendEvent({ time, type: 'snapshot', payload: s });
+          j.appendEvent({ time, type: 'decision', payload: { status: 'not-due' } });
+          points.push(historyPoint(cycle, time, id, valueSummary(p, s)!));
+        }
+        j.setMeta('history.backfill', 'pending');
+        expect(backfillHistory(j, p, { chunk: 4 })).toBe(23);
+        expect(all(j)).toEqual(expectedRows(points));
+        expect(j.getMeta('history.backfill')).toBe('done');
       });
 
       it('reads are bounded: the newest (or oldest) `limit` rows of a level whose bucket is in [since, until], oldest first', () => {

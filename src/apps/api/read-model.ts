@@ -166,6 +166,16 @@ export interface PlanExecution {
   fills: FillRecord[];
 }
 
+/**
+ * An answer kept while it cannot change: its JSON text, how often it was served again, and (made by the
+ * server once it is served again) its gzip encoding.
+ */
+export interface CachedAnswer {
+  json: string;
+  hits: number;
+  gzip?: Buffer;
+}
+
 export interface JournalQuery {
   types?: EventType[];
   account?: string;
@@ -192,8 +202,8 @@ export class ReadModel {
   #lastAlertTime = -Infinity;
   #primed = false;
   /** History answers of the journal's current version (the newest event id and the last cycle). */
-  #historyCache: { version: string; views: Map<string, { view: HistoryView; json?: string }> } = { version: '', views: new Map() };
-  readonly #journalCache = new Map<string, { version: string; json: string }>();
+  #historyCache: { version: string; views: Map<string, { view: HistoryView; answer?: CachedAnswer }> } = { version: '', views: new Map() };
+  readonly #journalCache = new Map<string, { version: string; answer: CachedAnswer }>();
 
   constructor(o: ReadModelOptions) {
     this.#o = o;
@@ -403,19 +413,20 @@ export class ReadModel {
   }
 
   /** The history answer as JSON text, scrubbed like every answer (what /api/history sends). */
-  historyJson(q: HistoryQuery = {}): string {
+  historyJson(q: HistoryQuery = {}): CachedAnswer {
     const c = this.#cachedHistory(q);
-    c.json ??= JSON.stringify(scrub(c.view));
-    return c.json;
+    if (c.answer) c.answer.hits++;
+    else c.answer = { json: JSON.stringify(scrub(c.view)), hits: 0 };
+    return c.answer;
   }
 
-  #cachedHistory(q: HistoryQuery): { view: HistoryView; json?: string } {
+  #cachedHistory(q: HistoryQuery): { view: HistoryView; answer?: CachedAnswer } {
     const version = this.version();
     if (this.#historyCache.version !== version) this.#historyCache = { version, views: new Map() };
     const key = `${q.since ?? ''}|${q.until ?? ''}|${q.maxPoints ?? ''}`;
     const hit = this.#historyCache.views.get(key);
     if (hit) return hit;
-    const entry = { view: this.#history(q) };
+    const entry: { view: HistoryView; answer?: CachedAnswer } = { view: this.#history(q) };
     if (this.#historyCache.views.size >= 16) this.#historyCache.views.clear();
     this.#historyCache.views.set(key, entry);
     return entry;
@@ -571,17 +582,20 @@ export class ReadModel {
    * page (null on the oldest page). `journalJson`: the same as JSON text, kept while it cannot change (the
    * newest page until the journal changes; an older page for good, in a cache of 64 pages).
    */
-  journalJson(q: JournalQuery): string {
+  journalJson(q: JournalQuery): CachedAnswer {
     // A page below `beforeId` never changes (events are only appended); the newest page changes with the journal.
     const version = q.beforeId !== undefined ? '*' : this.version();
     const key = JSON.stringify(q);
     const hit = this.#journalCache.get(key);
-    if (hit && hit.version === version) return hit.json;
-    const json = JSON.stringify(scrub(this.journal(q)));
+    if (hit && hit.version === version) {
+      hit.answer.hits++;
+      return hit.answer;
+    }
+    const answer = { json: JSON.stringify(scrub(this.journal(q))), hits: 0 };
     this.#journalCache.delete(key);
     if (this.#journalCache.size >= 64) this.#journalCache.delete(this.#journalCache.keys().next().value!);
-    this.#journalCache.set(key, { version, json });
-    return json;
+    this.#journalCache.set(key, { version, answer });
+    return answer;
   }
 
   journal(q: JournalQuery): { events: JournalEventView[]; nextBefore: number | null } {
