@@ -11,6 +11,9 @@
  *              (load + run) and peak memory (the process's peak RSS, getrusage maxrss, after the first run).
  *   S1:        `ballast tune` grid throughput on 1 and on N worker threads (bench/tune.ts; run only when named).
  *   B3:        the many-portfolio monitor, 1,000,000 portfolios × 10 positions (bench/scale.ts; run only when named).
+ *   A1:        the HTTP API over a journal of 500,000 one-minute cycles, 32 concurrent loopback clients:
+ *              /api/history, /api/journal (first and deep page) against /api/status; the journal's bytes per
+ *              cycle (bench/api.ts; run only when named; --cycles N --clients N --seconds N --rebuild --backfill).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
  * one's peak), `--reps N` times (default 8 for B1 and B2, 3 for B0; each a full run from a fresh ledger and fresh output arrays).
@@ -28,7 +31,7 @@
  *              the whole range and per calendar year: time in band, tracking error and every cost line,
  *              with each cost's ratio to spot threshold's. Not part of the default list.
  *
- * Usage: npm run bench [-- B1 B2 B0 Q1 S1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (S1)]
+ * Usage: npm run bench [-- B1 B2 B0 Q1 S1 A1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (S1)]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
  *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
@@ -54,7 +57,7 @@ import { t1 } from './tune.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);
-const want = args.filter((a) => /^[BQST]\d$/.test(a));
+const want = args.filter((a) => /^[ABQST]\d$/.test(a));
 const repsAt = args.indexOf('--reps');
 const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : undefined;
 // B1/B2 runs take a fraction of a second: 8 runs reach the JIT's steady state on a busy machine. B0's
@@ -84,7 +87,8 @@ if (!child) {
   );
   let failed = false;
   for (const w of list) {
-    const s1Args = w === 'S1' ? ['--cells', '--workers'].flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])) : [];
+    const named = w === 'S1' ? ['--cells', '--workers'] : w === 'A1' ? ['--cycles', '--clients', '--seconds'] : [];
+    const s1Args = [...named.flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])), ...(w === 'A1' ? ['--rebuild', '--backfill'].filter((f) => args.includes(f)) : [])];
     const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...s1Args, '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
   }
@@ -201,9 +205,15 @@ if (which === 'B1') {
 } else if (which === 'S1') {
   // `ballast tune` grid throughput on 1 and N worker threads (bench/tune.ts).
   await t1(args);
+} else if (which === 'A1') {
+  // the HTTP API over a year of minute cycles (bench/api.ts); `--a1-serve FILE`: the server half, in its own process
+  const { a1, serve } = await import('./api.js');
+  const at = args.indexOf('--a1-serve');
+  if (at >= 0) await serve(ROOT, args[at + 1]!);
+  else await a1(ROOT, fileURLToPath(import.meta.url), args);
 } else if (which === 'B3') {
   // the many-portfolio monitor (bench/scale.ts)
   (await import('./scale.js')).b3(explicitReps ?? 8);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose B0, B1, B2, B3, Q1 or S1`);
+  throw new Error(`unknown workload ${String(which)}: choose A1, B0, B1, B2, B3, Q1 or S1`);
 }

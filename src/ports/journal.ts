@@ -8,6 +8,7 @@
  * failing store throws JournalError with a `kind`; callers halt on it and never send an order whose intent
  * was not saved. The journal never receives API keys: payload fields that look like secrets are redacted.
  */
+import type { HistoryPoint, HistoryRow } from '../core/history.js';
 import type { Side, TradingState } from '../core/types.js';
 import type { OrderType } from './exchange.js';
 
@@ -121,6 +122,12 @@ export interface JournalEvent {
 
 export interface EventQuery {
   type?: EventType;
+  /**
+   * Any of these types (with `limit`: the newest `limit` of them all). Each type's ids are read from the
+   * (type, id) index alone and merged, then only the rows kept are read: a page costs the same whatever
+   * the journal's length.
+   */
+  types?: readonly EventType[];
   account?: string;
   since?: number;
   /** Only events with an id below this one (the next page back, with `limit`). */
@@ -178,6 +185,18 @@ export interface JournalTotals {
   fundingNet: number;
 }
 
+/** A read of one level of the history series (src/core/history.ts). */
+export interface HistoryQuery {
+  level: number;
+  /** Rows whose bucket (level 0: cycle) starts at or after this time. */
+  since?: number;
+  /** Rows whose bucket starts at or before this time. */
+  until?: number;
+  /** At most this many rows: the newest (default) or, with `oldest`, the oldest. Always returned oldest first. */
+  limit: number;
+  oldest?: boolean;
+}
+
 export interface IntentQuery {
   rebalanceId?: number;
   account?: string;
@@ -229,7 +248,8 @@ export interface Journal {
   createRebalance(r: { time: number; trigger: string; decisionEvent: number | null }): number;
   finishRebalance(id: number, status: RebalanceStatus, time: number, summary?: unknown): void;
   rebalance(id: number): RebalanceRecord | undefined;
-  rebalances(q?: { status?: RebalanceStatus; limit?: number }): RebalanceRecord[];
+  /** Oldest first; with `limit`, the newest `limit` (started in [since, until] when given). */
+  rebalances(q?: { status?: RebalanceStatus; since?: number; until?: number; limit?: number }): RebalanceRecord[];
 
   // ---- order intents
   /** Insert a new intent; throws JournalError('constraint') if the client id exists. */
@@ -266,6 +286,12 @@ export interface Journal {
   updateHedge(h: HedgeRecord): void;
   openHedge(account: string, symbol: string): HedgeRecord | undefined;
   hedges(q?: { account?: string; open?: boolean }): HedgeRecord[];
+
+  // ---- the history series (src/core/history.ts): one point per cycle, merged into every level in one write
+  recordHistory(p: HistoryPoint): void;
+  history(q: HistoryQuery): HistoryRow[];
+  /** How many rows `history(q)` would return (at most `q.limit`), counted on the key alone. */
+  historyCount(q: HistoryQuery): number;
 
   // ---- trading state (kill switch)
   tradingState(): TradingStateRecord;

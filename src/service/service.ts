@@ -28,6 +28,7 @@ import { ExchangeError } from '../ports/errors.js';
 import type { Exchange } from '../ports/exchange.js';
 import { JournalError, type FillRecord, type HedgeRecord, type Journal, type TradingStateRecord } from '../ports/journal.js';
 import type { SnapshotSource } from '../ports/snapshot-source.js';
+import { ensureHistory, historyPoint } from './history.js';
 import type { CrashHook } from '../execution/crash.js';
 import { Executor, executorConfigFromOrders, type ExecutionReport, type ExecutorConfig } from '../execution/executor.js';
 import { ReconcileMismatchError, Reconciler, type ReconcileConfig, type ReconcileReport } from '../execution/reconcile.js';
@@ -166,7 +167,7 @@ export function withJournalLots(snapshot: Snapshot, fills: readonly FillRecord[]
 }
 
 /** Short, JSON-safe summary of a snapshot for the journal (`extra`: what the service knows about it). */
-function summarize(s: Snapshot, extra: Record<string, unknown> = {}): unknown {
+export function summarize(s: Snapshot, extra: Record<string, unknown> = {}): unknown {
   const ts = Object.values(s.timestamps ?? {});
   return {
     ...extra,
@@ -351,6 +352,9 @@ export class Service {
       throw e;
     }
     j.appendEvent({ time: this.#now(), type: 'state', payload: { service: 'started', accounts: this.accounts, trading: j.tradingState() } });
+    // A journal written before the history table: value its snapshots once (src/service/history.ts).
+    const backfilled = ensureHistory(j, this.config.portfolio, { onProgress: (n) => this.#log.info({ snapshots: n }, 'history: back-filling from journaled snapshots') });
+    if (backfilled > 0) this.#log.info({ snapshots: backfilled }, 'history: back-fill done');
     // A rebalance still 'running' belonged to a process that died: its orders are settled by the reconciliation.
     for (const rb of j.rebalances({ status: 'running' })) j.finishRebalance(rb.id, 'crashed', this.#now(), { note: 'found running at start: the previous process died mid-rebalance' });
     let report: ReconcileReport | null = null;
@@ -501,7 +505,11 @@ export class Service {
         const force = this.#forceNext !== null;
         this.#forceNext = null;
         plan = (this.#d.planner ?? makePlan)(this.config.portfolio, snapshot, { now: this.#now(), state, ...(force ? { force } : {}) });
-        this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot, { tpv: plan.valuation.tpv }) });
+        const valued = plan.valuation;
+        this.journal.transaction(() => {
+          const event = this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot, { tpv: valued.tpv }) });
+          this.journal.recordHistory(historyPoint(snapshot.time, snapshot.time, event, valued));
+        });
       } catch (e) {
         if (e instanceof ValuationError) {
           this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot) });
@@ -551,7 +559,7 @@ export class Service {
       const rbStatus = execution.status === 'done' ? 'done' : execution.status === 'paused' ? 'paused' : execution.status === 'halted' ? 'halted' : 'partial';
       this.journal.finishRebalance(rebalanceId, rbStatus, this.#now(), execution);
       this.#reconcileDue = true;
-      const after = await this.#afterTrades(rebalanceId);
+      const after = await this.#afterTrades(rebalanceId, snapshot.time);
       const withAfter = after ? { after } : {};
       if (execution.status === 'paused') return { ...base, status: 'paused', reason: execution.reasons.join('; ') || 'venue unavailable', execution, rebalanceId, ...withAfter };
       return { ...base, status: 'traded', reason: `${plan.trigger}: ${execution.status}`, execution, rebalanceId, ...withAfter };
@@ -591,7 +599,7 @@ export class Service {
    * that the API, the dashboard and `ballast journal` show the positions the venue holds now, not the ones
    * the plan started from. A venue that cannot be read now leaves the next cycle's snapshot to say it.
    */
-  async #afterTrades(rebalanceId: number): Promise<CycleReport['after']> {
+  async #afterTrades(rebalanceId: number, cycle: number): Promise<CycleReport['after']> {
     let snapshot: Snapshot;
     try {
       snapshot = await this.#d.source.take();
@@ -608,7 +616,10 @@ export class Service {
     } catch (e) {
       if (!(e instanceof ValuationError)) throw e;
     }
-    this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot, { after: rebalanceId, ...(valuation ? { tpv: valuation.tpv } : {}) }) });
+    this.journal.transaction(() => {
+      const event = this.journal.appendEvent({ time: this.#now(), type: 'snapshot', payload: summarize(snapshot, { after: rebalanceId, ...(valuation ? { tpv: valuation.tpv } : {}) }) });
+      if (valuation) this.journal.recordHistory(historyPoint(cycle, snapshot.time, event, valuation));
+    });
     return valuation ? { time: snapshot.time, valuation, rebalanceId } : undefined;
   }
 

@@ -156,7 +156,7 @@ describe('read endpoints', () => {
       expect(plan).toMatchObject({ source: 'journal', status: 'nothing-to-do' });
       expect(plan.text).toMatch(/BTC: net/);
       const hist = await json<{ times: number[] }>(fetch(`${again.url}/api/history`, h));
-      expect(hist.times).toHaveLength(3); // two cycles: before and after the first one's fills, then the second
+      expect(hist.times).toHaveLength(2); // one point per cycle, from the journal's history table
     } finally {
       await again.close();
     }
@@ -185,32 +185,72 @@ describe('read endpoints', () => {
     const h = await json<{
       times: number[];
       tpv: number[];
+      tpvMin: number[];
+      tpvMax: number[];
       hedgeNotional: number[];
       classes: { name: string; target: number; lower: number; upper: number; weight: number[]; drift: number[] }[];
       rebalances: { id: number; time: number; status: string; trigger: string }[];
       funding: { times: number[]; cumulative: number[] };
+      resolution: { level: number; bucketMs: number };
     }>(aw.get('/api/history'));
-    // three cycles, four snapshots: the first cycle traded, so it has one before and one after its fills
-    expect(h.times).toHaveLength(4);
-    expect(h.times).toEqual(aw.service.journal.events({ type: 'snapshot' }).map((e) => (e.payload as { time: number }).time));
-    expect(h.times[1]).toBe(h.times[0]);
-    expect(h.tpv[0]).toBeCloseTo(100_000, 6);
+    // Three cycles, four snapshots: one point per cycle, read from the journal's history table (level 0). The
+    // first cycle traded: its point is the state after its fills (BTC back to 50 %); its TPV range spans the
+    // state before them (100,000) and after (less the fee).
+    expect(h.resolution).toEqual({ level: 0, bucketMs: 0 });
+    expect(h.times).toHaveLength(3);
+    const rows = aw.service.journal.history({ level: 0, limit: 10 });
+    expect(h.times).toEqual(rows.map((r) => r.time));
+    expect(h.tpvMax[0]).toBeCloseTo(100_000, 6);
+    expect(h.tpvMin[0]).toBeLessThan(h.tpvMax[0]!);
+    expect(h.tpv[0]).toBe(h.tpvMin[0]);
     expect(h.classes.map((c) => c.name)).toEqual(['BTC', 'Stablecoins']);
-    expect(h.classes[0]!.weight[0]).toBeCloseTo(0.58, 12);
-    expect(h.classes[0]!.weight[1]).toBeCloseTo(0.5, 2);
-    expect(h.classes[0]!.weight[3]).toBeCloseTo(0.5, 2);
-    expect(h.classes[0]!.drift[0]).toBeCloseTo(0.08, 12);
+    expect(h.classes[0]!.weight[0]).toBeCloseTo(0.5, 2);
+    expect(h.classes[0]!.weight[2]).toBeCloseTo(0.5, 2);
     expect(h.classes[0]).toMatchObject({ target: 0.5 });
     expect(h.classes[0]!.lower).toBeCloseTo(0.45, 12);
-    expect(h.hedgeNotional).toEqual([0, 0, 0, 0]);
+    expect(h.hedgeNotional).toEqual([0, 0, 0]);
+    // The newest point is the current state, to the cent.
+    const now = await json<{ tpv: number; classes: { weight: number }[] }>(aw.get('/api/portfolio'));
+    expect(h.tpv[2]).toBe(now.tpv);
+    expect(h.classes[0]!.weight[2]).toBeCloseTo(now.classes[0]!.weight, 8); // weights to 9 decimals
     expect(h.rebalances).toMatchObject([{ id: 1, status: 'done' }]);
     expect(h.rebalances[0]!.trigger).toMatch(/BTC/);
     expect(h.funding).toEqual({ times: [], cumulative: [] });
-    const thin = await json<{ times: number[] }>(aw.get(`/api/history?maxPoints=2&since=${h.times[0]}`));
-    expect(thin.times).toHaveLength(2);
-    expect(thin.times[1]).toBe(h.times[3]); // the newest point is always kept
+    // Three cycles do not fit two points: the finest bucket level that does (5 min) holds all three in one
+    // bucket, whose point is the newest cycle's and whose TPV range is the three cycles'.
+    const thin = await json<{ times: number[]; tpv: number[]; tpvMin: number[]; resolution: { level: number; bucketMs: number } }>(aw.get(`/api/history?maxPoints=2&since=${h.times[0]}`));
+    expect(thin.resolution).toEqual({ level: 1, bucketMs: 300_000 });
+    expect(thin.times).toEqual([h.times[2]]); // the newest point is always kept
+    expect(thin.tpv).toEqual([h.tpv[2]]);
+    expect(thin.tpvMin[0]).toBe(Math.min(...h.tpvMin));
     const none = await json<{ times: number[] }>(aw.get(`/api/history?until=${h.times[0]! - 1}`));
     expect(none.times).toEqual([]);
+  });
+
+  it('/api/history and /api/journal: the same answer asked again comes gzipped to a client that accepts it', async () => {
+    const w = await apiWorld({ cycles: 2 });
+    aw = w;
+    const { request } = await import('node:http');
+    const { gunzipSync } = await import('node:zlib');
+    const raw = (path: string) =>
+      new Promise<{ encoding: string | undefined; vary: string | undefined; body: Buffer }>((done, fail) => {
+        const req = request(`${w.api.url}${path}`, { headers: { authorization: `Bearer ${w.token}`, 'accept-encoding': 'gzip, deflate' } }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => done({ encoding: res.headers['content-encoding'], vary: res.headers.vary, body: Buffer.concat(parts) }));
+        });
+        req.on('error', fail);
+        req.end();
+      });
+    for (const path of ['/api/history', '/api/journal?limit=5']) {
+      const first = await raw(path);
+      expect(first.encoding, path).toBeUndefined();
+      expect(first.vary).toBe('accept-encoding');
+      const again = await raw(path);
+      expect(again.encoding, path).toBe('gzip');
+      expect(gunzipSync(again.body).toString()).toBe(first.body.toString());
+      expect(again.body.length).toBeLessThan(first.body.length);
+    }
   });
 
   it('/api/orders and /api/fills: the journal’s order intents and fills, newest first', async () => {
@@ -261,7 +301,8 @@ describe('read endpoints', () => {
     expect(f.rates[0]!.apr).toBeCloseTo(f.rates[0]!.rate * 3 * 365, 12);
     const hist = await json<{ funding: { cumulative: number[] }; hedgeNotional: number[] }>(aw.get('/api/history'));
     expect(hist.funding.cumulative).toEqual([1.25, 0.75]);
-    expect(hist.hedgeNotional[0]).toBe(0);
+    // The first cycle opened the hedge: its point is the state after the fills, hedge included.
+    expect(hist.hedgeNotional[0]).toBeGreaterThan(0);
     expect(hist.hedgeNotional[hist.hedgeNotional.length - 1]).toBeCloseTo(Math.abs(pos.notional), 6);
   });
 

@@ -9,7 +9,10 @@
  * rewrite the lock row, set the schema version, hold a write lock, and read back what is stored.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HISTORY_LEVELS, bucketOf, historyRow, mergeHistory, type HistoryPoint, type HistoryRow } from '../../src/core/history.js';
 import { ManualClock } from '../../src/ports/clock.js';
+import { backfillHistory, historyPoint, valueSummary, type SnapshotSummary } from '../../src/service/history.js';
+import { cls, portfolio } from '../core/builders.js';
 import { AccountLockedError, JournalError, type FillRecord, type Journal, type OrderIntent } from '../../src/ports/journal.js';
 
 export const T0 = Date.UTC(2025, 0, 6);
@@ -88,6 +91,51 @@ export const fill = (over: Partial<FillRecord> = {}): FillRecord => ({
   external: false,
   ...over,
 });
+
+/** `n` history points over about ten days (seeded): cycles a few minutes apart, some traded (a second point). */
+export function historyPoints(n: number, seed = 7): HistoryPoint[] {
+  let x = seed;
+  const rnd = () => {
+    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return x / 2_147_483_648;
+  };
+  const out: HistoryPoint[] = [];
+  let t = T0;
+  let event = 1;
+  for (let k = 0; out.length < n; k++) {
+    t += Math.floor(rnd() * 40) * 60_000; // 0 to 39 minutes: cycles sometimes share a time
+    const point = (time: number): HistoryPoint => {
+      const w = 0.4 + rnd() * 0.2;
+      return {
+        cycle: t,
+        time,
+        event: event++,
+        tpv: 100_000 * (0.9 + rnd() * 0.2),
+        hedgeNotional: rnd() < 0.3 ? rnd() * 5_000 : 0,
+        classes: [
+          { name: 'BTC', weight: w, drift: w - 0.5, futures: -rnd() * 1_000 },
+          { name: 'Stablecoins', weight: 1 - w, drift: 0.5 - w, futures: 0 },
+        ],
+      };
+    };
+    out.push(point(t));
+    if (rnd() < 0.25 && out.length < n) out.push(point(t + (k % 2 === 0 ? 0 : 1_000))); // after its fills
+  }
+  return out;
+}
+
+/** The rows `points` give, by the core's merge (what the journals do in SQL), per level, oldest first. */
+export function expectedRows(points: readonly HistoryPoint[]): HistoryRow[][] {
+  const levels = Array.from({ length: HISTORY_LEVELS }, () => new Map<number, HistoryRow>());
+  for (const p of points) {
+    for (let level = 0; level < HISTORY_LEVELS; level++) {
+      const r = historyRow(level, p);
+      const had = levels[level]!.get(r.bucket);
+      levels[level]!.set(r.bucket, had ? mergeHistory(had, r) : r);
+    }
+  }
+  return levels.map((m) => [...m.values()].sort((a, b) => a.bucket - b.bucket));
+}
 
 export function journalContract<J extends Journal>(name: string, h: JournalHarness<J>): void {
   describe(`journal contract: ${name}`, () => {
@@ -203,6 +251,108 @@ export function journalContract<J extends Journal>(name: string, h: JournalHarne
         const j = journal();
         j.setTradingState({ state: 'HALTED', by: 'alice', at: T0 + 5, reason: 'manual check' });
         expect(journal().tradingState()).toEqual({ state: 'HALTED', by: 'alice', at: T0 + 5, reason: 'manual check' });
+      });
+    });
+
+    describe('history series (src/core/history.ts)', () => {
+      const all = (j: Journal) => Array.from({ length: HISTORY_LEVELS }, (_, level) => j.history({ level, limit: 1_000_000 }));
+
+      it('events page back by id: the newest `limit` of a type below `beforeId`', () => {
+        const j = journal();
+        const ids = Array.from({ length: 7 }, (_, k) => j.appendEvent({ time: T0 + k, type: k % 2 === 0 ? 'snapshot' : 'decision', payload: { k } }));
+        const snaps = ids.filter((_, k) => k % 2 === 0);
+        expect(j.events({ type: 'snapshot', limit: 2 }).map((e) => e.id)).toEqual(snaps.slice(2));
+        expect(j.events({ type: 'snapshot', limit: 2, beforeId: snaps[2] }).map((e) => e.id)).toEqual(snaps.slice(0, 2));
+        expect(j.events({ type: 'snapshot', limit: 2, beforeId: snaps[0] })).toEqual([]);
+        // several types at once: the newest `limit` of them all, oldest first, paged the same way
+        j.appendEvent({ time: T0 + 9, type: 'command', payload: { k: 9 } });
+        const page = j.events({ types: ['decision', 'command', 'alert'], limit: 3 });
+        expect(page.map((e) => e.type)).toEqual(['decision', 'decision', 'command']);
+        expect(page.map((e) => e.payload)).toEqual([{ k: 3 }, { k: 5 }, { k: 9 }]);
+        expect(j.events({ types: ['decision', 'command'], limit: 3, beforeId: page[0]!.id }).map((e) => e.payload)).toEqual([{ k: 1 }]);
+        expect(j.events({ types: [], limit: 3 })).toEqual([]);
+      });
+
+      it('a new journal has no rows and needs no back-fill', () => {
+        const j = journal();
+        expect(j.getMeta('history.backfill')).toBeUndefined();
+        expect(j.history({ level: 0, limit: 10 })).toEqual([]);
+      });
+
+      it('a point goes into every level: its cycle’s row at level 0, its bucket above', () => {
+        const j = journal();
+        const [p] = historyPoints(1);
+        j.recordHistory(p!);
+        const rows = all(j);
+        for (let level = 0; level < HISTORY_LEVELS; level++) {
+          expect(rows[level]).toEqual([historyRow(level, p!)]);
+          expect(rows[level]![0]!.bucket).toBe(bucketOf(level, p!.cycle, p!.time));
+        }
+      });
+
+      it('a cycle that traded: its second point (after the fills) gives the row its values; TPV’s range spans both', () => {
+        const j = journal();
+        const classes = [{ name: 'BTC', weight: 0.58, drift: 0.08, futures: 0 }];
+        j.recordHistory({ cycle: T0, time: T0, event: 10, tpv: 100_000, hedgeNotional: 0, classes });
+        j.recordHistory({ cycle: T0, time: T0, event: 12, tpv: 99_990, hedgeNotional: 5_000, classes: [{ name: 'BTC', weight: 0.5, drift: 0, futures: -5_000 }] });
+        const [row] = j.history({ level: 0, limit: 10 });
+        expect(row).toEqual({ level: 0, bucket: T0, time: T0, event: 12, tpv: 99_990, hedgeNotional: 5_000, names: ['BTC'], values: new Float64Array([0.5, 0, -5_000]), tpvMin: 99_990, tpvMax: 100_000 });
+        // the same pre-trade point again (a resumed back-fill) changes nothing
+        j.recordHistory({ cycle: T0, time: T0, event: 10, tpv: 100_000, hedgeNotional: 0, classes });
+        expect(j.history({ level: 0, limit: 10 })).toEqual([row]);
+      });
+
+      it('the merge is idempotent and order-free: shuffled points written twice give the core merge of one pass', () => {
+        const points = historyPoints(300);
+        const want = expectedRows(points);
+        const j = journal();
+        const shuffled = [...points].reverse();
+        for (let k = 0; k < shuffled.length; k += 2) [shuffled[k], shuffled[k + 1]] = [shuffled[k + 1] ?? shuffled[k]!, shuffled[k]!];
+        j.transaction(() => {
+          for (const p of shuffled) j.recordHistory(p);
+          for (const p of points.slice(0, 100)) j.recordHistory(p);
+        });
+        expect(all(j)).toEqual(want);
+        expect(want[0]!.length).toBeLessThan(300); // cycles with two points have one row
+        expect(want[HISTORY_LEVELS - 1]!.length).toBeLessThan(want[0]!.length);
+      });
+
+      it('a back-fill over this journal (old snapshots, paged back by id in chunks) gives the rows of the live writer', () => {
+        const j = journal();
+        const p = portfolio([cls('BTC', 0.5, 0.05, ['BTC']), cls('Stablecoins', 0.5, 0.05, ['USDT'], { cash: true })]);
+        const points: HistoryPoint[] = [];
+        let cycle = T0;
+        for (let k = 0; k < 23; k++) {
+          const time = T0 + k * 60_000;
+          const after = k % 4 === 3 ? { after: k } : {};
+          if (!('after' in after)) cycle = time;
+          const s: SnapshotSummary = { ...after, time, prices: { BTC: 50_000 + 500 * k }, marks: {}, funding: {}, accounts: [{ name: 'main', balances: { BTC: 1, USDT: 50_000 - k }, positions: [] }], oldestInput: time, newestInput: time };
+          const id = j.appendEvent({ time, type: 'snapshot', payload: s });
+          j.appendEvent({ time, type: 'decision', payload: { status: 'not-due' } });
+          points.push(historyPoint(cycle, time, id, valueSummary(p, s)!));
+        }
+        j.setMeta('history.backfill', 'pending');
+        expect(backfillHistory(j, p, { chunk: 4 })).toBe(23);
+        expect(all(j)).toEqual(expectedRows(points));
+        expect(j.getMeta('history.backfill')).toBe('done');
+      });
+
+      it('reads are bounded: the newest (or oldest) `limit` rows of a level whose bucket is in [since, until], oldest first', () => {
+        const j = journal();
+        const points = historyPoints(200);
+        for (const p of points) j.recordHistory(p);
+        const level0 = expectedRows(points)[0]!;
+        expect(j.history({ level: 0, limit: 5 })).toEqual(level0.slice(-5));
+        expect(j.history({ level: 0, limit: 5, oldest: true })).toEqual(level0.slice(0, 5));
+        const since = level0[20]!.bucket;
+        const until = level0[60]!.bucket;
+        expect(j.history({ level: 0, since, until, limit: 1_000 })).toEqual(level0.slice(20, 61));
+        expect(j.history({ level: 0, since, until, limit: 3 })).toEqual(level0.slice(58, 61));
+        expect(j.historyCount({ level: 0, since, until, limit: 1_000 })).toBe(41);
+        expect(j.historyCount({ level: 0, since, until, limit: 3 })).toBe(3);
+        expect(j.historyCount({ level: 0, limit: 10_000 })).toBe(level0.length);
+        const hourly = expectedRows(points)[3]!;
+        expect(j.history({ level: 3, since, limit: 1_000 })).toEqual(hourly.filter((r) => r.bucket >= since));
       });
     });
 

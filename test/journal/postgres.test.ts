@@ -107,6 +107,30 @@ describe('PostgreSQL only', () => {
     }
   });
 
+  it('a database written before the history table (schema 2): migrated, its portfolios with snapshots marked for a back-fill, rows per portfolio', () => {
+    url = server.createDatabase('old');
+    adminQ('CREATE TABLE schema_version (version INTEGER NOT NULL)');
+    adminQ('INSERT INTO schema_version (version) VALUES (2)');
+    for (const m of PG_MIGRATIONS.slice(0, 2)) adminQ(m);
+    adminQ("INSERT INTO events (portfolio, time, type, payload) VALUES ('alpha', $1, 'snapshot', '{}')", [T0]);
+    const clock = new ManualClock(T0);
+    const a = new PostgresJournal(url, { clock, portfolio: 'alpha' });
+    const b = new PostgresJournal(url, { clock, portfolio: 'beta' });
+    try {
+      expect(a.schemaVersion).toBe(PG_MIGRATIONS.length);
+      expect(a.getMeta('history.backfill')).toBe('pending');
+      expect(b.getMeta('history.backfill')).toBeUndefined();
+      a.recordHistory({ cycle: T0, time: T0, event: 1, tpv: 1, hedgeNotional: 0, classes: [] });
+      expect(a.history({ level: 0, limit: 10 })).toHaveLength(1);
+      expect(b.history({ level: 0, limit: 10 })).toEqual([]);
+    } finally {
+      a.close();
+      b.close();
+      admin?.close();
+      admin = undefined;
+    }
+  });
+
   it('twenty journals opening a new database at once migrate it exactly once', async () => {
     const fresh = server.createDatabase('race');
     const { Worker } = await import('node:worker_threads');

@@ -93,6 +93,18 @@ describe('SQLite only', () => {
     expect(j.tradingState().state).toBe('ACTIVE');
   });
 
+  it('a journal written before the history table (schema 3) is migrated and marked for a back-fill', () => {
+    raw((db) => {
+      db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version (version) VALUES (3)');
+      for (const m of MIGRATIONS.slice(0, 3)) db.exec(m);
+      db.prepare("INSERT INTO events (time, type, account, payload) VALUES (?, 'snapshot', NULL, '{}')").run(T0);
+    });
+    const j = journal();
+    expect(j.schemaVersion).toBe(MIGRATIONS.length);
+    expect(j.getMeta('history.backfill')).toBe('pending');
+    expect(j.history({ level: 0, limit: 10 })).toEqual([]);
+  });
+
   it('full: a write beyond the size quota fails with kind "full"', () => {
     const j = journal({ maxPageCount: 40 });
     let err: unknown;

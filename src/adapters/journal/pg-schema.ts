@@ -182,4 +182,28 @@ export const PG_MIGRATIONS: readonly string[] = [
     token    BIGINT NOT NULL
   );
   `,
+  // 3: the newest events of a type and pages of them by id through an index (SQLite's migration 3); the
+  // history series, pre-valued as it is written (src/core/history.ts, SQLite's migration 4). A portfolio
+  // with snapshots but no history rows is marked for a back-fill at the service's next start.
+  `
+  CREATE INDEX events_portfolio_type_id ON events(portfolio, type, id);
+
+  CREATE TABLE history (
+    portfolio      TEXT    NOT NULL,
+    level          INTEGER NOT NULL,
+    bucket         BIGINT  NOT NULL,
+    time           BIGINT  NOT NULL,
+    event          BIGINT  NOT NULL,
+    tpv            DOUBLE PRECISION NOT NULL,
+    tpv_min        DOUBLE PRECISION NOT NULL,
+    tpv_max        DOUBLE PRECISION NOT NULL,
+    hedge_notional DOUBLE PRECISION NOT NULL,
+    names          TEXT    NOT NULL,
+    vals           BYTEA   NOT NULL,
+    PRIMARY KEY (portfolio, level, bucket)
+  );
+  INSERT INTO meta (portfolio, key, value)
+    SELECT DISTINCT portfolio, 'history.backfill', 'pending' FROM events WHERE type = 'snapshot'
+    ON CONFLICT (portfolio, key) DO NOTHING;
+  `,
 ];

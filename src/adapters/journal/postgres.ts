@@ -25,6 +25,7 @@ import {
   type EventQuery,
   type EventType,
   type FillQuery,
+  type HistoryQuery,
   type FillRecord,
   type FundingRecord,
   type HedgeRecord,
@@ -42,6 +43,8 @@ import {
   type TradingStateRecord,
 } from '../../ports/journal.js';
 import { pidAlive } from '../process.js';
+import type { HistoryPoint, HistoryRow } from '../../core/history.js';
+import { HistoryDecoder, upsertHistoryArgs, upsertHistorySql, type HistorySqlRow } from './history-sql.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS } from './pg-schema.js';
 import { SyncPg, SyncPgFailure } from './pg-sync.js';
 import { redact } from './sqlite.js';
@@ -395,15 +398,43 @@ export class PostgresJournal implements Journal {
   }
 
   events(q: EventQuery = {}): JournalEvent[] {
+    if (q.types !== undefined && q.limit !== undefined) return this.#eventsOfTypes(q, q.types, q.limit);
     return this.#run('read events', () => {
       const w = new Where(this.portfolio);
       if (q.type !== undefined) w.add('type = ?', q.type);
       if (q.account !== undefined) w.add('account = ?', q.account);
       if (q.since !== undefined) w.add('time >= ?', q.since);
+      if (q.beforeId !== undefined) w.add('id < ?', q.beforeId);
       const sql =
         q.limit !== undefined
           ? `SELECT * FROM (SELECT * FROM events ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit)}) AS e ORDER BY id`
           : `SELECT * FROM events ${w.sql} ORDER BY id`;
+      return this.#q(sql, w.args).map((r) => ({
+        id: r.id as number,
+        time: r.time as number,
+        type: r.type as EventType,
+        account: r.account as string | null,
+        payload: JSON.parse(r.payload as string),
+      }));
+    });
+  }
+
+  /** The newest `limit` events of any of `types`: ids per type from the (portfolio, type, id) index, then the rows kept. */
+  #eventsOfTypes(q: EventQuery, types: readonly EventType[], limit: number): JournalEvent[] {
+    return this.#run('read events', () => {
+      if (types.length === 0) return [];
+      const w = new Where(this.portfolio);
+      if (q.account !== undefined) w.add('account = ?', q.account);
+      if (q.since !== undefined) w.add('time >= ?', q.since);
+      if (q.beforeId !== undefined) w.add('id < ?', q.beforeId);
+      const lim = w.next(limit);
+      // One statement: a LATERAL read of each type's newest ids, merged and cut to the page, then those rows.
+      const list = types.map((t) => w.next(t)).join(', ');
+      const sql = `SELECT e.* FROM (
+          SELECT x.id FROM unnest(ARRAY[${list}]::text[]) AS t(type)
+          CROSS JOIN LATERAL (SELECT id FROM events ${w.sql} AND type = t.type ORDER BY id DESC LIMIT ${lim}) AS x
+          ORDER BY x.id DESC LIMIT ${lim}
+        ) AS k JOIN events e ON e.id = k.id ORDER BY e.id`;
       return this.#q(sql, w.args).map((r) => ({
         id: r.id as number,
         time: r.time as number,
@@ -446,10 +477,12 @@ export class PostgresJournal implements Journal {
     });
   }
 
-  rebalances(q: { status?: RebalanceStatus; limit?: number } = {}): RebalanceRecord[] {
+  rebalances(q: { status?: RebalanceStatus; since?: number; until?: number; limit?: number } = {}): RebalanceRecord[] {
     return this.#run('read rebalances', () => {
       const w = new Where(this.portfolio);
       if (q.status !== undefined) w.add('status = ?', q.status);
+      if (q.since !== undefined) w.add('started_at >= ?', q.since);
+      if (q.until !== undefined) w.add('started_at <= ?', q.until);
       const rows = this.#q(`SELECT * FROM rebalances ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit ?? null)}`, w.args);
       return rows.map(rebalanceFromRow).reverse();
     });
@@ -729,6 +762,36 @@ export class PostgresJournal implements Journal {
       if (q.account !== undefined) w.add('account = ?', q.account);
       if (q.open !== undefined) w.parts.push(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
       return this.#q(`SELECT * FROM hedges ${w.sql} ORDER BY id`, w.args).map(hedgeFromRow);
+    });
+  }
+
+  // ================================================================== history series
+
+  readonly #decoder = new HistoryDecoder();
+
+  recordHistory(p: HistoryPoint): void {
+    this.#run('record history', () => {
+      this.#q(upsertHistorySql('postgres', ['portfolio']), upsertHistoryArgs(p, [this.portfolio]));
+    });
+  }
+
+  historyCount(q: HistoryQuery): number {
+    return this.#run('count history', () => {
+      const w = new Where(this.portfolio).add('level = ?', q.level);
+      if (q.since !== undefined) w.add('bucket >= ?', q.since);
+      if (q.until !== undefined) w.add('bucket <= ?', q.until);
+      return Number(this.#q<{ n: number | string }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM history ${w.sql} LIMIT ${w.next(q.limit)}) AS h`, w.args)[0]!.n);
+    });
+  }
+
+  history(q: HistoryQuery): HistoryRow[] {
+    return this.#run('read history', () => {
+      const w = new Where(this.portfolio).add('level = ?', q.level);
+      if (q.since !== undefined) w.add('bucket >= ?', q.since);
+      if (q.until !== undefined) w.add('bucket <= ?', q.until);
+      const rows = this.#q<HistorySqlRow>(`SELECT * FROM history ${w.sql} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ${w.next(q.limit)}`, w.args);
+      if (!q.oldest) rows.reverse();
+      return rows.map((r) => this.#decoder.row(r));
     });
   }
 

@@ -145,4 +145,24 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX events_type_id ON events(type, id);
   `,
+  // 4: the history series, pre-valued as it is written (src/core/history.ts): per level, one row per cycle
+  // (level 0) or per time bucket, with the last point's values and TPV's range. A journal written before
+  // this has snapshots but no rows: 'history.backfill' = 'pending' asks the service to value them once at
+  // start (src/service/history.ts).
+  `
+  CREATE TABLE history (
+    level          INTEGER NOT NULL,
+    bucket         INTEGER NOT NULL,
+    time           INTEGER NOT NULL,
+    event          INTEGER NOT NULL,
+    tpv            REAL    NOT NULL,
+    tpv_min        REAL    NOT NULL,
+    tpv_max        REAL    NOT NULL,
+    hedge_notional REAL    NOT NULL,
+    names          TEXT    NOT NULL,
+    vals           BLOB    NOT NULL,
+    PRIMARY KEY (level, bucket)
+  ) WITHOUT ROWID;
+  INSERT OR IGNORE INTO meta (key, value) SELECT 'history.backfill', 'pending' WHERE EXISTS (SELECT 1 FROM events WHERE type = 'snapshot');
+  `,
 ];

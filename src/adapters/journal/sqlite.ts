@@ -24,6 +24,7 @@ import {
   type EventQuery,
   type EventType,
   type FillQuery,
+  type HistoryQuery,
   type FillRecord,
   type FundingRecord,
   type HedgeRecord,
@@ -40,6 +41,8 @@ import {
   type RebalanceStatus,
   type TradingStateRecord,
 } from '../../ports/journal.js';
+import type { HistoryPoint, HistoryRow } from '../../core/history.js';
+import { HISTORY_SELECT, HistoryDecoder, upsertHistoryArgs, upsertHistorySql } from './history-sql.js';
 import { MIGRATIONS } from './schema.js';
 import { pidAlive } from '../process.js';
 
@@ -482,6 +485,7 @@ export class SqliteJournal implements Journal {
   }
 
   events(q: EventQuery = {}): JournalEvent[] {
+    if (q.types !== undefined && q.limit !== undefined) return this.#eventsOfTypes(q, q.types, q.limit);
     return this.#run('read events', () => {
       const where = new Where().given('type = ?', q.type).given('account = ?', q.account).given('time >= ?', q.since).given('id < ?', q.beforeId);
       const w = where.clause();
@@ -489,6 +493,23 @@ export class SqliteJournal implements Journal {
       const sql = q.limit !== undefined ? `SELECT * FROM (SELECT * FROM events ${w} ORDER BY id DESC LIMIT ?) ORDER BY id` : `SELECT * FROM events ${w} ORDER BY id`;
       if (q.limit !== undefined) args.push(q.limit);
       const rows = this.#db.prepare(sql).all(...args) as Array<{ id: number; time: number; type: EventType; account: string | null; payload: string }>;
+      return rows.map((r) => ({ id: r.id, time: r.time, type: r.type, account: r.account, payload: JSON.parse(r.payload) }));
+    });
+  }
+
+  /** The newest `limit` events of any of `types`: ids per type from the (type, id) index, then the rows kept. */
+  #eventsOfTypes(q: EventQuery, types: readonly EventType[], limit: number): JournalEvent[] {
+    return this.#run('read events', () => {
+      const ids: number[] = [];
+      for (const type of types) {
+        const where = new Where().add('type = ?', type).given('account = ?', q.account).given('time >= ?', q.since).given('id < ?', q.beforeId);
+        // The (type, id) index even with a time filter: (type, time) would sort every event of the type since then.
+        const sql = `SELECT id FROM events INDEXED BY events_type_id ${where.clause()} ORDER BY id DESC LIMIT ?`;
+        for (const r of this.#db.prepare(sql).all(...where.args, limit) as { id: number }[]) ids.push(r.id);
+      }
+      const keep = ids.sort((a, b) => b - a).slice(0, limit);
+      if (keep.length === 0) return [];
+      const rows = this.#db.prepare(`SELECT * FROM events WHERE id IN (${keep.map(() => '?').join(', ')}) ORDER BY id`).all(...keep) as Array<{ id: number; time: number; type: EventType; account: string | null; payload: string }>;
       return rows.map((r) => ({ id: r.id, time: r.time, type: r.type, account: r.account, payload: JSON.parse(r.payload) }));
     });
   }
@@ -520,13 +541,10 @@ export class SqliteJournal implements Journal {
     });
   }
 
-  rebalances(q: { status?: RebalanceStatus; limit?: number } = {}): RebalanceRecord[] {
+  rebalances(q: { status?: RebalanceStatus; since?: number; until?: number; limit?: number } = {}): RebalanceRecord[] {
     return this.#run('read rebalances', () => {
-      const rows = (
-        q.status !== undefined
-          ? this.#db.prepare('SELECT * FROM rebalances WHERE status = ? ORDER BY id DESC LIMIT ?').all(q.status, q.limit ?? -1)
-          : this.#db.prepare('SELECT * FROM rebalances ORDER BY id DESC LIMIT ?').all(q.limit ?? -1)
-      ) as RebalanceRow[];
+      const where = new Where().given('status = ?', q.status).given('started_at >= ?', q.since).given('started_at <= ?', q.until);
+      const rows = this.#db.prepare(`SELECT * FROM rebalances ${where.clause()} ORDER BY id DESC LIMIT ?`).all(...where.args, q.limit ?? -1) as RebalanceRow[];
       return rows.map(rebalanceFromRow).reverse();
     });
   }
@@ -726,6 +744,37 @@ export class SqliteJournal implements Journal {
       const where = new Where().given('account = ?', q.account);
       if (q.open !== undefined) where.add(q.open ? 'closed_at IS NULL' : 'closed_at IS NOT NULL');
       return (this.#db.prepare(`SELECT * FROM hedges ${where.clause()} ORDER BY id`).all(...where.args) as HedgeRow[]).map(hedgeFromRow);
+    });
+  }
+
+  // ================================================================== history series
+
+  #upsertHistory: Database.Statement | undefined;
+
+  readonly #decoder = new HistoryDecoder();
+
+  recordHistory(p: HistoryPoint): void {
+    this.#run('record history', () => {
+      this.#upsertHistory ??= this.#db.prepare(upsertHistorySql('sqlite'));
+      this.#upsertHistory.run(...upsertHistoryArgs(p));
+    });
+  }
+
+  historyCount(q: HistoryQuery): number {
+    return this.#run('count history', () => {
+      const where = new Where().add('level = ?', q.level).given('bucket >= ?', q.since).given('bucket <= ?', q.until);
+      return (this.#db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM history ${where.clause()} LIMIT ?)`).get(...where.args, q.limit) as { n: number }).n;
+    });
+  }
+
+  history(q: HistoryQuery): HistoryRow[] {
+    return this.#run('read history', () => {
+      const where = new Where().add('level = ?', q.level).given('bucket >= ?', q.since).given('bucket <= ?', q.until);
+      const sql = `SELECT ${HISTORY_SELECT} FROM history ${where.clause()} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ?`;
+      // Rows as arrays: no object per row from the driver.
+      const rows = this.#db.prepare(sql).raw(true).all(...where.args, q.limit) as unknown[][];
+      if (!q.oldest) rows.reverse();
+      return rows.map((r) => this.#decoder.array(r));
     });
   }
 

@@ -2,20 +2,23 @@
  * What the API shows, read from what exists: the Service (trading state, last cycle with its plan) and the
  * Journal (snapshots, decisions, orders, fills, funding, hedges, rebalances). Nothing here writes.
  *
- * History: every cycle journals a `snapshot` event (prices, marks, balances, positions). Each one is valued
- * again with the core's `valuePortfolio` — the same arithmetic as the planner — giving TPV, each class's
- * weight and drift, and the hedge notional at that time. Points are cached and extended incrementally (by
- * event id), at most `maxPoints` of them (the newest).
+ * History: the service writes each cycle's valued point into the journal's history table as it journals the
+ * cycle, at every resolution level (src/core/history.ts). `/api/history` reads one level through its
+ * (level, bucket) key — level 0 (one row per cycle) when the range holds at most `maxPoints` cycles, else the
+ * finest bucket level that fits — so a request reads at most `maxPoints` + 1 rows twice, whatever the
+ * journal's length, and values nothing. The answer is kept until the journal changes (a new event).
  *
- * The journal summary of a snapshot keeps a position's contracts and entry price but not its contract
- * size: it is taken from the last plan's valuation (which has it) and is 1 for symbols never seen there
- * (true of Binance and Bybit linear USDT perps and of the simulated venue).
+ * The newest journaled snapshot is valued here (for a restart's portfolio and the feed's freshness). Its
+ * summary keeps a position's contracts and entry price but not its contract size: it is taken from the last
+ * plan's valuation (which has it) and is 1 for symbols never seen there (true of Binance and Bybit linear
+ * USDT perps and of the simulated venue).
  */
 import { scrub } from '../../adapters/log.js';
 import { classJson, planToJson, planToText, positionJson, type PlanJson } from '../shared/plan-view.js';
 import { moneyOut } from '../../core/format.js';
-import { valuePortfolio } from '../../core/valuation.js';
-import type { Breach, FundingRate, Plan, Portfolio, Snapshot, TradingState, Valuation } from '../../core/types.js';
+import { bucketWidth, levelsFor, type HistoryRow } from '../../core/history.js';
+import type { Breach, Plan, Portfolio, TradingState, Valuation } from '../../core/types.js';
+import { isSummary, valueSummary, type SnapshotSummary } from '../../service/history.js';
 import type { Clock } from '../../ports/clock.js';
 import type { EventType, FillRecord, HedgeRecord, Journal, JournalEvent, OrderIntent, OrderState, TradingStateRecord } from '../../ports/journal.js';
 import type { Service } from '../../service/service.js';
@@ -35,32 +38,6 @@ export interface ReadModelOptions {
   clock: Clock;
   /** The live feed, when there is one: per-input freshness. Otherwise freshness comes from the last snapshot. */
   feed?: { status(): FeedStatusLike };
-  /** History points kept (newest). Default 20,000. */
-  maxPoints?: number;
-}
-
-interface SnapshotSummary {
-  time: number;
-  prices: Record<string, number>;
-  marks: Record<string, number>;
-  funding: Record<string, FundingRate>;
-  accounts: { name: string; balances: Record<string, number>; positions: { symbol: string; contracts: number; entryPrice: number }[] }[];
-  oldestInput: number | null;
-  newestInput: number | null;
-  /** Set on the snapshot taken after a rebalance's fills: its id. */
-  after?: number;
-}
-
-export interface HistoryPoint {
-  id: number;
-  time: number;
-  tpv: number;
-  /** Per class, in portfolio order. */
-  weight: number[];
-  drift: number[];
-  futures: number[];
-  /** Σ |notional| of open futures positions. */
-  hedgeNotional: number;
 }
 
 export interface ClassView {
@@ -151,6 +128,11 @@ export interface HistoryView {
   classes: { name: string; cash: boolean; target: number; lower: number | null; upper: number | null; weight: (number | null)[]; drift: (number | null)[]; futures: (number | null)[] }[];
   rebalances: { id: number; time: number; finishedAt: number | null; status: string; trigger: string }[];
   funding: { times: number[]; cumulative: number[] };
+  /** TPV's lowest and highest value over each point's bucket (level 0: over the cycle, before and after its trades). */
+  tpvMin: number[];
+  tpvMax: number[];
+  /** The level read: 0 = one point per cycle; else each point is the last of a bucket of `bucketMs`. */
+  resolution: { level: number; bucketMs: number };
 }
 
 export interface HedgeView extends HedgeRecord {
@@ -184,6 +166,24 @@ export interface PlanExecution {
   fills: FillRecord[];
 }
 
+/**
+ * An answer kept while it cannot change: its JSON text, how often it was served again, and (made by the
+ * server once it is served again) its gzip encoding.
+ */
+export interface CachedAnswer {
+  json: string;
+  hits: number;
+  gzip?: Buffer;
+}
+
+export interface JournalQuery {
+  types?: EventType[];
+  account?: string;
+  since?: number;
+  beforeId?: number;
+  limit: number;
+}
+
 export interface HistoryQuery {
   since?: number;
   until?: number;
@@ -192,27 +192,21 @@ export interface HistoryQuery {
 
 const LIVE_STATES: readonly OrderState[] = ['NEW', 'SUBMITTING', 'OPEN', 'PARTIALLY_FILLED', 'CANCELING', 'UNKNOWN'];
 
-function isSummary(x: unknown): x is SnapshotSummary {
-  const s = x as SnapshotSummary;
-  return typeof s === 'object' && s !== null && typeof s.time === 'number' && typeof s.prices === 'object' && Array.isArray(s.accounts);
-}
-
 export class ReadModel {
   readonly #o: ReadModelOptions;
-  readonly #maxPoints: number;
-  readonly #points: HistoryPoint[] = [];
   #lastSnapshotId = 0;
-  #lastSnapshotTime = -Infinity;
   #latest: { id: number; summary: SnapshotSummary; valuation: Valuation } | null = null;
   readonly #contractSize = new Map<string, number>();
   #alerts = 0;
   #lastAlertId = 0;
   #lastAlertTime = -Infinity;
   #primed = false;
+  /** History answers of the journal's current version (the newest event id and the last cycle). */
+  #historyCache: { version: string; views: Map<string, { view: HistoryView; answer?: CachedAnswer }> } = { version: '', views: new Map() };
+  readonly #journalCache = new Map<string, { version: string; answer: CachedAnswer }>();
 
   constructor(o: ReadModelOptions) {
     this.#o = o;
-    this.#maxPoints = o.maxPoints ?? 20_000;
   }
 
   get mode(): Mode {
@@ -233,17 +227,26 @@ export class ReadModel {
 
   // ---------------------------------------------------------------- incremental reading of the journal
 
-  /** Read new journal events into the caches. Cheap when nothing is new. */
+  /** Read new journal events into the caches. Cheap when nothing is new: the newest snapshot is valued only when it changed. */
   refresh(): void {
     const j = this.#o.journal;
     const plan = this.#o.service.lastCycle?.plan;
     if (plan) for (const p of plan.valuation.positions) this.#contractSize.set(p.symbol, p.contractSize);
 
-    const snaps = this.#primed
-      ? j.events({ type: 'snapshot', since: this.#lastSnapshotTime }).filter((e) => e.id > this.#lastSnapshotId)
-      : j.events({ type: 'snapshot', limit: this.#maxPoints });
-    for (const e of snaps) this.#addSnapshot(e);
-    if (this.#points.length > this.#maxPoints) this.#points.splice(0, this.#points.length - this.#maxPoints);
+    // The newest snapshot the valuation accepts (an unvaluable one, e.g. a missing price, is skipped).
+    let before: number | undefined;
+    const seen = this.#lastSnapshotId;
+    for (let tries = 0; tries < 20; tries++) {
+      const e = j.events({ type: 'snapshot', limit: 1, ...(before !== undefined ? { beforeId: before } : {}) })[0];
+      if (!e || e.id <= seen) break;
+      if (tries === 0) this.#lastSnapshotId = e.id;
+      const v = isSummary(e.payload) ? valueSummary(this.#o.portfolio, e.payload, (sym) => this.#contractSize.get(sym) ?? 1) : null;
+      if (v && isSummary(e.payload)) {
+        this.#latest = { id: e.id, summary: e.payload, valuation: v };
+        break;
+      }
+      before = e.id;
+    }
 
     const alerts = this.#primed ? j.events({ type: 'alert', since: this.#lastAlertTime }).filter((e) => e.id > this.#lastAlertId) : j.events({ type: 'alert' });
     for (const e of alerts) {
@@ -252,53 +255,6 @@ export class ReadModel {
       this.#lastAlertTime = Math.max(this.#lastAlertTime, e.time);
     }
     this.#primed = true;
-  }
-
-  #addSnapshot(e: JournalEvent): void {
-    this.#lastSnapshotId = Math.max(this.#lastSnapshotId, e.id);
-    this.#lastSnapshotTime = Math.max(this.#lastSnapshotTime, e.time);
-    if (!isSummary(e.payload)) return;
-    const v = this.#value(e.payload);
-    if (!v) return;
-    const classes = v.classes;
-    this.#points.push({
-      id: e.id,
-      time: e.payload.time,
-      tpv: v.tpv,
-      weight: classes.map((c) => c.weight),
-      drift: classes.map((c) => c.drift),
-      futures: classes.map((c) => c.futures),
-      hedgeNotional: v.positions.reduce((s, p) => s + Math.abs(p.notional), 0),
-    });
-    this.#latest = { id: e.id, summary: e.payload, valuation: v };
-  }
-
-  #value(s: SnapshotSummary): Valuation | null {
-    const p = this.#o.portfolio;
-    const snapshot: Snapshot = {
-      time: s.time,
-      prices: s.prices ?? {},
-      marks: s.marks ?? {},
-      funding: s.funding ?? {},
-      markets: {},
-      accounts: s.accounts.map((a) => ({
-        name: a.name,
-        balances: a.balances ?? {},
-        positions: (a.positions ?? []).map((x) => ({
-          symbol: x.symbol,
-          contracts: x.contracts,
-          contractSize: this.#contractSize.get(x.symbol) ?? 1,
-          entryPrice: x.entryPrice,
-          leverage: p.execution.leverage,
-          marginMode: 'cross' as const,
-        })),
-      })),
-    };
-    try {
-      return valuePortfolio(p, snapshot);
-    } catch {
-      return null; // a snapshot the valuation refuses (missing price…) is not a point of history
-    }
   }
 
   /** Changes whenever anything the dashboard shows may have changed. */
@@ -447,33 +403,84 @@ export class ReadModel {
     };
   }
 
+  /**
+   * The history series from the journal's history table: the finest level whose points over the range fit
+   * `maxPoints` (src/core/history.ts), at most `maxPoints` rebalances (the newest) and funding payments
+   * (evenly thinned, the newest kept). The newest point is the newest cycle's state (after its trades).
+   */
   history(q: HistoryQuery = {}): HistoryView {
-    const pts = this.#points.filter((p) => (q.since === undefined || p.time >= q.since) && (q.until === undefined || p.time <= q.until));
+    return this.#cachedHistory(q).view;
+  }
+
+  /** The history answer as JSON text, scrubbed like every answer (what /api/history sends). */
+  historyJson(q: HistoryQuery = {}): CachedAnswer {
+    const c = this.#cachedHistory(q);
+    if (c.answer) c.answer.hits++;
+    else c.answer = { json: JSON.stringify(scrub(c.view)), hits: 0 };
+    return c.answer;
+  }
+
+  #cachedHistory(q: HistoryQuery): { view: HistoryView; answer?: CachedAnswer } {
+    const version = this.version();
+    if (this.#historyCache.version !== version) this.#historyCache = { version, views: new Map() };
+    const key = `${q.since ?? ''}|${q.until ?? ''}|${q.maxPoints ?? ''}`;
+    const hit = this.#historyCache.views.get(key);
+    if (hit) return hit;
+    const entry: { view: HistoryView; answer?: CachedAnswer } = { view: this.#history(q) };
+    if (this.#historyCache.views.size >= 16) this.#historyCache.views.clear();
+    this.#historyCache.views.set(key, entry);
+    return entry;
+  }
+
+  /** The rows of the finest level that holds the range in at most `max` points. */
+  historyRows(q: { since?: number; until?: number; max: number }): { level: number; rows: HistoryRow[] } {
+    const j = this.#o.journal;
+    const range = { ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) };
+    // Level 0 when its rows in the range fit (counted on the key alone), else the bucket level for the span.
+    const levels = j.historyCount({ level: 0, limit: q.max + 1, ...range }) <= q.max ? [0] : levelsFor(this.#span(q), q.max).slice(1);
+    const level = levels[0] ?? 0;
+    return { level, rows: j.history({ level, limit: q.max, ...range }) };
+  }
+
+  /** The range's length: from `since` (or the oldest cycle) to `until` (or the newest). */
+  #span(q: { since?: number; until?: number }): number | null {
+    const j = this.#o.journal;
+    const range = { ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) };
+    const first = q.since ?? j.history({ level: 0, limit: 1, oldest: true, ...range })[0]?.bucket;
+    const last = q.until ?? j.history({ level: 0, limit: 1, ...range })[0]?.time;
+    return first === undefined || last === undefined ? null : Math.max(0, last - first);
+  }
+
+  #history(q: HistoryQuery): HistoryView {
     const max = q.maxPoints ?? 2_000;
-    let sel = pts;
-    if (pts.length > max) {
-      // Even thinning, always keeping the newest point.
-      const stride = pts.length / max;
-      sel = [];
-      for (let k = 0; k < max; k++) sel.push(pts[Math.min(pts.length - 1, Math.floor(k * stride))]!);
-      sel[sel.length - 1] = pts[pts.length - 1]!;
-    }
-    const classes = this.#o.portfolio.classes.map((c, k) => {
-      const v = this.#latest?.valuation.classes.find((x) => x.name === c.name);
+    const { level, rows } = this.historyRows({ max, ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) });
+    const sel = q.until === undefined ? rows : rows.filter((r) => r.time <= q.until!);
+    const classes = this.#o.portfolio.classes.map((c) => {
+      const v = this.#latest?.valuation.classes.find((x) => x.name === c.name) ?? this.#o.service.lastCycle?.plan?.valuation.classes.find((x) => x.name === c.name);
+      // The class's place in each row (rows share their names array: one lookup per distinct list).
+      const at = new Map<readonly string[], number>();
+      const value = (r: HistoryRow, offset: number): number | undefined => {
+        let k = at.get(r.names);
+        if (k === undefined) {
+          k = r.names.indexOf(c.name);
+          at.set(r.names, k);
+        }
+        return k < 0 ? undefined : r.values[3 * k + offset];
+      };
       return {
         name: c.name,
         cash: c.cash,
         target: c.target,
         lower: v?.lower ?? null,
         upper: v?.upper ?? null,
-        weight: sel.map((p) => p.weight[k] ?? null),
-        drift: sel.map((p) => p.drift[k] ?? null),
-        futures: sel.map((p) => p.futures[k] ?? null),
+        weight: sel.map((r) => fraction9(value(r, 0))),
+        drift: sel.map((r) => fraction9(value(r, 1))),
+        futures: sel.map((r) => money8(value(r, 2))),
       };
     });
+    const range = { ...(q.since !== undefined ? { since: q.since } : {}), ...(q.until !== undefined ? { until: q.until } : {}) };
     const rebalances = this.#o.journal
-      .rebalances()
-      .filter((r) => (q.since === undefined || r.startedAt >= q.since) && (q.until === undefined || r.startedAt <= q.until))
+      .rebalances({ ...range, limit: max })
       .map((r) => ({ id: r.id, time: r.startedAt, finishedAt: r.finishedAt, status: r.status, trigger: r.trigger }))
       .reverse();
     let cum = 0;
@@ -486,15 +493,19 @@ export class ReadModel {
         fundingCum.push(cum);
       }
     }
+    const keep = thinned(fundingTimes.length, max);
     return {
       quote: this.#o.portfolio.quote,
       points: sel.length,
-      times: sel.map((p) => p.time),
-      tpv: sel.map((p) => moneyOut(p.tpv)),
-      hedgeNotional: sel.map((p) => moneyOut(p.hedgeNotional)),
+      times: sel.map((r) => r.time),
+      tpv: sel.map((r) => moneyOut(r.tpv)),
+      hedgeNotional: sel.map((r) => moneyOut(r.hedgeNotional)),
       classes,
       rebalances,
-      funding: { times: fundingTimes, cumulative: fundingCum },
+      funding: { times: keep.map((k) => fundingTimes[k]!), cumulative: keep.map((k) => fundingCum[k]!) },
+      tpvMin: sel.map((r) => moneyOut(r.tpvMin)),
+      tpvMax: sel.map((r) => moneyOut(r.tpvMax)),
+      resolution: { level, bucketMs: bucketWidth(level) },
     };
   }
 
@@ -566,26 +577,43 @@ export class ReadModel {
   }
 
   /**
-   * The newest `limit` events of the types (newest first), each type read through the (type, id) index;
-   * `beforeId` pages back. `nextBefore`: the id to pass as `before` for the next page (null at the start).
+   * The newest `limit` events of the types (newest first), each type's ids read from the (type, id) index,
+   * then only the page's rows; `beforeId` pages back. `nextBefore`: the id to pass as `before` for the next
+   * page (null on the oldest page). `journalJson`: the same as JSON text, kept while it cannot change (the
+   * newest page until the journal changes; an older page for good, in a cache of 64 pages).
    */
-  journal(q: { types?: EventType[]; account?: string; since?: number; beforeId?: number; limit: number }): { events: JournalEventView[]; nextBefore: number | null } {
+  journalJson(q: JournalQuery): CachedAnswer {
+    // A page below `beforeId` never changes (events are only appended); the newest page changes with the journal.
+    const version = q.beforeId !== undefined ? '*' : this.version();
+    const key = JSON.stringify(q);
+    const hit = this.#journalCache.get(key);
+    if (hit && hit.version === version) {
+      hit.answer.hits++;
+      return hit.answer;
+    }
+    const answer = { json: JSON.stringify(scrub(this.journal(q))), hits: 0 };
+    this.#journalCache.delete(key);
+    if (this.#journalCache.size >= 64) this.#journalCache.delete(this.#journalCache.keys().next().value!);
+    this.#journalCache.set(key, { version, answer });
+    return answer;
+  }
+
+  journal(q: JournalQuery): { events: JournalEventView[]; nextBefore: number | null } {
     const j = this.#o.journal;
     const types = q.types ?? DEFAULT_JOURNAL_TYPES;
-    let rows: JournalEvent[] = [];
-    for (const type of types) {
-      rows.push(...j.events({ type, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.beforeId !== undefined ? { beforeId: q.beforeId } : {}), limit: q.limit }));
-    }
-    rows.sort((a, b) => b.id - a.id);
+    // One more than the page: whether an older page exists.
+    const rows = j
+      .events({ types, ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.beforeId !== undefined ? { beforeId: q.beforeId } : {}), limit: q.limit + 1 })
+      .reverse();
     const more = rows.length > q.limit;
-    rows = rows.slice(0, q.limit);
+    rows.splice(q.limit);
     // Scrub before summarizing: a summary may cut a text short, and a cut secret would escape the scrubbing.
     const events = rows.map((e) => {
       const clean = { ...e, payload: scrub(e.payload) };
       return { ...clean, summary: summarizeEvent(clean) };
     });
     const last = rows[rows.length - 1];
-    return { events, nextBefore: last && (more || rows.length === q.limit) ? last.id : null };
+    return { events, nextBefore: last && more ? last.id : null };
   }
 
   /** Counters and gauges for /metrics. */
@@ -593,6 +621,27 @@ export class ReadModel {
     const t = this.#o.journal.totals(LIVE_STATES);
     return { alerts: this.#alerts, orders: t.intents, liveOrders: t.liveIntents, fills: t.fills, hedgesOpen: t.openHedges, fundingTotal: t.fundingNet };
   }
+}
+
+/** A chart's fraction: 9 decimals (a billionth of a weight; the rest is float noise on a chart). */
+function fraction9(x: number | undefined): number | null {
+  if (x === undefined) return null;
+  const r = Math.round(x * 1e9) / 1e9;
+  return Object.is(r, -0) ? 0 : r;
+}
+
+function money8(x: number | undefined): number | null {
+  return x === undefined ? null : moneyOut(x);
+}
+
+/** Indexes of at most `max` of `n` items, evenly spread, always with the last. */
+function thinned(n: number, max: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, k) => k);
+  const stride = n / max;
+  const out: number[] = [];
+  for (let k = 0; k < max - 1; k++) out.push(Math.floor(k * stride));
+  out.push(n - 1);
+  return out;
 }
 
 /** Journal event types shown by default (snapshots and lock heartbeats are left out: they are many and dull). */

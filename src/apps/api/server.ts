@@ -14,6 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { registerSecret, scrub, scrubText } from '../../adapters/log.js';
@@ -24,7 +25,7 @@ import type { CycleReport, Service, ServiceLog } from '../../service/service.js'
 import { bearerOf, checkBind, loadOrCreateToken, tokenMatches } from './auth.js';
 import { bundleDashboard, unavailablePage, type DashboardAsset } from './dashboard.js';
 import { createMetrics } from './metrics.js';
-import { ReadModel, type FeedStatusLike, type Mode } from './read-model.js';
+import { ReadModel, type CachedAnswer, type FeedStatusLike, type Mode } from './read-model.js';
 import { commandBody, emptyQuery, fillsQuery, firstProblem, fundingQuery, hedgesQuery, historyQuery, journalQuery, ordersQuery } from './schemas.js';
 
 export type { Mode } from './read-model.js';
@@ -258,13 +259,24 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
     if (!p) throw notReady('no plan');
     return p;
   });
-  get('/api/history', (req) => model.history(parse(historyQuery, req.query, 'query')));
+  // History and journal pages: the cached JSON text (scrubbed once when made; the answer changes only when the
+  // journal does), gzipped for a client that accepts it once the same answer is asked for again (a browser
+  // polling): compressed once, sent many times; a one-off answer is not compressed.
+  const cached = (req: FastifyRequest, reply: FastifyReply, a: CachedAnswer) => {
+    reply.type('application/json; charset=utf-8').header('vary', 'accept-encoding');
+    if (a.hits > 0 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+      a.gzip ??= gzipSync(a.json, { level: 4 });
+      return reply.header('content-encoding', 'gzip').send(a.gzip);
+    }
+    return reply.send(a.json);
+  };
+  get('/api/history', (req, reply) => cached(req, reply, model.historyJson(parse(historyQuery, req.query, 'query'))));
   get('/api/hedges', (req) => model.hedges(parse(hedgesQuery, req.query, 'query')));
   get('/api/orders', (req) => model.orders(parse(ordersQuery, req.query, 'query')));
   get('/api/fills', (req) => model.fills(parse(fillsQuery, req.query, 'query')));
-  get('/api/journal', (req) => {
+  get('/api/journal', (req, reply) => {
     const q = parse(journalQuery, req.query, 'query');
-    return model.journal({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}) });
+    return cached(req, reply, model.journalJson({ limit: q.limit, ...(q.type ? { types: q.type } : {}), ...(q.account ? { account: q.account } : {}), ...(q.since !== undefined ? { since: q.since } : {}), ...(q.before !== undefined ? { beforeId: q.before } : {}) }));
   });
   get('/api/funding', (req) => model.funding(parse(fundingQuery, req.query, 'query')));
 
