@@ -18,6 +18,7 @@ import { buildMonitor, breachedByLastTick, tick, type Monitor, type MonitorPortf
 import { SyncPg } from '../../adapters/journal/pg-sync.js';
 import { parseStored, PortfolioStore } from '../../adapters/scale/portfolios.js';
 import { RemoteExchange } from '../../adapters/venue/client.js';
+import { marketUrl } from '../../adapters/venue/accounts.js';
 import type { ServiceLog } from '../../service/service.js';
 import { portfolioRows, startPortfoliosApi, type PortfolioRow, type PortfoliosApi } from './api.js';
 import { applyFills, holdingsFromSnapshot, type FillDelta } from './holdings.js';
@@ -101,7 +102,8 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
 
   const venues = (): string[] => {
     const urls = new Set<string>();
-    for (const p of store.all()) for (const b of Object.values(p.bindings)) if (b.venue !== undefined) urls.add(b.venue);
+    // one feed per market: the accounts of a many-accounts venue (…/a/NAME) share their venue's market
+    for (const p of store.all()) for (const b of Object.values(p.bindings)) if (b.venue !== undefined) urls.add(marketUrl(b.venue));
     return [...urls];
   };
 
