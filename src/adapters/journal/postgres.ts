@@ -399,7 +399,8 @@ export class PostgresJournal implements Journal {
       const w = new Where(this.portfolio);
       if (q.type !== undefined) w.add('type = ?', q.type);
       if (q.account !== undefined) w.add('account = ?', q.account);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      // −Infinity ("from the beginning", as a reader that has seen nothing asks) is no bound: bigint has no infinities
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       const sql =
         q.limit !== undefined
           ? `SELECT * FROM (SELECT * FROM events ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit)}) AS e ORDER BY id`
@@ -593,7 +594,8 @@ export class PostgresJournal implements Journal {
       if (q.clientOrderId !== undefined) w.add('client_order_id = ?', q.clientOrderId);
       if (q.venueOrderId !== undefined) w.add('venue_order_id = ?', q.venueOrderId);
       if (q.symbol !== undefined) w.add('symbol = ?', q.symbol);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      // −Infinity ("from the beginning", as a reader that has seen nothing asks) is no bound: bigint has no infinities
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       if (q.external !== undefined) w.add('external = ?', q.external);
       return this.#q(`SELECT * FROM fills ${w.sql} ORDER BY time, seq`, w.args).map(fillFromRow);
     });
@@ -619,7 +621,8 @@ export class PostgresJournal implements Journal {
       const w = new Where(this.portfolio);
       if (q.account !== undefined) w.add('account = ?', q.account);
       if (q.symbol !== undefined) w.add('symbol = ?', q.symbol);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      // −Infinity ("from the beginning", as a reader that has seen nothing asks) is no bound: bigint has no infinities
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       return this.#q<FundingRecord>(`SELECT account, id, symbol, time, amount, currency, rate FROM funding ${w.sql} ORDER BY time, seq`, w.args);
     });
   }

@@ -172,6 +172,8 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
       const { startServe } = await import('../scale/serve.js');
       const h = await startServe({ db: o.db, redis: o.redis, checkEveryMs: o.checkEvery * 1000, feedEveryMs: o.feedEvery * 1000, cooldownMs: o.cooldown * 1000, log, api: { port: o.apiPort, tokenFile: o.tokenFile } });
       log.info({ portfolios: h.monitor()?.ids.length ?? 0, api: `${h.api?.url}/api/portfolios` }, 'serve started: start-up cycles queued');
+      // the token goes to the terminal only, never to a log
+      if (h.api) out(`dashboard ${h.api.dashboardUrl}`);
       await new Promise<void>((resolve) => {
         const off = onSignals(() => {
           off();

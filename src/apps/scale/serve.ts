@@ -21,6 +21,7 @@ import { RemoteExchange } from '../../adapters/venue/client.js';
 import { marketUrl } from '../../adapters/venue/accounts.js';
 import type { ServiceLog } from '../../service/service.js';
 import { portfolioRows, startPortfoliosApi, type PortfolioRow, type PortfoliosApi } from './api.js';
+import { PortfolioViews } from './views.js';
 import { applyFills, holdingsFromSnapshot, type FillDelta } from './holdings.js';
 import { CycleQueue, QUEUE, redisConnection, type Trigger } from './queue.js';
 
@@ -32,8 +33,11 @@ export interface ServeOptions {
   cooldownMs?: number;
   log?: ServiceLog;
   now?: () => number;
-  /** Serve `GET /api/portfolios` on 127.0.0.1:port (0 = any free port) with the token in `tokenFile`. */
-  api?: { port: number; tokenFile: string };
+  /**
+   * Serve `GET /api/portfolios` and the dashboard (the portfolio list at `/`, each portfolio's dashboard at
+   * `/p/NAME/`) on 127.0.0.1:port (0 = any free port) with the token in `tokenFile`. `dashboard: false`: the API only.
+   */
+  api?: { port: number; tokenFile: string; dashboard?: boolean };
 }
 
 export interface ServeHandle {
@@ -161,7 +165,18 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   rebuildMonitor();
   for (const name of store.names()) await enqueue(name, 'start');
   const rows = () => portfolioRows(store.list(), monitor);
-  const api = o.api ? await startPortfoliosApi({ port: o.api.port, tokenFile: o.api.tokenFile, rows }) : null;
+  const views = o.api ? new PortfolioViews({ url: o.db, connection: conn, store }) : null;
+  const api = o.api
+    ? await startPortfoliosApi({
+        port: o.api.port,
+        tokenFile: o.api.tokenFile,
+        rows,
+        ...(views ? { views } : {}),
+        rebalance: (name) => enqueue(name, 'manual'),
+        ...(o.api.dashboard !== undefined ? { dashboard: o.api.dashboard } : {}),
+        ...(o.log ? { log: o.log } : {}),
+      })
+    : null;
 
   let rebuildPending = false;
   const finished = ({ jobId }: { jobId: string }) => {
@@ -202,6 +217,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     async close() {
       for (const t of timers) clearInterval(t);
       await api?.close();
+      views?.close();
       await events.close();
       await queue.close();
       store.close();
