@@ -445,23 +445,28 @@ export function revalueAll(m: Monitor, prices?: Float64Array): number {
       for (; i < end; i++) e += pq[i]! * px[pa[i]!]!;
       E[c] = e;
       t += e;
-      if (cash[c] === 1) cashCls = c;
-      else nonCash += e;
+      // selects instead of branches: which class is cash is data, a branch on it is mispredicted
+      const isCash = cash[c] === 1;
+      nonCash += isCash ? 0 : e;
+      cashCls = isCash ? c : cashCls;
     }
     tpv[p] = t;
     if (cashCls >= 0) E[cashCls] = t - nonCash;
     const inv = t > 0 ? 1 / t : 0;
+    // the largest distance without a data-dependent branch, then the first class that has it
     let worst = -Infinity;
+    for (let k = c0; k < c1; k++) {
+      const w = E[k]! * inv;
+      const b = band[k]!;
+      worst = Math.max(worst, lo[b]! - w, w - up[b]!);
+    }
     let wc = -1;
     for (let k = c0; k < c1; k++) {
       const w = E[k]! * inv;
       const b = band[k]!;
-      const x = lo[b]! - w;
-      const y = w - up[b]!;
-      const d = x > y ? x : y;
-      if (d > worst) {
-        worst = d;
+      if (Math.max(lo[b]! - w, w - up[b]!) === worst) {
         wc = k;
+        break;
       }
     }
     dist[p] = worst;
