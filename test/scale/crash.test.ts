@@ -242,6 +242,9 @@ describe('crash test across workers', () => {
         `${all.length} cycles queued, ${doneIds.length} completed once (${retried} after a retry), ${failed.length} failed; ` +
         `${orders} venue orders, ${trades} venue trades; ${dup.length} duplicate orders, ${lost.length} lost fills, ${mism.length} journal mismatches; ${lostUnsent.length} intents LOST unsent (killed between commit and send, never resent) (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     );
+    if (dup.length + lost.length + mism.length > 0) {
+      for (const v of verdicts.filter((x) => x.duplicateOrders.length + x.lostFills.length + x.mismatches.length > 0).slice(0, 5)) console.log(JSON.stringify(v, null, 1).slice(0, 3000));
+    }
     expect(dup, 'duplicate orders').toEqual([]);
     expect(lost, 'lost fills').toEqual([]);
     expect(mism, 'journal mismatches').toEqual([]);

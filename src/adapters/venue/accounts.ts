@@ -23,8 +23,9 @@
  * clock before every port method), so a clock move costs O(1), not O(accounts).
  *
  * Every account has its own cursor over the market data (its own feed from `makeFeed()`, plus the bars and
- * funding pushed since the venue started), so accounts never see each other's events. Calls run one at a
- * time, in arrival order, as on a one-account venue.
+ * funding pushed since the venue started), so accounts never see each other's events. Each account's calls
+ * run one at a time, in arrival order, as on a one-account venue; accounts do not wait for each other (a
+ * slow queue of one account must not delay another's order past its client's deadline).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -89,7 +90,8 @@ export class AccountsVenue {
   readonly #accounts = new Map<string, Account>();
   readonly #pushed: Pushed[] = [];
   #server: Server | null = null;
-  #chain: Promise<unknown> = Promise.resolve();
+  /** One queue per account (its calls run in arrival order), one for the venue's own routes (clock, pushes, new accounts). */
+  readonly #chains = new Map<string | null, Promise<unknown>>();
   #broken: string | null = null;
 
   constructor(o: AccountsVenueOptions) {
@@ -142,7 +144,7 @@ export class AccountsVenue {
   }
 
   async stop(): Promise<void> {
-    await this.#chain.catch(() => {});
+    await Promise.all([...this.#chains.values()].map((c) => c.catch(() => {})));
     const server = this.#server;
     this.#server = null;
     if (!server) return;
@@ -293,8 +295,14 @@ export class AccountsVenue {
       }
       return out;
     };
-    const p = this.#chain.then(run, run);
-    this.#chain = p.catch(() => {});
+    const chain = this.#chains.get(account) ?? Promise.resolve();
+    const p = chain.then(run, run);
+    const tail = p.catch(() => {});
+    this.#chains.set(account, tail);
+    // forget a queue that went idle (10,000 accounts need not keep 10,000 settled promises)
+    void tail.then(() => {
+      if (this.#chains.get(account) === tail) this.#chains.delete(account);
+    });
     return p;
   }
 
