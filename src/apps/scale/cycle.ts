@@ -122,7 +122,9 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
       const remote = await RemoteExchange.connect(url);
       clocks.push(remote);
       const limiter = new SharedRateLimiter(d.redis, { key: held[a.name]!.key, ...d.rate });
-      venues[a.name] = timedOrders(fencedExchange(limitedExchange(remote, limiter), journal, held[a.name]!), (at) => {
+      // the fencing check is the last step before the request: after the rate limiter's wait, not before it
+      // (a worker that waited for a token may have lost its account meanwhile)
+      venues[a.name] = timedOrders(limitedExchange(fencedExchange(remote, journal, held[a.name]!), limiter), (at) => {
         sentAt = at;
       });
     }
