@@ -14,6 +14,9 @@
  *   A1:        the HTTP API over a journal of 500,000 one-minute cycles, 32 concurrent loopback clients:
  *              /api/history, /api/journal (first and deep page) against /api/status; the journal's bytes per
  *              cycle (bench/api.ts; run only when named; --cycles N --clients N --seconds N --rebuild --backfill).
+ *   B4:        many portfolios end to end on PostgreSQL + Redis: sim-venue, serve and 1 / 4 workers as processes,
+ *              10,000 paper portfolios over one day of hourly prices (bench/scale-e2e.ts; run only when named;
+ *              --portfolios N --workers 1,4 --concurrency C --hours H --day YYYY-MM-DD --feed-every S).
  *
  * Each workload runs in its own child process (so one workload's memory does not count toward the next
  * one's peak), `--reps N` times (default 8 for B1 and B2, 3 for B0; each a full run from a fresh ledger and fresh output arrays).
@@ -31,7 +34,7 @@
  *              the whole range and per calendar year: time in band, tracking error and every cost line,
  *              with each cost's ratio to spot threshold's. Not part of the default list.
  *
- * Usage: npm run bench [-- B1 B2 B0 Q1 S1 A1] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (S1)]
+ * Usage: npm run bench [-- B1 B2 B0 Q1 S1 A1 B3 B4] [--reps N] [--hugepages] [--tsx] [--cells N --workers N (S1)]
  *   --hugepages  runs the children with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages
  *                for large allocations): an environment setting, reported on every line it affects.
  *   --tsx        runs the children as TypeScript through tsx's loader instead. On Node 20 its off-thread
@@ -87,7 +90,14 @@ if (!child) {
   );
   let failed = false;
   for (const w of list) {
-    const named = w === 'S1' ? ['--cells', '--workers'] : w === 'A1' ? ['--cycles', '--clients', '--seconds'] : [];
+    const named =
+      w === 'S1'
+        ? ['--cells', '--workers']
+        : w === 'A1'
+          ? ['--cycles', '--clients', '--seconds']
+          : w === 'B4'
+            ? ['--portfolios', '--workers', '--concurrency', '--hours', '--day', '--feed-every']
+            : [];
     const s1Args = [...named.flatMap((k) => (args.includes(k) ? [k, args[args.indexOf(k) + 1]!] : [])), ...(w === 'A1' ? ['--rebuild', '--backfill'].filter((f) => args.includes(f)) : [])];
     const r = spawnSync(process.execPath, [...nodeArgs, script, w, ...(explicitReps !== undefined ? ['--reps', String(explicitReps)] : []), ...s1Args, '--child'], { stdio: 'inherit', env });
     if (r.status !== 0) failed = true;
@@ -214,6 +224,9 @@ if (which === 'B1') {
 } else if (which === 'B3') {
   // the many-portfolio monitor (bench/scale.ts)
   (await import('./scale.js')).b3(explicitReps ?? 8);
+} else if (which === 'B4') {
+  // many portfolios end to end: venue, serve and workers as processes on real PostgreSQL and Redis (bench/scale-e2e.ts)
+  await (await import('./scale-e2e.js')).b4(ROOT, args);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose A1, B0, B1, B2, B3, Q1 or S1`);
+  throw new Error(`unknown workload ${String(which)}: choose A1, B0, B1, B2, B3, B4, Q1 or S1`);
 }

@@ -73,6 +73,18 @@ export interface Monitor {
   readonly classPosStart: Int32Array;
   readonly classLower: Float64Array;
   readonly classUpper: Float64Array;
+  /**
+   * Band edges interned: class c's edges are bandLower/bandUpper[classBand[c]] (the same values as
+   * classLower/classUpper; portfolios share few distinct (lower, upper) pairs, so the hot passes read a 2-byte
+   * index per class instead of 16 bytes).
+   */
+  readonly classBand: Uint16Array | Uint32Array;
+  readonly bandLower: Float64Array;
+  readonly bandUpper: Float64Array;
+  /** Positions per class (the full pass walks positions class by class with it). */
+  readonly classPosCount: Uint16Array;
+  /** posAsset in 2 bytes (at most 65,536 assets): what the full pass reads. */
+  readonly posAsset16: Uint16Array;
   readonly classCash: Uint8Array;
   readonly classExposure: Float64Array;
   readonly fixed: Float64Array;
@@ -168,7 +180,88 @@ export interface MonitorArrays {
   fixed: Float64Array;
 }
 
-export function monitorFromArrays(x: MonitorArrays): Monitor {
+/**
+ * Portfolios ordered by the most widely held asset they hold (stable: ties keep their order). The holders of an
+ * asset are then one contiguous run of portfolios (for the most held asset exactly, for the others mostly), so
+ * a tick on it walks contiguous memory instead of jumping across the whole index. Returns `x` itself when the
+ * order does not change.
+ */
+function clustered(x: MonitorArrays): MonitorArrays {
+  const P = x.ids.length;
+  const nA = x.assets.length;
+  const held = new Int32Array(nA);
+  for (let i = 0; i < x.posAsset.length; i++) held[x.posAsset[i]!]!++;
+  const byCount = Array.from({ length: nA }, (_, a) => a).sort((a, b) => held[b]! - held[a]! || a - b);
+  const rank = new Int32Array(nA);
+  byCount.forEach((a, r) => {
+    rank[a] = r;
+  });
+  const key = new Int32Array(P);
+  const buckets = new Int32Array(nA + 2);
+  for (let p = 0; p < P; p++) {
+    let k = nA;
+    for (let i = x.posStart[p]!; i < x.posStart[p + 1]!; i++) k = Math.min(k, rank[x.posAsset[i]!]!);
+    key[p] = k;
+    buckets[k + 1]!++;
+  }
+  for (let k = 0; k <= nA; k++) buckets[k + 1]! += buckets[k]!;
+  const order = new Int32Array(P);
+  let same = true;
+  for (let p = 0; p < P; p++) {
+    const at = buckets[key[p]!]!++;
+    order[at] = p;
+    if (at !== p) same = false;
+  }
+  if (same) return x;
+  const nPos = x.posAsset.length;
+  const nCls = x.classLower.length;
+  const out: MonitorArrays = {
+    ids: new Array<string>(P),
+    assets: x.assets,
+    prices: x.prices,
+    posStart: new Int32Array(P + 1),
+    posAsset: new Int32Array(nPos),
+    posQty: new Float64Array(nPos),
+    posClass: new Int32Array(nPos),
+    classStart: new Int32Array(P + 1),
+    classLower: new Float64Array(nCls),
+    classUpper: new Float64Array(nCls),
+    classCash: new Uint8Array(nCls),
+    classNames: new Array<string>(nCls),
+    fixed: new Float64Array(P),
+  };
+  let pi = 0;
+  let ci = 0;
+  for (let q = 0; q < P; q++) {
+    const p = order[q]!;
+    out.ids[q] = x.ids[p]!;
+    out.fixed[q] = x.fixed[p]!;
+    out.posStart[q] = pi;
+    out.classStart[q] = ci;
+    const c0 = x.classStart[p]!;
+    for (let c = c0; c < x.classStart[p + 1]!; c++, ci++) {
+      out.classLower[ci] = x.classLower[c]!;
+      out.classUpper[ci] = x.classUpper[c]!;
+      out.classCash[ci] = x.classCash[c]!;
+      out.classNames[ci] = x.classNames[c]!;
+    }
+    for (let i = x.posStart[p]!; i < x.posStart[p + 1]!; i++, pi++) {
+      out.posAsset[pi] = x.posAsset[i]!;
+      out.posQty[pi] = x.posQty[i]!;
+      out.posClass[pi] = x.posClass[i]! - c0 + out.classStart[q]!;
+    }
+  }
+  out.posStart[P] = pi;
+  out.classStart[P] = ci;
+  return out;
+}
+
+/**
+ * The index from arrays. Portfolios may come out in another order than given (see `clustered`): `ids[p]` names
+ * portfolio p of the monitor.
+ */
+export function monitorFromArrays(input: MonitorArrays): Monitor {
+  const x = clustered(input);
   const P = x.ids.length;
   const nPos = x.posAsset.length;
   const nA = x.assets.length;
@@ -199,7 +292,38 @@ export function monitorFromArrays(x: MonitorArrays): Monitor {
       classPosStart[c + 1]!++;
     }
   }
-  for (let c = 0; c < nCls; c++) classPosStart[c + 1]! += classPosStart[c]!;
+  const classPosCount = new Uint16Array(nCls);
+  for (let c = 0; c < nCls; c++) {
+    const n = classPosStart[c + 1]!;
+    if (n > 0xffff) throw new RangeError(`monitor: class ${x.classNames[c]} has ${n} positions (at most 65,535)`);
+    classPosCount[c] = n;
+    classPosStart[c + 1]! += classPosStart[c]!;
+  }
+  if (nA > 0x10000) throw new RangeError(`monitor: ${nA} assets (at most 65,536)`);
+  const posAsset16 = Uint16Array.from(x.posAsset);
+  // interned band edges: one table entry per distinct (lower, upper)
+  const bandOf = new Map<number, Map<number, number>>();
+  const bl: number[] = [];
+  const bu: number[] = [];
+  const bandIdx = new Uint32Array(nCls);
+  for (let c = 0; c < nCls; c++) {
+    const lo = x.classLower[c]!;
+    const up = x.classUpper[c]!;
+    let inner = bandOf.get(lo);
+    if (!inner) {
+      inner = new Map();
+      bandOf.set(lo, inner);
+    }
+    let k = inner.get(up);
+    if (k === undefined) {
+      k = bl.length;
+      inner.set(up, k);
+      bl.push(lo);
+      bu.push(up);
+    }
+    bandIdx[c] = k;
+  }
+  const classBand = bl.length <= 0x10000 ? Uint16Array.from(bandIdx) : bandIdx;
   const m: Monitor = {
     ids: x.ids,
     assets: x.assets,
@@ -219,6 +343,11 @@ export function monitorFromArrays(x: MonitorArrays): Monitor {
     classPosStart,
     classLower: x.classLower,
     classUpper: x.classUpper,
+    classBand,
+    bandLower: Float64Array.from(bl),
+    bandUpper: Float64Array.from(bu),
+    classPosCount,
+    posAsset16,
     classCash: x.classCash,
     classExposure: new Float64Array(nCls),
     fixed: x.fixed,
@@ -245,8 +374,9 @@ export function checkPortfolio(m: Monitor, p: number): number {
   let worst = -Infinity;
   let worstC = -1;
   const E = m.classExposure;
-  const lo = m.classLower;
-  const up = m.classUpper;
+  const band = m.classBand;
+  const lo = m.bandLower;
+  const up = m.bandUpper;
   for (let c = c0; c < c1; c++) {
     if (m.classCash[c] === 1) {
       cashCls = c;
@@ -255,7 +385,8 @@ export function checkPortfolio(m: Monitor, p: number): number {
     const e = E[c]!;
     nonCash += e;
     const w = e * inv;
-    const d = Math.max(lo[c]! - w, w - up[c]!);
+    const b = band[c]!;
+    const d = Math.max(lo[b]! - w, w - up[b]!);
     if (d > worst) {
       worst = d;
       worstC = c;
@@ -265,7 +396,8 @@ export function checkPortfolio(m: Monitor, p: number): number {
     const e = tpv - nonCash;
     E[cashCls] = e;
     const w = e * inv;
-    const d = Math.max(lo[cashCls]! - w, w - up[cashCls]!);
+    const b = band[cashCls]!;
+    const d = Math.max(lo[b]! - w, w - up[b]!);
     if (d > worst) {
       worst = d;
       worstC = cashCls;
@@ -285,12 +417,13 @@ export function revalueAll(m: Monitor, prices?: Float64Array): number {
   if (prices) m.prices.set(prices);
   const E = m.classExposure;
   const px = m.prices;
-  const pa = m.posAsset;
+  const pa = m.posAsset16;
   const pq = m.posQty;
-  const cps = m.classPosStart;
+  const cnt = m.classPosCount;
   const cs = m.classStart;
-  const lo = m.classLower;
-  const up = m.classUpper;
+  const band = m.classBand;
+  const lo = m.bandLower;
+  const up = m.bandUpper;
   const cash = m.classCash;
   const tpv = m.tpv;
   const fixed = m.fixed;
@@ -308,26 +441,32 @@ export function revalueAll(m: Monitor, prices?: Float64Array): number {
     let cashCls = -1;
     for (; c < c1; c++) {
       let e = 0;
-      const end = cps[c + 1]!;
+      const end = i + cnt[c]!;
       for (; i < end; i++) e += pq[i]! * px[pa[i]!]!;
       E[c] = e;
       t += e;
-      if (cash[c] === 1) cashCls = c;
-      else nonCash += e;
+      // selects instead of branches: which class is cash is data, a branch on it is mispredicted
+      const isCash = cash[c] === 1;
+      nonCash += isCash ? 0 : e;
+      cashCls = isCash ? c : cashCls;
     }
     tpv[p] = t;
     if (cashCls >= 0) E[cashCls] = t - nonCash;
     const inv = t > 0 ? 1 / t : 0;
+    // the largest distance without a data-dependent branch, then the first class that has it
     let worst = -Infinity;
+    for (let k = c0; k < c1; k++) {
+      const w = E[k]! * inv;
+      const b = band[k]!;
+      worst = Math.max(worst, lo[b]! - w, w - up[b]!);
+    }
     let wc = -1;
     for (let k = c0; k < c1; k++) {
       const w = E[k]! * inv;
-      const a = lo[k]! - w;
-      const b = w - up[k]!;
-      const d = a > b ? a : b;
-      if (d > worst) {
-        worst = d;
+      const b = band[k]!;
+      if (Math.max(lo[b]! - w, w - up[b]!) === worst) {
         wc = k;
+        break;
       }
     }
     dist[p] = worst;
@@ -356,21 +495,24 @@ export function tick(m: Monitor, asset: number, price: number): number {
   const touched = m.touched;
   m.tickNo++;
   let n = 0;
-  let prev = -1;
-  for (let k = a0; k < a1; k++) {
-    const d = hq[k]! * dp;
-    E[hc[k]!]! += d;
+  let breaches = 0;
+  // Holdings of an asset are in portfolio order, so a portfolio's are adjacent: each portfolio is re-checked
+  // as soon as its last holding is applied, while its classes are still in cache.
+  let k = a0;
+  while (k < a1) {
     const p = hp[k]!;
-    tpv[p]! += d;
-    // holdings of an asset are in portfolio order: a portfolio's are adjacent
-    if (p !== prev) {
-      touched[n++] = p;
-      prev = p;
-    }
+    let dt = 0;
+    do {
+      const d = hq[k]! * dp;
+      E[hc[k]!]! += d;
+      dt += d;
+      k++;
+    } while (k < a1 && hp[k] === p);
+    tpv[p]! += dt;
+    touched[n++] = p;
+    if (checkPortfolio(m, p) > 0) breaches++;
   }
   m.touchedCount = n;
-  let breaches = 0;
-  for (let k = 0; k < n; k++) if (checkPortfolio(m, touched[k]!) > 0) breaches++;
   return breaches;
 }
 

@@ -34,6 +34,33 @@ describe('monitor', () => {
     expect(breachedByLastTick(m)).toEqual([]);
   });
 
+  it('portfolios are re-ordered by their most held asset; ids say which is which, and each is valued as alone', () => {
+    const eth = (id: string, qty: number, usdt: number): MonitorPortfolio => ({
+      id,
+      classes: [
+        { name: 'ETH', lower: 0.2, upper: 0.4 },
+        { name: 'Cash', lower: 0.6, upper: 0.8, cash: true },
+      ],
+      positions: [{ asset: 'ETH', qty, cls: 0 }],
+      cash: usdt,
+    });
+    const list = [eth('e1', 10, 60_000), twoClass('b1', 1, 42_000), eth('e2', 20, 20_000), twoClass('b2', 0.5, 50_000), twoClass('b3', 2, 1_000)];
+    const prices = { BTC: 58_000, ETH: 3_000 };
+    const m = buildMonitor(list, prices);
+    // BTC is held by 3 portfolios, ETH by 2: the BTC holders come first, in their given order
+    expect(m.ids).toEqual(['b1', 'b2', 'b3', 'e1', 'e2']);
+    for (const p of list) {
+      const alone = buildMonitor([p], prices);
+      const k = m.ids.indexOf(p.id);
+      expect(m.tpv[k], p.id).toBe(alone.tpv[0]);
+      expect(m.distance[k], p.id).toBe(alone.distance[0]);
+      expect(m.classNames[m.worstClass[k]!], p.id).toBe(alone.classNames[alone.worstClass[0]!]);
+    }
+    // a tick on BTC touches exactly the BTC holders
+    tick(m, m.assetIndex.get('BTC')!, 60_000);
+    expect([...m.touched.subarray(0, m.touchedCount)].map((p) => m.ids[p])).toEqual(['b1', 'b2', 'b3']);
+  });
+
   it('a perp short is negative exposure; its notional is not equity, its PnL is', () => {
     // 1 BTC spot, short 0.5 BTC perp entered at 60,000, 40,000 USDT: TPV at 60,000 = 100,000; BTC exposure 30,000
     const p: MonitorPortfolio = {

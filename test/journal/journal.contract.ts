@@ -218,6 +218,11 @@ export function journalContract<J extends Journal>(name: string, h: JournalHarne
         expect(ev[1]!.payload).toEqual({ by: 'ops', apiKey: '[REDACTED]', nested: { secret: '[REDACTED]', ok: 1 } });
         expect(h.storedText()).not.toContain('canary');
         expect(j.events({ type: 'command', limit: 1 })).toHaveLength(1);
+        // `since`: from a time on; −Infinity (a reader that has seen nothing yet) is no bound
+        expect(j.events({ since: T0 + 1 }).map((e) => e.type)).toEqual(['command']);
+        expect(j.events({ since: -Infinity })).toHaveLength(2);
+        expect(j.fills({ since: -Infinity })).toEqual([]);
+        expect(j.funding({ since: -Infinity })).toEqual([]);
       });
 
       it('totals count intents (all and in the states asked for), fills and open hedges, and sum funding, without reading rows', () => {

@@ -1,6 +1,7 @@
 /**
  * Crash test across workers (issue 11): worker processes (the real `ballast worker`, from the CLI bundle)
- * run portfolio cycles from BullMQ against simulated venues; workers are killed with SIGKILL at random crash
+ * run portfolio cycles from BullMQ against one simulated venue process holding every portfolio's paper account
+ * (`sim-venue --accounts`); workers are killed with SIGKILL at random crash
  * points of the executor (BALLAST_CRASH_AT, the points of src/execution/crash.ts: after the intent is saved,
  * after the send, before / after a fill is recorded, at the 1st–3rd hit), and restarted; Redis (with its
  * append-only file, as BullMQ asks for in production) is restarted once mid-run.
@@ -90,23 +91,26 @@ let pg: LocalPostgres;
 let redis: LocalRedis;
 let cli: Cli;
 let dir = '';
-const venues: SimVenueHandle[] = [];
+/** One venue process for every paper account (src/adapters/venue/accounts.ts): each portfolio its own account. */
+let venue: SimVenueHandle;
 const names: string[] = [];
+const accountUrl = (name: string) => `${venue.url}/a/${name}`;
 
 beforeAll(async () => {
   [pg, redis, cli] = await Promise.all([startPostgres(), startRedis({ persistent: true }), bundleCli()]);
   dir = mkdtempSync(join(tmpdir(), 'ballast-scale-crash-'));
   writeFileSync(join(dir, 'btc.yaml'), yaml('BTC'));
   writeFileSync(join(dir, 'eth.yaml'), yaml('ETH'));
+  // the venue lists the markets of every portfolio
+  writeFileSync(join(dir, 'venue.yaml'), yaml('BTC').replace('{ name: BTC, target: 50%, band: 5%, assets: [BTC] }', '{ name: BTC, target: 25%, band: 5%, assets: [BTC] }\n  - { name: ETH, target: 25%, band: 5%, assets: [ETH] }'));
+  venue = await startSimVenue({ config: join(dir, 'venue.yaml'), state: join(dir, 'venue'), priceSource: fakeSource(), capital: 10_000, accounts: true });
   const store = new PortfolioStore(pg.url);
   try {
     for (let i = 0; i < N_PORTFOLIOS; i++) {
       const file = join(dir, i % 2 === 0 ? 'btc.yaml' : 'eth.yaml');
-      const v = await startSimVenue({ config: file, state: join(dir, `venue${i}.json`), priceSource: fakeSource(), capital: 10_000 });
-      venues.push(v);
       const name = `p${String(i).padStart(3, '0')}`;
       names.push(name);
-      store.add({ name, source: yaml(i % 2 === 0 ? 'BTC' : 'ETH'), fileName: file, bindings: { sim: { venue: v.url } }, time: Date.now() });
+      store.add({ name, source: yaml(i % 2 === 0 ? 'BTC' : 'ETH'), fileName: file, bindings: { sim: { venue: accountUrl(name) } }, time: Date.now() });
     }
   } finally {
     store.close();
@@ -115,7 +119,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   killStragglers();
-  for (const v of venues) await v.stop();
+  await venue?.stop();
   await redis?.stop();
   await pg?.stop();
   cli?.dispose();
@@ -157,13 +161,12 @@ describe('crash test across workers', () => {
       const f = round % 2 === 1 ? 1.3 : 1 / 1.3;
       PRICES.BTC = PRICES.BTC! * f;
       PRICES.ETH = PRICES.ETH! * f;
-      // every venue sees the new prices before the round's cycles are queued
-      for (const [i, v] of venues.entries()) {
-        const sym = i % 2 === 0 ? 'BTC/USDT' : 'ETH/USDT';
+      // the venue (every account: one market) sees the new prices before the round's cycles are queued
+      const remote = new RemoteExchange({ url: venue.url });
+      for (const sym of ['BTC/USDT', 'ETH/USDT']) {
         const want = PRICES[sym.split('/')[0]!]!;
-        const remote = new RemoteExchange({ url: v.url });
         for (let n = 0; (await remote.fetchTickers([sym]))[sym]!.last !== want; n++) {
-          if (n > 600) throw new Error(`venue ${i} does not see ${sym} at ${want}`);
+          if (n > 600) throw new Error(`the venue does not see ${sym} at ${want}`);
           await new Promise((r) => setTimeout(r, 100));
         }
       }
@@ -214,10 +217,10 @@ describe('crash test across workers', () => {
 
     // journal = venue for every portfolio
     const verdicts: Verdict[] = [];
-    for (const [i, n] of names.entries()) {
+    for (const n of names) {
       const j = new PostgresJournal(pg.url, { clock: systemClock, portfolio: n });
       try {
-        verdicts.push(await verifyJournalAgainstVenue(j, venues[i]!.url, 'sim'));
+        verdicts.push(await verifyJournalAgainstVenue(j, accountUrl(n), 'sim'));
       } finally {
         j.close();
       }
@@ -239,6 +242,9 @@ describe('crash test across workers', () => {
         `${all.length} cycles queued, ${doneIds.length} completed once (${retried} after a retry), ${failed.length} failed; ` +
         `${orders} venue orders, ${trades} venue trades; ${dup.length} duplicate orders, ${lost.length} lost fills, ${mism.length} journal mismatches; ${lostUnsent.length} intents LOST unsent (killed between commit and send, never resent) (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     );
+    if (dup.length + lost.length + mism.length > 0) {
+      for (const v of verdicts.filter((x) => x.duplicateOrders.length + x.lostFills.length + x.mismatches.length > 0).slice(0, 5)) console.log(JSON.stringify(v, null, 1).slice(0, 3000));
+    }
     expect(dup, 'duplicate orders').toEqual([]);
     expect(lost, 'lost fills').toEqual([]);
     expect(mism, 'journal mismatches').toEqual([]);

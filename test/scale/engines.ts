@@ -13,7 +13,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+/** The repository root: the nearest folder above this file with scripts/setup-services.sh (this file also runs bundled into out/ by the benches). */
+function repoRoot(): string {
+  for (let dir = import.meta.dirname; ; dir = resolve(dir, '..')) {
+    if (existsSync(join(dir, 'scripts', 'setup-services.sh'))) return dir;
+    if (resolve(dir, '..') === dir) throw new Error(`no scripts/setup-services.sh above ${import.meta.dirname}`);
+  }
+}
+const ROOT = repoRoot();
 
 function ensureInstalled(): void {
   const r = spawnSync(join(ROOT, 'scripts/setup-services.sh'), { stdio: ['ignore', 'inherit', 'inherit'], timeout: 1_200_000 });

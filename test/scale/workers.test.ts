@@ -238,6 +238,11 @@ describe('serve + workers on BullMQ', () => {
     expect(body.portfolios[2]).toMatchObject({ name: 'gamma', state: 'ACTIVE', lastCycle: expect.objectContaining({ status: 'done' }) });
     expect(body.portfolios[2]!.bandDistance).toBeLessThan(0);
     await until('monitor cycles to trade alpha and beta back', () => ['alpha', 'beta'].every((n) => results.some((r) => r.portfolio === n && r.status === 'traded' && results.indexOf(r) >= 3)), 120_000);
+    // rebuilt from the journal after those cycles and valued at the feed's prices: every portfolio is inside
+    // its bands again, so the next feed pass queues nothing (a stale price would re-queue in-band portfolios)
+    serve!.rebuildMonitor();
+    expect(await serve!.feedOnce()).toEqual([]);
+    expect(Array.from(serve!.monitor()!.distance).every((d) => d < 0)).toBe(true);
   });
 });
 

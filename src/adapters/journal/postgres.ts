@@ -403,7 +403,8 @@ export class PostgresJournal implements Journal {
       const w = new Where(this.portfolio);
       if (q.type !== undefined) w.add('type = ?', q.type);
       if (q.account !== undefined) w.add('account = ?', q.account);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      // −Infinity ("from the beginning", as a reader that has seen nothing asks) is no bound: bigint has no infinities
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       if (q.beforeId !== undefined) w.add('id < ?', q.beforeId);
       const sql =
         q.limit !== undefined
@@ -425,7 +426,7 @@ export class PostgresJournal implements Journal {
       if (types.length === 0) return [];
       const w = new Where(this.portfolio);
       if (q.account !== undefined) w.add('account = ?', q.account);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       if (q.beforeId !== undefined) w.add('id < ?', q.beforeId);
       const lim = w.next(limit);
       // One statement: a LATERAL read of each type's newest ids, merged and cut to the page, then those rows.
@@ -481,8 +482,8 @@ export class PostgresJournal implements Journal {
     return this.#run('read rebalances', () => {
       const w = new Where(this.portfolio);
       if (q.status !== undefined) w.add('status = ?', q.status);
-      if (q.since !== undefined) w.add('started_at >= ?', q.since);
-      if (q.until !== undefined) w.add('started_at <= ?', q.until);
+      if (q.since !== undefined && q.since !== -Infinity) w.add('started_at >= ?', q.since);
+      if (q.until !== undefined && q.until !== Infinity) w.add('started_at <= ?', q.until);
       const rows = this.#q(`SELECT * FROM rebalances ${w.sql} ORDER BY id DESC LIMIT ${w.next(q.limit ?? null)}`, w.args);
       return rows.map(rebalanceFromRow).reverse();
     });
@@ -626,7 +627,8 @@ export class PostgresJournal implements Journal {
       if (q.clientOrderId !== undefined) w.add('client_order_id = ?', q.clientOrderId);
       if (q.venueOrderId !== undefined) w.add('venue_order_id = ?', q.venueOrderId);
       if (q.symbol !== undefined) w.add('symbol = ?', q.symbol);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      // −Infinity ("from the beginning", as a reader that has seen nothing asks) is no bound: bigint has no infinities
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       if (q.external !== undefined) w.add('external = ?', q.external);
       return this.#q(`SELECT * FROM fills ${w.sql} ORDER BY time, seq`, w.args).map(fillFromRow);
     });
@@ -652,7 +654,8 @@ export class PostgresJournal implements Journal {
       const w = new Where(this.portfolio);
       if (q.account !== undefined) w.add('account = ?', q.account);
       if (q.symbol !== undefined) w.add('symbol = ?', q.symbol);
-      if (q.since !== undefined) w.add('time >= ?', q.since);
+      // −Infinity ("from the beginning", as a reader that has seen nothing asks) is no bound: bigint has no infinities
+      if (q.since !== undefined && q.since !== -Infinity) w.add('time >= ?', q.since);
       return this.#q<FundingRecord>(`SELECT account, id, symbol, time, amount, currency, rate FROM funding ${w.sql} ORDER BY time, seq`, w.args);
     });
   }
@@ -778,8 +781,8 @@ export class PostgresJournal implements Journal {
   historyCount(q: HistoryQuery): number {
     return this.#run('count history', () => {
       const w = new Where(this.portfolio).add('level = ?', q.level);
-      if (q.since !== undefined) w.add('bucket >= ?', q.since);
-      if (q.until !== undefined) w.add('bucket <= ?', q.until);
+      if (q.since !== undefined && q.since !== -Infinity) w.add('bucket >= ?', q.since);
+      if (q.until !== undefined && q.until !== Infinity) w.add('bucket <= ?', q.until);
       return Number(this.#q<{ n: number | string }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM history ${w.sql} LIMIT ${w.next(q.limit)}) AS h`, w.args)[0]!.n);
     });
   }
@@ -787,8 +790,8 @@ export class PostgresJournal implements Journal {
   history(q: HistoryQuery): HistoryRow[] {
     return this.#run('read history', () => {
       const w = new Where(this.portfolio).add('level = ?', q.level);
-      if (q.since !== undefined) w.add('bucket >= ?', q.since);
-      if (q.until !== undefined) w.add('bucket <= ?', q.until);
+      if (q.since !== undefined && q.since !== -Infinity) w.add('bucket >= ?', q.since);
+      if (q.until !== undefined && q.until !== Infinity) w.add('bucket <= ?', q.until);
       const rows = this.#q<HistorySqlRow>(`SELECT * FROM history ${w.sql} ORDER BY bucket ${q.oldest ? 'ASC' : 'DESC'} LIMIT ${w.next(q.limit)}`, w.args);
       if (!q.oldest) rows.reverse();
       return rows.map((r) => this.#decoder.row(r));

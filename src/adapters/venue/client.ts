@@ -152,7 +152,7 @@ export class RemoteExchange implements Exchange {
   }
 
   /** POSTs to a venue route; returns the decoded body. */
-  async post(path: '/rpc' | '/advance' | '/push-bar' | '/push-funding', payload: unknown, retryStale = true): Promise<RpcReply> {
+  async post(path: '/rpc' | '/advance' | '/push-bar' | '/push-funding' | '/accounts', payload: unknown, retryStale = true): Promise<RpcReply> {
     const ans = await httpCall(this.url + path, 'POST', encode(payload), this.timeoutMs, this.id, retryStale);
     return this.#parse(ans) as RpcReply;
   }
@@ -229,6 +229,12 @@ export class RemoteExchange implements Exchange {
   async pushFunding(symbol: string, time: number, rate: number): Promise<number> {
     const r = (await this.post('/push-funding', { symbol, time, rate })) as { time: number };
     return r.time;
+  }
+
+  /** A many-accounts venue (accounts.ts): a new account with its own starting balances; returns its URL. */
+  async createAccount(name: string, balances?: Record<string, number>): Promise<string> {
+    const r = (await this.post('/accounts', { name, ...(balances !== undefined ? { balances } : {}) })) as unknown as { url: string };
+    return r.url;
   }
 
   /** When the venue's market data changes (a replay's bar closes, ascending); [] when the venue does not say. */

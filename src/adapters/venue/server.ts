@@ -92,7 +92,7 @@ export interface VenueServerOptions {
 }
 
 /** Port methods that read only (a fault-free venue changes nothing material answering them). */
-const READ_ONLY: ReadonlySet<string> = new Set([
+export const READ_ONLY: ReadonlySet<string> = new Set([
   'loadMarkets',
   'fetchBalance',
   'fetchPositions',
@@ -106,7 +106,7 @@ const READ_ONLY: ReadonlySet<string> = new Set([
   'fetchMyTrades',
 ]);
 
-const MAX_BODY = 1 << 20;
+export const MAX_BODY = 1 << 20;
 const TICK_MS = 100;
 
 export class VenueServer {
@@ -274,29 +274,7 @@ export class VenueServer {
   #save(): void {
     const text = this.#serialise();
     if (text === this.#saved) return;
-    const file = this.#opts.stateFile;
-    const tmp = `${file}.tmp`;
-    const sync = this.#opts.sync !== false;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, text);
-      if (sync) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    if (sync) {
-      try {
-        const dfd = openSync(dirname(file), 'r');
-        try {
-          fsyncSync(dfd);
-        } finally {
-          closeSync(dfd);
-        }
-      } catch {
-        // some platforms cannot fsync a directory; the rename is still atomic
-      }
-    }
+    writeFileAtomic(this.#opts.stateFile, text, this.#opts.sync !== false);
     this.#saved = text;
     this.#savedMark = this.#mark();
   }
@@ -480,7 +458,31 @@ export function readVenueState(file: string): VenueState | null {
   return state;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/** Writes `text` to `file` atomically: temp file, (fsync), rename, (fsync of the folder). */
+export function writeFileAtomic(file: string, text: string, sync: boolean): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    if (sync) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  if (!sync) return;
+  try {
+    const dfd = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // some platforms cannot fsync a directory; the rename is still atomic
+  }
+}
+
+export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -498,11 +500,11 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+export function send(res: ServerResponse, status: number, body: unknown): void {
   sendText(res, status, encode(body));
 }
 
-function sendText(res: ServerResponse, status: number, text: string): void {
+export function sendText(res: ServerResponse, status: number, text: string): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);

@@ -5,6 +5,8 @@
  *   /                 src/apps/web/index.html
  *   /assets/app.js    src/apps/web/main.ts and everything it imports (uPlot included), minified
  *   /assets/app.css   src/apps/web/style.css (which imports uPlot's stylesheet)
+ *   /assets/portfolios.js   src/apps/web/portfolios.ts: `ballast serve`'s portfolio list (its page: `portfolios.html`,
+ *                     served as `/` by serve; the single-portfolio page as `/p/NAME/`)
  *
  * These files hold no data: every number comes from /api/* with the bearer token.
  */
@@ -22,7 +24,7 @@ export const WEB_DIR = join(projectRoot(import.meta.url), 'src', 'apps', 'web') 
 export async function bundleDashboard(webDir = WEB_DIR): Promise<Map<string, DashboardAsset>> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    entryPoints: { app: `${webDir}main.ts`, style: `${webDir}style.css` },
+    entryPoints: { app: `${webDir}main.ts`, portfolios: `${webDir}portfolios.ts`, style: `${webDir}style.css` },
     bundle: true,
     write: false,
     outdir: '/assets',
@@ -37,7 +39,7 @@ export async function bundleDashboard(webDir = WEB_DIR): Promise<Map<string, Das
   const assets = new Map<string, DashboardAsset>();
   for (const f of result.outputFiles) {
     const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-    if (base === 'app.js') assets.set('/assets/app.js', { type: 'text/javascript; charset=utf-8', body: Buffer.from(f.contents) });
+    if (base === 'app.js' || base === 'portfolios.js') assets.set(`/assets/${base}`, { type: 'text/javascript; charset=utf-8', body: Buffer.from(f.contents) });
     // esbuild names the stylesheet after its entry (style.css); a CSS import in app.js would give app.css.
     else if (base.endsWith('.css')) {
       const prev = assets.get('/assets/app.css');
@@ -46,6 +48,7 @@ export async function bundleDashboard(webDir = WEB_DIR): Promise<Map<string, Das
   }
   if (!assets.has('/assets/app.js')) throw new Error('dashboard bundle: esbuild produced no app.js');
   assets.set('/', { type: 'text/html; charset=utf-8', body: readFileSync(`${webDir}index.html`) });
+  assets.set('/portfolios.html', { type: 'text/html; charset=utf-8', body: readFileSync(`${webDir}portfolios.html`) });
   return assets;
 }
 

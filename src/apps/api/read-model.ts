@@ -30,8 +30,14 @@ export interface FeedStatusLike {
   accounts: { name: string; inputs: { key: string; time: number | null; via: string | null }[]; errors: { what: string; time: number; message: string }[]; clockSkewMs?: number | null }[];
 }
 
+/**
+ * What the read model needs of the service: its last cycle, trading state, status and accounts. A running
+ * Service is one; `ballast serve` passes a view of a stored portfolio (journal-backed, no cycle in memory).
+ */
+export type ServiceView = Pick<Service, 'lastCycle' | 'state' | 'status' | 'accounts'> & { venues: Record<string, { id: string } | undefined> };
+
 export interface ReadModelOptions {
-  service: Service;
+  service: ServiceView;
   journal: Journal;
   portfolio: Portfolio;
   mode: Mode;

@@ -135,14 +135,14 @@ function cycleView(c: CycleReport): object {
   };
 }
 
-const SECURITY_HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
 };
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export async function startApi(o: ApiOptions): Promise<ApiServer> {
   const host = o.host ?? '127.0.0.1';
@@ -162,6 +162,9 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
   if (o.dashboard ?? true) {
     try {
       assets = await bundleDashboard();
+      // `ballast serve`'s portfolio list has no place on one portfolio's server
+      assets.delete('/portfolios.html');
+      assets.delete('/assets/portfolios.js');
     } catch (e) {
       log.error({ err: e }, 'api: the dashboard could not be bundled; serving the API only');
       assets = unavailablePage(e instanceof Error ? e.message.split('\n')[0]! : String(e));

@@ -513,8 +513,9 @@ See docs/running.md.`,
     .command('sim-venue')
     .description('The simulated exchange as its own process (JSON-RPC on 127.0.0.1), state in its own file: what `run --venue` trades on.')
     .requiredOption('-c, --config <file>', 'portfolio file: the venue lists the markets it needs')
-    .requiredOption('--state <file>', 'venue state file (restored when it exists)')
+    .requiredOption('--state <file>', 'venue state file (restored when it exists); a folder with --accounts')
     .option('--port <n>', 'TCP port on 127.0.0.1 (default: any free port)', parseNumber('port', 0, 65535))
+    .option('--accounts', 'many paper accounts on one market: each at <url>/a/NAME (created on first use with --capital); see docs/scale.md')
     .option('--replay [dir]', 'prices from replayed history (default folder: the bundled data/); without it: live public prices')
     .option('--speed <n>', 'replay: bars per second of wall time; 0 = the clock moves only when a client advances it', parseNumber('speed', 0), 0)
     .option('--interval <interval>', 'replay: 1d or 1h bars', parseInterval, '1d' as '1d' | '1h')
@@ -544,6 +545,7 @@ Example:
         ...(o.to !== undefined ? { to: o.to } : {}),
         capital: o.capital,
         ...(o.prices !== undefined ? { prices: o.prices } : {}),
+        ...(o.accounts === true ? { accounts: true } : {}),
         logger,
       });
       out(`listening ${v.url}`);

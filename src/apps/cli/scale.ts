@@ -33,6 +33,14 @@ function redisUrl(v: string): string {
   return v;
 }
 
+function port(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 65_535) throw new InvalidArgumentError(`${what} must be a TCP port in [1, 65535], got "${v}"`);
+    return n;
+  };
+}
+
 function positiveInt(what: string) {
   return (v: string): number => {
     const n = Number(v);
@@ -155,14 +163,17 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
     .requiredOption('--redis <url>', 'redis://…', redisUrl)
     .option('--check-every <seconds>', 'calendar check of every portfolio', seconds('--check-every'), 3600)
     .option('--feed-every <seconds>', 'shared feed poll', seconds('--feed-every'), 5)
-    .option('--api-port <port>', '`GET /api/portfolios` on 127.0.0.1 (token in --token-file)', positiveInt('--api-port'), 8788)
+    .option('--cooldown <seconds>', 'a portfolio gets at most one monitor cycle per cooldown', seconds('--cooldown'), 60)
+    .option('--api-port <port>', '`GET /api/portfolios` on 127.0.0.1 (token in --token-file)', port('--api-port'), 8788)
     .option('--token-file <file>', 'API bearer token (created 0600 when missing)', '.ballast/api-token')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o) => {
       const log = createLogger({ level: o.logLevel as 'info' });
       const { startServe } = await import('../scale/serve.js');
-      const h = await startServe({ db: o.db, redis: o.redis, checkEveryMs: o.checkEvery * 1000, feedEveryMs: o.feedEvery * 1000, log, api: { port: o.apiPort, tokenFile: o.tokenFile } });
+      const h = await startServe({ db: o.db, redis: o.redis, checkEveryMs: o.checkEvery * 1000, feedEveryMs: o.feedEvery * 1000, cooldownMs: o.cooldown * 1000, log, api: { port: o.apiPort, tokenFile: o.tokenFile } });
       log.info({ portfolios: h.monitor()?.ids.length ?? 0, api: `${h.api?.url}/api/portfolios` }, 'serve started: start-up cycles queued');
+      // the token goes to the terminal only, never to a log
+      if (h.api) out(`dashboard ${h.api.dashboardUrl}`);
       await new Promise<void>((resolve) => {
         const off = onSignals(() => {
           off();

@@ -18,6 +18,11 @@ import { RemoteExchange } from '../../adapters/venue/client.js';
 import { livePaperVenue, PricePump, type PriceSource } from '../../adapters/venue/live-prices.js';
 import { replayVenueServer } from '../../adapters/venue/replay.js';
 import type { VenueServer } from '../../adapters/venue/server.js';
+import { AccountsVenue } from '../../adapters/venue/accounts.js';
+import { replayVenue } from '../../adapters/venue/replay.js';
+import { ArrayFeed } from '../../adapters/sim/feed.js';
+import { paperMarkets } from '../../adapters/venue/live-prices.js';
+import type { Portfolio } from '../../core/types.js';
 import { systemClock } from '../../ports/clock.js';
 import { ccxtPriceSource, portfolioSymbols } from './live.js';
 import { DEFAULT_CAPITAL, replayInput } from './run.js';
@@ -36,10 +41,17 @@ export interface SimVenueOptions {
   prices?: string;
   priceSource?: PriceSource;
   logger?: Logger;
+  /**
+   * Many paper accounts on one market (src/adapters/venue/accounts.ts): `state` is then a folder, and each
+   * account is served at `<url>/a/NAME` (created on first use with `capital`).
+   */
+  accounts?: boolean;
+  /** fsync every save (default true). */
+  sync?: boolean;
 }
 
 export interface SimVenueHandle {
-  server: VenueServer;
+  server: VenueServer | AccountsVenue;
   url: string;
   notes: string[];
   stop(): Promise<void>;
@@ -50,6 +62,7 @@ export async function startSimVenue(o: SimVenueOptions): Promise<SimVenueHandle>
   const stateFile = resolve(o.state);
   mkdirSync(dirname(stateFile), { recursive: true });
   const balances = { [portfolio.quote]: o.capital ?? DEFAULT_CAPITAL };
+  if (o.accounts === true) return startAccounts(o, portfolio, stateFile, balances);
   if (o.replay !== undefined) {
     const dir = o.replay;
     const { server, replay } = replayInput(dir, () =>
@@ -89,6 +102,71 @@ export async function startSimVenue(o: SimVenueOptions): Promise<SimVenueHandle>
     stop: async () => {
       await pump.stop();
       await v.server.stop();
+    },
+  };
+}
+
+/** The many-accounts venue: replayed history (clock moved by clients) or live prices pushed by a pump. */
+async function startAccounts(o: SimVenueOptions, portfolio: Portfolio, stateDir: string, balances: Record<string, number>): Promise<SimVenueHandle> {
+  const sync = o.sync ?? true;
+  if (o.replay !== undefined) {
+    if ((o.speed ?? 0) > 0) throw new Error('--accounts: the clock of a many-accounts venue moves only when a client advances it (--speed 0)');
+    const dir = o.replay;
+    const r = replayInput(dir, () =>
+      replayVenue({
+        portfolio,
+        dataDir: resolve(dir),
+        interval: o.interval ?? '1d',
+        ...(o.from !== undefined ? { from: o.from } : {}),
+        ...(o.to !== undefined ? { to: o.to } : {}),
+        balances,
+        id: 'sim',
+      }),
+    );
+    const venue = new AccountsVenue({
+      stateDir,
+      sync,
+      config: r.config,
+      makeFeed: r.makeFeed,
+      startTime: r.startTime,
+      barMs: r.barMs,
+      meta: r.meta,
+      schedule: Array.from(r.history.times, (t) => t + r.barMs),
+    });
+    await venue.start(o.port ?? 0);
+    return { server: venue, url: venue.url, notes: r.notes, stop: () => venue.stop() };
+  }
+  const clock = systemClock;
+  const priceVenue = o.prices ?? portfolio.accounts?.find((a) => a.exchange !== 'paper')?.exchange ?? 'binance';
+  const source = o.priceSource ?? (await ccxtPriceSource(priceVenue, clock, portfolioSymbols(portfolio)));
+  const { markets, notes } = paperMarkets(portfolio, await source.loadMarkets());
+  if (markets.length === 0) throw new Error(`the price source ${source.id} lists none of the portfolio's markets`);
+  const venue = new AccountsVenue({
+    stateDir,
+    sync,
+    config: { id: 'paper', quote: portfolio.quote, markets, balances, leverage: portfolio.execution.leverage },
+    makeFeed: () => new ArrayFeed(),
+    startTime: clock.now(),
+    meta: { source: 'live', prices: source.id },
+  });
+  await venue.start(o.port ?? 0);
+  const remote = new RemoteExchange({ url: venue.url });
+  const symbols = markets.map((m) => m.symbol);
+  const pump = new PricePump({ venue: remote, source, symbols, clock, everyMs: serviceConfig(portfolio).feed.restFallbackMs, ...(o.logger ? { logger: o.logger } : {}) });
+  try {
+    await pump.tick();
+  } catch (e) {
+    await venue.stop();
+    throw e;
+  }
+  pump.start();
+  return {
+    server: venue,
+    url: venue.url,
+    notes,
+    stop: async () => {
+      await pump.stop();
+      await venue.stop();
     },
   };
 }

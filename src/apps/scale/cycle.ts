@@ -19,7 +19,7 @@ import { AccountLocks, fencedExchange, type Held } from '../../adapters/scale/ac
 import { parseStored, type PortfolioStore, type StoredPortfolio } from '../../adapters/scale/portfolios.js';
 import { limitedExchange, SharedRateLimiter } from '../../adapters/scale/rate-limit.js';
 import { RemoteExchange } from '../../adapters/venue/client.js';
-import type { Exchange } from '../../ports/exchange.js';
+import type { CreateOrderRequest, Exchange, Order } from '../../ports/exchange.js';
 import { Service, type CycleReport, type ServiceLog } from '../../service/service.js';
 import { ExchangeSnapshotSource } from '../../service/sim-source.js';
 import { executorConfigFromOrders } from '../../execution/executor.js';
@@ -48,7 +48,26 @@ export interface CycleResult {
   reason: string;
   rebalanceId?: number;
   orders: number;
+  /** Wall time (epoch ms) when the venue acknowledged this cycle's last order; absent when none was sent. */
+  sentAt?: number;
   tokens: Record<string, number>;
+}
+
+/** The venue with the wall time of every acknowledged createOrder reported to `sent` (for the cycle's `sentAt`). */
+function timedOrders(inner: Exchange, sent: (at: number) => void): Exchange {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'createOrder') {
+        return async (req: CreateOrderRequest): Promise<Order> => {
+          const o = await target.createOrder(req);
+          sent(Date.now());
+          return o;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 /** The lock (and rate-limit) key of an exchange account: where it trades and under which account name. */
@@ -75,6 +94,7 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
   };
   let journal: PostgresJournal | undefined;
   let service: Service | undefined;
+  let sentAt: number | undefined;
   try {
     for (const a of accounts) {
       const key = accountKey(stored, a.name, a.exchange);
@@ -102,7 +122,11 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
       const remote = await RemoteExchange.connect(url);
       clocks.push(remote);
       const limiter = new SharedRateLimiter(d.redis, { key: held[a.name]!.key, ...d.rate });
-      venues[a.name] = fencedExchange(limitedExchange(remote, limiter), journal, held[a.name]!);
+      // the fencing check is the last step before the request: after the rate limiter's wait, not before it
+      // (a worker that waited for a token may have lost its account meanwhile)
+      venues[a.name] = timedOrders(limitedExchange(fencedExchange(remote, journal, held[a.name]!), limiter), (at) => {
+        sentAt = at;
+      });
     }
     const clock = { now: () => clocks[0]!.venueTime };
     const source = new ExchangeSnapshotSource({ accounts: accounts.map((a) => ({ name: a.name, exchange: venues[a.name]! })), clock, quote: portfolio.quote, portfolio });
@@ -120,6 +144,7 @@ export async function runPortfolioCycle(name: string, trigger: string, d: CycleD
       reason: report.reason,
       ...(report.rebalanceId !== undefined ? { rebalanceId: report.rebalanceId } : {}),
       orders,
+      ...(sentAt !== undefined ? { sentAt } : {}),
       tokens: Object.fromEntries(Object.entries(held).map(([k, h]) => [k, h.token])),
     };
   } finally {

@@ -18,8 +18,10 @@ import { buildMonitor, breachedByLastTick, tick, type Monitor, type MonitorPortf
 import { SyncPg } from '../../adapters/journal/pg-sync.js';
 import { parseStored, PortfolioStore } from '../../adapters/scale/portfolios.js';
 import { RemoteExchange } from '../../adapters/venue/client.js';
+import { marketUrl } from '../../adapters/venue/accounts.js';
 import type { ServiceLog } from '../../service/service.js';
 import { portfolioRows, startPortfoliosApi, type PortfolioRow, type PortfoliosApi } from './api.js';
+import { PortfolioViews } from './views.js';
 import { applyFills, holdingsFromSnapshot, type FillDelta } from './holdings.js';
 import { CycleQueue, QUEUE, redisConnection, type Trigger } from './queue.js';
 
@@ -31,8 +33,11 @@ export interface ServeOptions {
   cooldownMs?: number;
   log?: ServiceLog;
   now?: () => number;
-  /** Serve `GET /api/portfolios` on 127.0.0.1:port (0 = any free port) with the token in `tokenFile`. */
-  api?: { port: number; tokenFile: string };
+  /**
+   * Serve `GET /api/portfolios` and the dashboard (the portfolio list at `/`, each portfolio's dashboard at
+   * `/p/NAME/`) on 127.0.0.1:port (0 = any free port) with the token in `tokenFile`. `dashboard: false`: the API only.
+   */
+  api?: { port: number; tokenFile: string; dashboard?: boolean };
 }
 
 export interface ServeHandle {
@@ -43,7 +48,7 @@ export interface ServeHandle {
   rows(): PortfolioRow[];
   monitor(): Monitor | null;
   /** Queue a cycle now (what the timers and the feed call). */
-  enqueue(name: string, trigger: Trigger): Promise<string>;
+  enqueue(name: string, trigger: Trigger, at?: number): Promise<string>;
   /** One feed pass: read every venue's tickers, tick the monitor, queue cycles for new breaches. Returns the queued portfolios. */
   feedOnce(): Promise<string[]>;
   rebuildMonitor(): void;
@@ -62,10 +67,17 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   const startedAt = now();
   let monitor: Monitor | null = null;
   const lastQueued = new Map<string, number>();
+  /** Monitor cycles queued and not finished yet, by portfolio (forgotten after a calendar period, should an event be lost). */
+  const monitorJobs = new Map<string, { id: string; at: number }>();
   const remotes = new Map<string, RemoteExchange>();
+  /** The latest price the feed saw per monitor key (asset, or perp symbol). */
+  const feedPrices = new Map<string, number>();
+  /** Parsed portfolio files by name, kept while their source is unchanged (rebuilds parse only what changed). */
+  const parsedCache = new Map<string, { source: string; portfolio: ReturnType<typeof parseStored> }>();
 
-  const enqueue = (name: string, trigger: Trigger): Promise<string> => {
-    const t = now();
+  /** `at`: when the trigger fired (default now); a feed tick passes its own time to every cycle it queues. */
+  const enqueue = (name: string, trigger: Trigger, at?: number): Promise<string> => {
+    const t = at ?? now();
     const slot = trigger === 'start' ? startedAt : trigger === 'calendar' ? Math.floor(t / checkEveryMs) : trigger === 'monitor' ? Math.floor(t / feedEveryMs) : t;
     return queue.enqueue(name, trigger, slot, t);
   };
@@ -88,20 +100,30 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     }
     const inputs: MonitorPortfolio[] = [];
     const prices: Record<string, number> = {};
+    const stored = new Map(store.all().map((p) => [p.name, p]));
     for (const r of rows) {
-      const stored = store.get(r.portfolio);
-      if (!stored) continue;
-      const h = holdingsFromSnapshot(r.portfolio, parseStored(stored), applyFills(JSON.parse(r.payload), fills.get(r.portfolio) ?? []));
+      const sp = stored.get(r.portfolio);
+      if (!sp) continue;
+      let parsed = parsedCache.get(r.portfolio);
+      if (parsed?.source !== sp.source) {
+        parsed = { source: sp.source, portfolio: parseStored(sp) };
+        parsedCache.set(r.portfolio, parsed);
+      }
+      const h = holdingsFromSnapshot(r.portfolio, parsed.portfolio, applyFills(JSON.parse(r.payload), fills.get(r.portfolio) ?? []));
       for (const n of h.notes) o.log?.warn({ portfolio: r.portfolio }, n);
       inputs.push(h.input);
       Object.assign(prices, h.prices);
     }
+    // The feed's latest prices win over the snapshots' (a snapshot is as old as its portfolio's last cycle):
+    // holdings as of the last cycle, valued now.
+    for (const [k, px] of feedPrices) if (k in prices) prices[k] = px;
     monitor = buildMonitor(inputs, prices);
   };
 
   const venues = (): string[] => {
     const urls = new Set<string>();
-    for (const p of store.all()) for (const b of Object.values(p.bindings)) if (b.venue !== undefined) urls.add(b.venue);
+    // one feed per market: the accounts of a many-accounts venue (…/a/NAME) share their venue's market
+    for (const p of store.all()) for (const b of Object.values(p.bindings)) if (b.venue !== undefined) urls.add(marketUrl(b.venue));
     return [...urls];
   };
 
@@ -116,9 +138,11 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
         remotes.set(url, remote);
       }
       const tickers = await remote.fetchTickers();
+      const tickAt = now();
       for (const [symbol, t] of Object.entries(tickers)) {
         const key = symbol.includes(':') ? symbol : symbol.split('/')[0]!;
         const px = symbol.includes(':') ? (t.markPrice ?? t.last) : t.last;
+        if (px !== undefined && px !== null && px > 0) feedPrices.set(key, px);
         const a = m.assetIndex.get(key);
         if (a === undefined || px === undefined || px === null || !(px > 0) || m.prices[a] === px) continue;
         tick(m, a, px);
@@ -126,8 +150,11 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
           const name = m.ids[p]!;
           const last = lastQueued.get(name) ?? -Infinity;
           if (now() - last < cooldownMs) continue;
+          // its previous monitor cycle has not run yet: that cycle will see these prices
+          const pending = monitorJobs.get(name);
+          if (pending !== undefined && now() - pending.at < checkEveryMs) continue;
           lastQueued.set(name, now());
-          await enqueue(name, 'monitor');
+          monitorJobs.set(name, { id: await enqueue(name, 'monitor', tickAt), at: now() });
           queued.push(name);
         }
       }
@@ -138,12 +165,29 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   rebuildMonitor();
   for (const name of store.names()) await enqueue(name, 'start');
   const rows = () => portfolioRows(store.list(), monitor);
-  const api = o.api ? await startPortfoliosApi({ port: o.api.port, tokenFile: o.api.tokenFile, rows }) : null;
+  const views = o.api ? new PortfolioViews({ url: o.db, connection: conn, store }) : null;
+  const api = o.api
+    ? await startPortfoliosApi({
+        port: o.api.port,
+        tokenFile: o.api.tokenFile,
+        rows,
+        ...(views ? { views } : {}),
+        rebalance: (name) => enqueue(name, 'manual'),
+        ...(o.api.dashboard !== undefined ? { dashboard: o.api.dashboard } : {}),
+        ...(o.log ? { log: o.log } : {}),
+      })
+    : null;
 
   let rebuildPending = false;
-  events.on('completed', () => {
+  const finished = ({ jobId }: { jobId: string }) => {
+    const name = jobId.slice(0, jobId.indexOf('.'));
+    if (monitorJobs.get(name)?.id === jobId) monitorJobs.delete(name);
+  };
+  events.on('completed', (e) => {
     rebuildPending = true;
+    finished(e);
   });
+  events.on('failed', finished);
   const timers = [
     setInterval(() => {
       for (const name of store.names()) void enqueue(name, 'calendar').catch((e: Error) => o.log?.error({ err: e.message }, 'calendar enqueue failed'));
@@ -173,6 +217,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     async close() {
       for (const t of timers) clearInterval(t);
       await api?.close();
+      views?.close();
       await events.close();
       await queue.close();
       store.close();

@@ -49,12 +49,20 @@ async function answer<T>(r: Response): Promise<T> {
   return body as T;
 }
 
+/**
+ * API paths relative to the page: `/api/status` on a page at `/` is `/api/status`; on `ballast serve`'s page of
+ * one portfolio (`/p/NAME/`) it is `/p/NAME/api/status`.
+ */
+function rel(path: string): string {
+  return path.startsWith('/') ? path.slice(1) : path;
+}
+
 export async function getJSON<T>(path: string): Promise<T> {
-  return answer<T>(await fetch(path, { headers: headers(), cache: 'no-store' }));
+  return answer<T>(await fetch(rel(path), { headers: headers(), cache: 'no-store' }));
 }
 
 export async function postJSON<T>(path: string, body: unknown): Promise<T> {
-  return answer<T>(await fetch(path, { method: 'POST', headers: headers({ 'content-type': 'application/json' }), body: JSON.stringify(body) }));
+  return answer<T>(await fetch(rel(path), { method: 'POST', headers: headers({ 'content-type': 'application/json' }), body: JSON.stringify(body) }));
 }
 
 export interface StreamHandlers {
@@ -72,7 +80,7 @@ export function stream(h: StreamHandlers): { stop(): void } {
     while (!stopped) {
       ctrl = new AbortController();
       try {
-        const r = await fetch('/api/events', { headers: headers({ accept: 'text/event-stream' }), signal: ctrl.signal, cache: 'no-store' });
+        const r = await fetch(rel('/api/events'), { headers: headers({ accept: 'text/event-stream' }), signal: ctrl.signal, cache: 'no-store' });
         if (r.status === 401) {
           h.onUnauthorized();
           return;
