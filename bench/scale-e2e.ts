@@ -36,21 +36,11 @@ import { PortfolioStore } from '../src/adapters/scale/portfolios.js';
 import { RemoteExchange } from '../src/adapters/venue/client.js';
 import { QUEUE, redisConnection } from '../src/apps/scale/queue.js';
 import { freePort, startPostgres, startRedis } from '../test/scale/engines.js';
+import { seededUniform } from '../src/model/random.js';
 
 const ASSETS = ['BTC', 'ETH', 'SOL', 'BNB', 'XRP', 'DOGE', 'ADA', 'LINK'] as const;
 const BANDS = [1, 2, 3, 4, 5];
 const CAPITAL = 10_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Spec {
   name: string;
@@ -60,7 +50,7 @@ interface Spec {
 }
 
 function specs(n: number): Spec[] {
-  const rnd = mulberry32(4);
+  const rnd = seededUniform(4);
   const out: Spec[] = [];
   for (let i = 0; i < n; i++) {
     const k = 1 + Math.floor(rnd() * 3);

@@ -13,17 +13,7 @@
  * in the computation shows up as a changed count.
  */
 import { breachMoves, candidates, monitorFromArrays, revalueAll, tick } from '../src/core/monitor.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededUniform } from '../src/model/random.js';
 
 const fmt = (x: number, d = 2) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 
@@ -32,7 +22,7 @@ export function b3(reps: number): void {
   const K = 10;
   const C = 5;
   const A = 200;
-  const rnd = mulberry32(3);
+  const rnd = seededUniform(3);
   const prices = new Float64Array(A);
   for (let a = 0; a < A; a++) prices[a] = 1 + rnd() * 1000;
   const posStart = new Int32Array(P + 1);
@@ -119,7 +109,7 @@ export function b3(reps: number): void {
 
   // ticks on asset 0 (100,000 holders)
   const holders = m.assetStart[1]! - m.assetStart[0]!;
-  const tickRnd = mulberry32(4);
+  const tickRnd = seededUniform(4);
   const times: number[] = [];
   let tickBreaches = 0;
   for (let n = 0; n < 2_000 + 200; n++) {

@@ -17,3 +17,9 @@ export class Mulberry32 {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 }
+
+/** A seeded uniform [0, 1) draw function over Mulberry32 (for benchmarks and tests that want a plain function). */
+export function seededUniform(seed: number): () => number {
+  const g = new Mulberry32(seed);
+  return () => g.next();
+}

@@ -36,6 +36,7 @@ import type { Market, Ticker } from '../../src/ports/exchange.js';
 import { bundleCli, killStragglers, startCli, type Cli } from '../cli/helpers.js';
 import { verifyJournalAgainstVenue, type Verdict } from '../crash/verify.js';
 import { startPostgres, startRedis, type LocalPostgres, type LocalRedis } from './engines.js';
+import { seededUniform } from '../../src/model/random.js';
 
 const N_PORTFOLIOS = Number(process.env.BALLAST_SCALE_CRASH_PORTFOLIOS ?? 6);
 const N_WORKERS = Number(process.env.BALLAST_SCALE_CRASH_WORKERS ?? 4);
@@ -43,17 +44,6 @@ const MIN_KILLS = Number(process.env.BALLAST_SCALE_CRASH_KILLS ?? 10);
 const MAX_ROUNDS = 40;
 
 const PRICES: Record<string, number> = { BTC: 60_000, ETH: 3_000 };
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fakeSource(): PriceSource {
   const market = (a: string): Market => ({
@@ -128,7 +118,7 @@ afterAll(async () => {
 
 describe('crash test across workers', () => {
   it(`SIGKILLs workers at random crash points (≥ ${MIN_KILLS}) and restarts Redis once: 0 duplicates, 0 lost fills, journal = venue, no cycle lost or doubled`, async () => {
-    const rnd = mulberry32(11);
+    const rnd = seededUniform(11);
     const queue = new CycleQueue(redis.url);
     const kills: string[] = [];
     const workers = new Set<ReturnType<typeof startCli>>();
