@@ -37,6 +37,7 @@ import { bundleCli, killStragglers, startCli, type Cli } from '../cli/helpers.js
 import { verifyJournalAgainstVenue, type Verdict } from '../crash/verify.js';
 import { startPostgres, startRedis, type LocalPostgres, type LocalRedis } from './engines.js';
 import { seededUniform } from '../../src/model/random.js';
+import { halfCashYaml } from './portfolio.js';
 
 const N_PORTFOLIOS = Number(process.env.BALLAST_SCALE_CRASH_PORTFOLIOS ?? 6);
 const N_WORKERS = Number(process.env.BALLAST_SCALE_CRASH_WORKERS ?? 4);
@@ -64,19 +65,6 @@ function fakeSource(): PriceSource {
   };
 }
 
-const yaml = (asset: string) => `quote: USDT
-classes:
-  - { name: ${asset}, target: 50%, band: 5%, assets: [${asset}] }
-  - { name: Stablecoins, target: 50%, band: 5%, assets: [USDT], cash: true }
-rebalance: { mode: threshold, to: target }
-execution: { instrument: spot }
-accounts:
-  - { name: sim, exchange: paper }
-orders: { type: market }
-# Each portfolio starts from cash: its first order buys 50% of TPV, above the pre-trade gate's default 25%.
-risk: { maxDataAgeSeconds: 3600, maxOrderShare: 60% }
-`;
-
 let pg: LocalPostgres;
 let redis: LocalRedis;
 let cli: Cli;
@@ -89,10 +77,10 @@ const accountUrl = (name: string) => `${venue.url}/a/${name}`;
 beforeAll(async () => {
   [pg, redis, cli] = await Promise.all([startPostgres(), startRedis({ persistent: true }), bundleCli()]);
   dir = mkdtempSync(join(tmpdir(), 'ballast-scale-crash-'));
-  writeFileSync(join(dir, 'btc.yaml'), yaml('BTC'));
-  writeFileSync(join(dir, 'eth.yaml'), yaml('ETH'));
+  writeFileSync(join(dir, 'btc.yaml'), halfCashYaml('BTC'));
+  writeFileSync(join(dir, 'eth.yaml'), halfCashYaml('ETH'));
   // the venue lists the markets of every portfolio
-  writeFileSync(join(dir, 'venue.yaml'), yaml('BTC').replace('{ name: BTC, target: 50%, band: 5%, assets: [BTC] }', '{ name: BTC, target: 25%, band: 5%, assets: [BTC] }\n  - { name: ETH, target: 25%, band: 5%, assets: [ETH] }'));
+  writeFileSync(join(dir, 'venue.yaml'), halfCashYaml('BTC').replace('{ name: BTC, target: 50%, band: 5%, assets: [BTC] }', '{ name: BTC, target: 25%, band: 5%, assets: [BTC] }\n  - { name: ETH, target: 25%, band: 5%, assets: [ETH] }'));
   venue = await startSimVenue({ config: join(dir, 'venue.yaml'), state: join(dir, 'venue'), priceSource: fakeSource(), capital: 10_000, accounts: true });
   const store = new PortfolioStore(pg.url);
   try {
@@ -100,7 +88,7 @@ beforeAll(async () => {
       const file = join(dir, i % 2 === 0 ? 'btc.yaml' : 'eth.yaml');
       const name = `p${String(i).padStart(3, '0')}`;
       names.push(name);
-      store.add({ name, source: yaml(i % 2 === 0 ? 'BTC' : 'ETH'), fileName: file, bindings: { sim: { venue: accountUrl(name) } }, time: Date.now() });
+      store.add({ name, source: halfCashYaml(i % 2 === 0 ? 'BTC' : 'ETH'), fileName: file, bindings: { sim: { venue: accountUrl(name) } }, time: Date.now() });
     }
   } finally {
     store.close();

@@ -29,6 +29,7 @@ import { startWorker, type WorkerHandle } from '../../src/apps/scale/worker.js';
 import { systemClock } from '../../src/ports/clock.js';
 import type { Exchange, Market, Ticker } from '../../src/ports/exchange.js';
 import { startPostgres, startRedis, type LocalPostgres, type LocalRedis } from './engines.js';
+import { halfCashYaml } from './portfolio.js';
 
 const PRICES: Record<string, number> = { BTC: 60_000, ETH: 3_000 };
 
@@ -64,19 +65,6 @@ function fakeSource(): PriceSource {
     },
   };
 }
-
-const portfolioYaml = (asset: 'BTC' | 'ETH') => `quote: USDT
-classes:
-  - { name: ${asset}, target: 50%, band: 5%, assets: [${asset}] }
-  - { name: Stablecoins, target: 50%, band: 5%, assets: [USDT], cash: true }
-rebalance: { mode: threshold, to: target }
-execution: { instrument: spot }
-accounts:
-  - { name: sim, exchange: paper }
-orders: { type: market }
-# Each portfolio starts from cash: its first order buys 50% of TPV, above the pre-trade gate's default 25%.
-risk: { maxDataAgeSeconds: 3600, maxOrderShare: 60% }
-`;
 
 let pg: LocalPostgres;
 let redis: LocalRedis;
@@ -118,8 +106,8 @@ beforeAll(async () => {
   [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
   db = pg.url;
   dir = mkdtempSync(join(tmpdir(), 'ballast-scale-'));
-  writeFileSync(join(dir, 'btc.yaml'), portfolioYaml('BTC'));
-  writeFileSync(join(dir, 'eth.yaml'), portfolioYaml('ETH'));
+  writeFileSync(join(dir, 'btc.yaml'), halfCashYaml('BTC'));
+  writeFileSync(join(dir, 'eth.yaml'), halfCashYaml('ETH'));
   for (let i = 0; i < 3; i++) {
     venues.push(await startSimVenue({ config: join(dir, i < 2 ? 'btc.yaml' : 'eth.yaml'), state: join(dir, `venue${i}.json`), priceSource: fakeSource(), capital: 10_000 }));
   }
@@ -146,7 +134,7 @@ describe('portfolios as data (CLI)', () => {
     expect(dup).toMatchObject({ code: 2, err: expect.stringMatching(/portfolio "alpha" already exists/) });
     const unbound = await cli('portfolios', 'add', join(dir, 'btc.yaml'), '--db', db, '--name', 'delta');
     expect(unbound).toMatchObject({ code: 2, err: expect.stringMatching(/account "sim" is a paper account: bind it/) });
-    writeFileSync(join(dir, 'bad.yaml'), portfolioYaml('BTC').replace('target: 50%, band: 5%, assets: [BTC]', 'target: 70%, band: 5%, assets: [BTC]'));
+    writeFileSync(join(dir, 'bad.yaml'), halfCashYaml('BTC').replace('target: 50%, band: 5%, assets: [BTC]', 'target: 70%, band: 5%, assets: [BTC]'));
     const bad = await cli('portfolios', 'add', join(dir, 'bad.yaml'), '--db', db, '--venue', `sim=${venues[0]!.url}`);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/bad\.yaml/);

@@ -169,6 +169,16 @@ function onSignals(stop: (sig: string) => void): () => void {
   };
 }
 
+/** Resolves at the first SIGINT/SIGTERM (a second one exits at once, as onSignals does). */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const release = onSignals(() => {
+      release();
+      resolve();
+    });
+  });
+}
+
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + '\n'), ctx: CliContext = { code: 0 }) {
   const program = new Command()
     .name('ballast')
@@ -550,12 +560,7 @@ Example:
       });
       out(`listening ${v.url}`);
       for (const n of v.notes) logger.info({ note: n }, 'venue note');
-      await new Promise<void>((resolveStop) => {
-        const release = onSignals(() => {
-          release();
-          resolveStop();
-        });
-      });
+      await untilSignal();
       await v.stop();
     });
 
@@ -647,7 +652,7 @@ Example:
   killSwitch('halt', 'HALTED', 'Kill switch: no new orders (an order working now is cancelled at its next check).');
   killSwitch('reduce-only', 'REDUCING', 'Only reduce-only legs may trade.');
   killSwitch('resume', 'ACTIVE', 'Trade normally again.');
-  addScaleCommands(program, out, ctx, onSignals);
+  addScaleCommands(program, out, ctx, untilSignal);
 
   return program;
 }

@@ -77,7 +77,7 @@ function withStore<T>(db: string, fn: (s: PortfolioStore) => T): T {
 
 const iso = (t: number | null | undefined) => (t === null || t === undefined ? '—' : new Date(t).toISOString().replace('.000Z', 'Z'));
 
-export function addScaleCommands(program: Command, out: (s: string) => void, ctx: Ctx, onSignals: (stop: (sig: string) => void) => () => void): void {
+export function addScaleCommands(program: Command, out: (s: string) => void, ctx: Ctx, untilSignal: () => Promise<void>): void {
   const portfolios = program.command('portfolios').description('Portfolios as data in the Postgres journal: add, list, show, remove, rebalance (docs/scale.md).');
 
   portfolios
@@ -174,12 +174,7 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
       log.info({ portfolios: h.monitor()?.ids.length ?? 0, api: `${h.api?.url}/api/portfolios` }, 'serve started: start-up cycles queued');
       // the token goes to the terminal only, never to a log
       if (h.api) out(`dashboard ${h.api.dashboardUrl}`);
-      await new Promise<void>((resolve) => {
-        const off = onSignals(() => {
-          off();
-          resolve();
-        });
-      });
+      await untilSignal();
       await h.close();
       ctx.code = 0;
     });
@@ -198,12 +193,7 @@ export function addScaleCommands(program: Command, out: (s: string) => void, ctx
       const { startWorker } = await import('../scale/worker.js');
       const h = await startWorker({ db: o.db, redis: o.redis, concurrency: o.concurrency, lockTtlMs: o.lockTtl * 1000, log, ...(crash ? { crash } : {}) });
       log.info({ worker: h.id, concurrency: o.concurrency }, 'worker started');
-      await new Promise<void>((resolve) => {
-        const off = onSignals(() => {
-          off();
-          resolve();
-        });
-      });
+      await untilSignal();
       await h.close();
       ctx.code = 0;
     });
