@@ -60,7 +60,8 @@ import { t1 } from './tune.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const args = process.argv.slice(2);
-const want = args.filter((a) => /^[ABQST]\d$/.test(a));
+const WORKLOADS = ['A1', 'B0', 'B1', 'B2', 'B3', 'B4', 'Q1', 'S1'] as const;
+const want = args.filter((a) => /^[a-z]\d$/i.test(a));
 const repsAt = args.indexOf('--reps');
 const explicitReps = repsAt >= 0 ? Math.max(1, Number(args[repsAt + 1]) || 1) : undefined;
 // B1/B2 runs take a fraction of a second: 8 runs reach the JIT's steady state on a busy machine. B0's
@@ -72,6 +73,11 @@ const compiled = !args.includes('--tsx');
 
 if (!child) {
   // Parent: one child process per workload, in order.
+  const unknown = want.filter((w) => !(WORKLOADS as readonly string[]).includes(w));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown workload ${unknown.join(', ')}: choose ${WORKLOADS.join(', ')}\n`);
+    process.exit(2);
+  }
   const list = want.length > 0 ? want : ['B1', 'B2', 'B0'];
   const env = hugepages ? { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' } : process.env;
   // This file and what it imports as one ESM file under out/ (so that `../` is still the project root
@@ -228,5 +234,5 @@ if (which === 'B1') {
   // many portfolios end to end: venue, serve and workers as processes on real PostgreSQL and Redis (bench/scale-e2e.ts)
   await (await import('./scale-e2e.js')).b4(ROOT, args);
 } else {
-  throw new Error(`unknown workload ${String(which)}: choose A1, B0, B1, B2, B3, B4, Q1 or S1`);
+  throw new Error(`unknown workload ${String(which)}: choose ${WORKLOADS.join(', ')}`);
 }
